@@ -1,0 +1,1 @@
+"""Data for tailor: corpus loaders, task examples, splits, checks and the synthetic world."""
