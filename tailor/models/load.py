@@ -1,0 +1,47 @@
+"""Recipe ``model:`` section → a ready :class:`~tailor.models.base.Generator`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tailor.config import GGUFModel, HFModel, OpenAIModel, PackagedModel, Recipe
+from tailor.errors import ModelError
+from tailor.models.base import Generator
+
+
+def load_generator(recipe: Recipe, log: Callable[[str], None] = lambda _: None) -> Generator:
+    """The generator the recipe names; local models are loaded into memory now.
+
+    Raises:
+        ModelError: the model is missing, unreadable, or its endpoint misconfigured; located in the recipe.
+    """
+    try:
+        return _load(recipe, log)
+    except ModelError as e:
+        # The field a load failure is about: the key for endpoints, the name or path otherwise.
+        field = {"openai": "api_key_env", "packaged": "name"}.get(recipe.model.kind, "path")
+        raise ModelError(*(recipe.problem(p.message, "model", field) for p in e.problems)) from None
+
+
+def _load(recipe: Recipe, log: Callable[[str], None]) -> Generator:
+    model = recipe.model
+    if isinstance(model, OpenAIModel):
+        from tailor.models.openai_http import OpenAIGenerator
+
+        return OpenAIGenerator.from_env(
+            model.base_url,
+            model.model,
+            model.api_key_env,
+            context_window=model.context_window,
+            concurrency=model.concurrency,
+            timeout_s=model.timeout_s,
+        )
+    from tailor.models.gguf import converted_dir, packaged_gguf
+    from tailor.models.local import TransformersGenerator
+
+    if isinstance(model, PackagedModel):
+        return TransformersGenerator.load(converted_dir(packaged_gguf(model.name), log), name=model.name)
+    if isinstance(model, GGUFModel):
+        return TransformersGenerator.load(converted_dir(recipe.resolve(model.path), log))
+    assert isinstance(model, HFModel)  # the union is closed; pydantic rejected anything else
+    return TransformersGenerator.load(recipe.resolve(model.path))

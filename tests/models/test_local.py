@@ -1,0 +1,83 @@
+"""The transformers backend with the real packaged model."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tailor.errors import ModelError
+from tailor.models.base import GenerationSettings
+from tailor.models.gguf import converted_dir, packaged_gguf
+from tailor.models.local import TransformersGenerator
+
+PROMPTS = [
+    [
+        {"role": "system", "content": "Answer with a short phrase only."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ],
+    [{"role": "user", "content": "Name a colour of the rainbow."}],
+    [{"role": "system", "content": "Reply with one word."}, {"role": "user", "content": "Opposite of hot?"}],
+]
+
+
+def test_batched_generation_equals_one_by_one_and_keeps_input_order(real_generator) -> None:
+    settings = GenerationSettings(max_new_tokens=10, batch_size=3)
+    batched = real_generator.generate(PROMPTS, settings)
+    single = [real_generator.generate([p], settings)[0] for p in PROMPTS]
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert "Paris" in batched[0].text
+
+
+def test_token_counts_are_the_tokenizers(real_generator) -> None:
+    gen = real_generator.generate([PROMPTS[0]], GenerationSettings(max_new_tokens=10))[0]
+    rendered = real_generator.render(PROMPTS[0])
+    assert rendered.startswith("<|im_start|>system\nAnswer with a short phrase only.") and rendered.endswith(
+        "<|im_start|>assistant\n"
+    )
+    assert gen.prompt_tokens == real_generator.count_tokens(rendered)
+    assert 0 < gen.completion_tokens <= 10
+    assert gen.latency_s > 0
+
+
+def test_progress_counts_every_prompt(real_generator) -> None:
+    seen: list[int] = []
+    real_generator.generate(PROMPTS, GenerationSettings(max_new_tokens=2, batch_size=2), seen.append)
+    assert seen == [2, 1]
+
+
+def test_prompt_longer_than_the_window_is_a_clear_error(real_generator) -> None:
+    long = "word " * (real_generator.context_window + 10)
+    with pytest.raises(ModelError, match=r"exceeds .*context window of 8192"):
+        real_generator.generate([long], GenerationSettings(max_new_tokens=4))
+
+
+def test_not_a_model_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not a Hugging Face model directory"):
+        TransformersGenerator.load(tmp_path)
+
+
+def test_gguf_conversion_is_cached_by_content(real_generator) -> None:
+    gguf = packaged_gguf("smollm2-135m-instruct")
+    first = converted_dir(gguf)
+    stamp = (first / "config.json").stat().st_mtime
+    start = time.perf_counter()
+    assert converted_dir(gguf) == first
+    assert time.perf_counter() - start < 5  # a hash, not a conversion
+    assert (first / "config.json").stat().st_mtime == stamp
+    assert (first / "model.safetensors").is_file()
+
+
+def test_missing_gguf_file_is_a_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="GGUF file not found"):
+        converted_dir(tmp_path / "nope.gguf")
+
+
+def test_unreadable_gguf_file_is_a_model_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TAILOR_CACHE", str(tmp_path / "cache"))
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a gguf file at all")
+    with pytest.raises(ModelError, match="cannot load this GGUF file"):
+        converted_dir(bad)
+    assert not list((tmp_path / "cache" / "models").iterdir())  # no half-converted directory left behind
