@@ -1,0 +1,1 @@
+"""Evaluation: answer metrics, classification scores and the statistics used to report them."""
