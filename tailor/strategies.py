@@ -1,0 +1,43 @@
+"""Strategy factories by recipe name. A new strategy (rag, finetune) is one more entry here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tailor.data.examples import TaskDataset
+from tailor.prompt.builder import baseline_builder
+from tailor.strategy import PromptedStrategy, Strategy
+from tailor.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class BuiltStrategy:
+    strategy: Strategy
+    build_s: float = 0.0  # what building it cost (search, indexing, training), for the cost suite
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _baseline(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
+    return BuiltStrategy(
+        PromptedStrategy("baseline", ws.generator, baseline_builder(dataset), ws.settings_for(dataset))
+    )
+
+
+def _prompt(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
+    from tailor.prompt.search import build_prompt_strategy, ensure_tuned
+
+    tuned = ensure_tuned(ws, dataset)
+    info = {"spec": tuned.spec.describe(), "dev_score": tuned.dev_score, "metric": tuned.metric}
+    return BuiltStrategy(build_prompt_strategy(ws, dataset, tuned.spec), tuned.tune_s, info)
+
+
+FACTORIES: dict[str, Callable[[Workspace, TaskDataset], BuiltStrategy]] = {
+    "baseline": _baseline,
+    "prompt": _prompt,
+}
+
+
+def build_strategy(name: str, ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
+    return FACTORIES[name](ws, dataset)

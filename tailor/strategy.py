@@ -1,0 +1,86 @@
+"""The spine: every strategy answers a question for a user, and says what it cost.
+
+``Strategy.answer(question, user) -> Answer`` is the whole contract (DESIGN.md). Strategies that
+generate with a model are :class:`PromptedStrategy`: a generator plus a function that turns
+(question, user) into a prompt. Baseline, prompt engineering, RAG and fine-tuning differ only in
+that function or in the generator, so they compose instead of inheriting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tailor.models.base import GenerationSettings, Generator, Message
+
+
+@dataclass(frozen=True)
+class User:
+    """Who asks. ``groups`` decide which documents and examples may reach their prompt."""
+
+    id: str
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Context:
+    """A piece of text a strategy put in front of the model (a document, a retrieved chunk)."""
+
+    doc_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    contexts: tuple[Context, ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class BuiltPrompt:
+    messages: list[Message]
+    contexts: tuple[Context, ...] = ()
+
+
+class Strategy(Protocol):
+    """What every strategy implements. ``answer_batch`` exists because generators are far faster in batches."""
+
+    name: str
+
+    def answer(self, question: str, user: User) -> Answer: ...
+
+    def answer_batch(
+        self, questions: Sequence[str], users: Sequence[User], progress: Callable[[int], None] | None = None
+    ) -> list[Answer]: ...
+
+
+PromptBuilder = Callable[[str, User], BuiltPrompt]
+
+
+@dataclass(frozen=True)
+class PromptedStrategy:
+    """A generator behind a prompt builder."""
+
+    name: str
+    generator: Generator
+    build: PromptBuilder
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+
+    def answer(self, question: str, user: User) -> Answer:
+        return self.answer_batch([question], [user])[0]
+
+    def answer_batch(
+        self, questions: Sequence[str], users: Sequence[User], progress: Callable[[int], None] | None = None
+    ) -> list[Answer]:
+        if len(questions) != len(users):
+            raise ValueError(f"{len(questions)} questions but {len(users)} users")
+        built = [self.build(q, u) for q, u in zip(questions, users, strict=True)]
+        gens = self.generator.generate([b.messages for b in built], self.settings, progress)
+        return [
+            Answer(g.text, b.contexts, g.prompt_tokens, g.completion_tokens, g.latency_s)
+            for b, g in zip(built, gens, strict=True)
+        ]

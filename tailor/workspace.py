@@ -1,0 +1,62 @@
+"""Everything a recipe's steps share, loaded once and passed explicitly: no global state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from tailor.config import OpenAIModel, PackagedModel, Recipe
+from tailor.data.corpus import Document, load_corpus
+from tailor.data.examples import TaskDataset, load_datasets
+from tailor.models.base import GenerationSettings, Generator
+from tailor.progress import Reporter, SilentReporter
+
+
+@dataclass(frozen=True)
+class Workspace:
+    recipe: Recipe
+    datasets: tuple[TaskDataset, ...]
+    corpus: tuple[Document, ...]
+    generator: Generator
+    reporter: Reporter = field(default_factory=SilentReporter)
+
+    @property
+    def settings(self) -> GenerationSettings:
+        g = self.recipe.generation
+        return GenerationSettings(max_new_tokens=g.max_new_tokens, temperature=g.temperature, batch_size=g.batch_size)
+
+    def settings_for(self, dataset: TaskDataset) -> GenerationSettings:
+        """Decoding settings with the dataset's own answer length, where it sets one."""
+        if dataset.max_new_tokens is None:
+            return self.settings
+        return replace(self.settings, max_new_tokens=dataset.max_new_tokens)
+
+
+def open_workspace(recipe: Recipe, reporter: Reporter | None = None, generator: Generator | None = None) -> Workspace:
+    """Load datasets and corpus (cheap, and where bad input is found) before the model (slow).
+
+    Raises:
+        DataError: an examples file or the corpus is unusable.
+        ModelError: the model cannot be loaded.
+    """
+    from tailor.models.load import load_generator
+
+    reporter = reporter or SilentReporter()
+    datasets = tuple(load_datasets(recipe))
+    corpus = tuple(load_corpus(recipe))
+    reporter.log(
+        f"data: {len(datasets)} dataset(s) "
+        f"({', '.join(f'{d.name}: {len(d.examples)} {d.kind}' for d in datasets)}), {len(corpus)} document(s)"
+    )
+    if generator is None:
+        reporter.log(f"model: loading {_describe(recipe)}")
+        generator = load_generator(recipe, reporter.log)
+    return Workspace(recipe, datasets, corpus, generator, reporter)
+
+
+def _describe(recipe: Recipe) -> str:
+    m = recipe.model
+    if isinstance(m, PackagedModel):
+        return f"packaged {m.name}"
+    if isinstance(m, OpenAIModel):
+        return f"{m.model} at {m.base_url}"
+    return f"{m.kind} {m.path}"
