@@ -1,0 +1,75 @@
+"""results.json: the one record every report and recommendation reads. Rows, never prose."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tailor.artifacts import read_json_artifact, write_json_atomic
+
+RESULTS_KEYS = ("recipe", "started_at", "finished_at", "environment", "results")
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One measured figure. ``ci_low``/``ci_high`` bound a 95% bootstrap interval where it is a mean."""
+
+    strategy: str
+    dataset: str
+    suite: str
+    metric: str
+    value: float
+    n: int
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        row = asdict(self)
+        if self.ci_low is None:
+            del row["ci_low"], row["ci_high"]
+        return row
+
+
+def mean_row(strategy: str, dataset: str, suite: str, metric: str, values: list[float], seed: int) -> ResultRow:
+    """A row holding the mean of per-example ``values`` with its bootstrap 95% interval."""
+    from tailor.eval.metrics import mean_ci
+
+    mean, low, high = mean_ci(values, seed=seed)
+    return ResultRow(strategy, dataset, suite, metric, round(mean, 6), len(values), round(low, 6), round(high, 6))
+
+
+def environment() -> dict[str, Any]:
+    """Versions and hardware a run came from, so a figure can be traced to a machine."""
+    import importlib.metadata as md
+    import os
+
+    versions = {}
+    for dist in ("llm-tailor", "torch", "transformers", "numpy", "scikit-learn"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            versions[dist] = None
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "versions": versions,
+    }
+    try:
+        import torch
+
+        env["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        env["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        env["cuda"] = None
+    return env
+
+
+def write_results(path: Path, payload: dict[str, Any]) -> Path:
+    return write_json_atomic(path, payload)
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    return read_json_artifact(path, RESULTS_KEYS, "results.json")

@@ -1,0 +1,46 @@
+"""What a suite is: one function of (strategies' answers on a dataset) → result rows.
+
+The runner asks every strategy once per example and hands the answers to every suite, so adding a
+suite never costs another pass of generation. Suites that need their own questions (robustness,
+leakage) call the strategies in ``SuiteInput.strategies`` themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tailor.data.examples import Example, TaskDataset
+from tailor.eval.results import ResultRow
+from tailor.strategy import Answer, Strategy
+
+
+@dataclass(frozen=True)
+class StrategyRun:
+    """One strategy's answers to the evaluated examples, and what producing them cost."""
+
+    strategy: str
+    answers: tuple[Answer, ...]
+    wall_s: float
+    peak_rss_bytes: int
+    build_s: float = 0.0  # one-off cost of building the strategy (prompt search, indexing, training)
+
+
+@dataclass(frozen=True)
+class SuiteInput:
+    dataset: TaskDataset
+    examples: tuple[Example, ...]
+    runs: tuple[StrategyRun, ...]
+    strategies: Sequence[Strategy] = field(default_factory=tuple)
+    seed: int = 0
+
+
+Suite = Callable[[SuiteInput], list[ResultRow]]
+
+
+def suites() -> dict[str, Suite]:
+    """Suites by name, as the recipe's ``suites:`` names them."""
+    from tailor.eval.cost import cost_suite
+    from tailor.eval.task import task_suite
+
+    return {"task": task_suite, "cost": cost_suite}

@@ -1,0 +1,54 @@
+"""The task suite: does the answer match the gold one?
+
+QA datasets: exact match, token F1, answer-contained accuracy and ROUGE-L (SQuAD normalisation).
+Classification datasets: the answer is parsed to a label; accuracy and macro precision / recall / F1.
+"""
+
+from __future__ import annotations
+
+from tailor.data.examples import Example, TaskDataset
+from tailor.eval import metrics
+from tailor.eval.results import ResultRow, mean_row
+from tailor.eval.suite import SuiteInput
+
+QA_METRICS = {
+    "exact_match": metrics.exact_match,
+    "token_f1": metrics.token_f1,
+    "contains": metrics.contains_answer,
+    "rouge_l": metrics.rouge_l,
+}
+
+
+def primary_metric(dataset: TaskDataset) -> str:
+    """The metric prompt search maximises and reports lead with."""
+    return "accuracy" if dataset.kind == "classify" else "token_f1"
+
+
+def example_scores(prediction: str, example: Example, dataset: TaskDataset) -> dict[str, float]:
+    """Per-example scores; for classification ``accuracy`` is 1 when the parsed label is right."""
+    if dataset.kind == "classify":
+        label = metrics.parse_label(prediction, dataset.labels)
+        return {"accuracy": float(label == example.label)}
+    return {name: fn(prediction, example.answer) for name, fn in QA_METRICS.items()}
+
+
+def task_suite(inp: SuiteInput) -> list[ResultRow]:
+    rows: list[ResultRow] = []
+    ds = inp.dataset
+    for run in inp.runs:
+        texts = [a.text for a in run.answers]
+        if ds.kind == "classify":
+            predicted = [metrics.parse_label(t, ds.labels) for t in texts]
+            gold = [e.label or "" for e in inp.examples]
+            correct = [float(p == g) for p, g in zip(predicted, gold, strict=True)]
+            rows.append(mean_row(run.strategy, ds.name, "task", "accuracy", correct, inp.seed))
+            scores = metrics.classification_scores(gold, predicted, ds.labels)
+            for name in ("macro_precision", "macro_recall", "macro_f1"):
+                rows.append(ResultRow(run.strategy, ds.name, "task", name, round(scores[name], 6), len(texts)))
+            unparsed = [float(p is None) for p in predicted]
+            rows.append(mean_row(run.strategy, ds.name, "task", "unparsed_rate", unparsed, inp.seed))
+        else:
+            for name, fn in QA_METRICS.items():
+                values = [fn(t, e.answer) for t, e in zip(texts, inp.examples, strict=True)]
+                rows.append(mean_row(run.strategy, ds.name, "task", name, values, inp.seed))
+    return rows

@@ -1,0 +1,99 @@
+"""results.json → one summary table per dataset (strategies × headline metrics), for terminal and markdown."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+TASK_COLUMNS = ("exact_match", "token_f1", "contains", "rouge_l", "accuracy", "macro_f1")
+COST_COLUMNS = (
+    "latency_p50_s",
+    "latency_p95_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "build_s",
+    "peak_rss_mb",
+)
+LABELS = {
+    "exact_match": "EM",
+    "token_f1": "F1",
+    "contains": "contains",
+    "rouge_l": "ROUGE-L",
+    "accuracy": "accuracy",
+    "macro_f1": "macro F1",
+    "latency_p50_s": "p50 s",
+    "latency_p95_s": "p95 s",
+    "prompt_tokens": "prompt tok",
+    "completion_tokens": "answer tok",
+    "build_s": "build s",
+    "peak_rss_mb": "peak MB",
+}
+
+
+@dataclass(frozen=True)
+class Summary:
+    dataset: str
+    suite: str
+    n: int
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]  # (strategy, formatted cells...)
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _cell(row: dict[str, Any], with_ci: bool) -> str:
+    text = _number(row["value"])
+    if with_ci and "ci_low" in row:
+        text += f" ({row['ci_low']:.2f}–{row['ci_high']:.2f})"
+    return text
+
+
+def summaries(results: dict[str, Any]) -> list[Summary]:
+    """Per dataset, a task table (means with 95% CI) then a cost table: strategies × headline metrics."""
+    by: dict[str, dict[str, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for row in results["results"]:
+        by[row["dataset"]][row["strategy"]][row["metric"]] = row
+    out = []
+    for dataset, strategies in by.items():
+        present = {m for metrics in strategies.values() for m in metrics}
+        for suite, wanted in (("task", TASK_COLUMNS), ("cost", COST_COLUMNS)):
+            columns = tuple(c for c in wanted if c in present)
+            if not columns:
+                continue
+            n = max(metrics[c]["n"] for metrics in strategies.values() for c in columns if c in metrics)
+            rows = tuple(
+                (name, *(_cell(metrics[c], suite == "task") if c in metrics else "–" for c in columns))
+                for name, metrics in strategies.items()
+            )
+            out.append(Summary(dataset, suite, n, columns, rows))
+    return out
+
+
+def rich_tables(results: dict[str, Any]) -> list[Any]:
+    from rich.table import Table
+
+    tables = []
+    for s in summaries(results):
+        note = "mean (95% CI)" if s.suite == "task" else "per answer; build s is one-off"
+        table = Table(title=f"{s.dataset} · {s.suite} (n={s.n}; {note})", title_justify="left")
+        table.add_column("strategy", style="bold")
+        for c in s.columns:
+            table.add_column(LABELS.get(c, c), justify="right")
+        for row in s.rows:
+            table.add_row(*row)
+        tables.append(table)
+    return tables
+
+
+def markdown(results: dict[str, Any]) -> str:
+    parts = []
+    for s in summaries(results):
+        header = ["strategy", *(LABELS.get(c, c) for c in s.columns)]
+        lines = [f"**{s.dataset} · {s.suite}** (n={s.n})", "", "| " + " | ".join(header) + " |"]
+        lines += ["|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in s.rows]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,89 @@
+"""Task and cost suites on constructed answers: fixed expected values, not re-implementations."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tailor.data.examples import Example, TaskDataset
+from tailor.eval.cost import cost_suite, measure
+from tailor.eval.suite import StrategyRun, SuiteInput
+from tailor.eval.task import task_suite
+from tailor.strategy import Answer
+
+QA = TaskDataset(
+    "qa",
+    "qa",
+    (
+        Example(id="1", question="Price?", answer="$149"),
+        Example(id="2", question="Who?", answer="Lina Okafor"),
+        Example(id="3", question="When?", answer="12 March 2023"),
+        Example(id="4", question="Where?", answer="Porto"),
+    ),
+)
+ROUTING = TaskDataset(
+    "routing",
+    "classify",
+    tuple(
+        Example(id=str(i), question="m", answer=lab, label=lab) for i, lab in enumerate(["sales", "hr", "hr", "legal"])
+    ),
+    labels=("hr", "legal", "sales"),
+)
+
+
+def _run(name: str, texts: list[str], latencies: list[float] | None = None) -> StrategyRun:
+    lat = latencies or [1.0] * len(texts)
+    answers = tuple(Answer(t, (), 10 * (i + 1), 2, lat[i]) for i, t in enumerate(texts))
+    return StrategyRun(name, answers, wall_s=3.0, peak_rss_bytes=200 * 2**20, build_s=1.5)
+
+
+def _by_metric(rows, strategy: str) -> dict[str, float]:
+    return {r.metric: r.value for r in rows if r.strategy == strategy}
+
+
+def test_task_suite_qa_scores() -> None:
+    texts = ["$149", "It is Lina Okafor.", "March 2023", "Lisbon"]
+    rows = task_suite(SuiteInput(QA, QA.examples, (_run("s", texts),)))
+    got = _by_metric(rows, "s")
+    assert got["exact_match"] == pytest.approx(1 / 4)
+    # F1 per example: 1, 2*(2/4*2/2)/(2/4+2/2)=2/3, 2*(2/2*2/3)/(2/2+2/3)=4/5, 0
+    assert got["token_f1"] == pytest.approx((1 + 2 / 3 + 4 / 5 + 0) / 4, abs=1e-6)
+    assert got["contains"] == pytest.approx(2 / 4)
+    assert all(r.n == 4 for r in rows)
+    f1 = next(r for r in rows if r.metric == "token_f1")
+    assert f1.ci_low <= f1.value <= f1.ci_high
+
+
+def test_task_suite_classification_scores() -> None:
+    texts = ["sales", "The answer is hr.", "legal", "no idea"]
+    rows = task_suite(SuiteInput(ROUTING, ROUTING.examples, (_run("s", texts),)))
+    got = _by_metric(rows, "s")
+    assert got["accuracy"] == pytest.approx(2 / 4)
+    assert got["unparsed_rate"] == pytest.approx(1 / 4)
+    # per label precision: hr 1/1, legal 0/1, sales 1/1 → macro 2/3; recall: hr 1/2, legal 0/1, sales 1/1 → 1/2
+    assert got["macro_precision"] == pytest.approx(2 / 3, abs=1e-6)
+    assert got["macro_recall"] == pytest.approx(1 / 2, abs=1e-6)
+
+
+def test_cost_suite_percentiles_tokens_and_memory() -> None:
+    run = _run("s", ["a", "b", "c", "d"], latencies=[1.0, 2.0, 3.0, 10.0])
+    got = _by_metric(cost_suite(SuiteInput(QA, QA.examples, (run,))), "s")
+    assert got["latency_p50_s"] == pytest.approx(2.5)
+    assert got["latency_p95_s"] == pytest.approx(3.0 + 0.85 * 7.0)  # numpy linear interpolation
+    assert got["prompt_tokens"] == pytest.approx(25.0)
+    assert got["tokens_total"] == 10 + 20 + 30 + 40 + 4 * 2
+    assert got["peak_rss_mb"] == pytest.approx(200.0)
+    assert got["wall_s"] == 3.0 and got["build_s"] == 1.5
+
+
+def test_measure_sees_memory_the_block_allocates() -> None:
+    with measure() as before:
+        pass
+    with measure() as m:
+        block = np.ones(300 * 2**20, dtype=np.uint8)  # written, so every page is resident
+        time.sleep(0.2)  # the sampler runs between bytecodes; real work (torch) releases the GIL often
+        del block
+    assert m.peak_rss_bytes - before.peak_rss_bytes > 200 * 2**20
+    assert m.wall_s > 0
