@@ -1,0 +1,225 @@
+"""The `tailor` command: each command is a thin wrapper over one library function.
+
+Errors tailor raises on purpose (bad recipe, bad data, missing model) print one line per problem
+and exit with code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+app = typer.Typer(
+    help="Measure prompt engineering, RAG and fine-tuning on your own model, documents and task.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+tune_app = typer.Typer(help="Build a strategy from the recipe's data (search, index, train).", no_args_is_help=True)
+app.add_typer(tune_app, name="tune")
+
+RecipeOpt = Annotated[
+    Path | None,
+    typer.Option("--recipe", "-r", help="recipe file [default: ./tailor.yaml]", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout instead of tables")]
+Size = Literal["tiny", "small", "medium"]
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _stderr().print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn tailor's own errors into one line per problem and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tailor.errors import TailorError
+
+        warnings.showwarning = _show_warning
+        try:
+            return fn(*args, **kwargs)
+        except TailorError as e:
+            console = _stderr()
+            for problem in e.problems:
+                console.print(f"[red]error:[/] {problem}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            _stderr().print("interrupted; files already written are complete (written atomically)")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _reporter(quiet: bool = False):
+    from tailor.progress import RichReporter, SilentReporter
+
+    return SilentReporter() if quiet else RichReporter()
+
+
+def _workspace(recipe: Path | None, reporter):
+    from tailor.config import find_recipe, load_recipe
+    from tailor.workspace import open_workspace
+
+    return open_workspace(load_recipe(find_recipe(recipe)), reporter)
+
+
+def _print_results(results: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        return
+    from rich.console import Console
+
+    from tailor.report.table import rich_tables
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # piped or logged: do not squeeze tables to 80 columns
+    for table in rich_tables(results):
+        console.print(table)
+
+
+@app.command()
+@cli_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="run directory (world, recipe, results)")] = Path("runs/demo"),
+    size: Annotated[Size, typer.Option(help="world size")] = "small",
+    seed: Annotated[int, typer.Option(help="world and search seed")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the embedded default end to end, offline on CPU: synthetic world → prompt search → eval.
+
+    Writes OUT/tailor.yaml, OUT/world/, OUT/prompt/, OUT/results.json and OUT/predictions.jsonl.
+    """
+    from tailor.project import run_demo
+
+    results = run_demo(out, size=size, seed=seed, reporter=_reporter())
+    _print_results(results, as_json)
+
+
+@app.command()
+@cli_errors
+def init(
+    directory: Annotated[Path, typer.Argument(help="project directory to create or fill")],
+    from_dir: Annotated[
+        Path | None,
+        typer.Option("--from-dir", help="use your documents in this directory instead of a synthetic world"),
+    ] = None,
+    examples: Annotated[
+        Path | None,
+        typer.Option(help="with --from-dir: your task examples JSONL (id, question, answer per line)"),
+    ] = None,
+    size: Annotated[Size, typer.Option(help="synthetic world size")] = "small",
+    seed: Annotated[int, typer.Option(help="synthetic world seed")] = 0,
+    force: Annotated[bool, typer.Option(help="overwrite an existing tailor.yaml")] = False,
+) -> None:
+    """Write DIRECTORY/tailor.yaml, every field commented; it runs as is.
+
+    Without --from-dir, a synthetic organisation (documents + questions with exact answers) is
+    written beside it. With --from-dir DOCS, the recipe points at your documents.
+    """
+    from tailor.project import init_from_dir, init_project
+
+    console = _stderr()
+    if from_dir is None:
+        path = init_project(directory, size=size, seed=seed, force=force)
+        console.print(f"wrote {path} and a synthetic world in {directory / 'world'}")
+    else:
+        path, found = init_from_dir(directory, from_dir, examples, force=force)
+        kinds = ", ".join(f"{n} {suffix}" for suffix, n in found.items())
+        console.print(f"wrote {path} over {kinds} documents in {from_dir}")
+        if examples is None:
+            console.print(
+                f"next: write {directory / 'examples.jsonl'} with one "
+                '{"id": ..., "question": ..., "answer": ...} per line'
+            )
+    console.print(f"next: cd {directory} && tailor tune prompt && tailor eval")
+
+
+@app.command()
+@cli_errors
+def world(
+    out: Annotated[Path, typer.Option(help="directory to write the world to")],
+    seed: Annotated[int, typer.Option(help="same seed, same world, byte for byte")] = 0,
+    size: Annotated[Size, typer.Option(help="world size")] = "small",
+    version: Annotated[int, typer.Option(help="2 writes the evolved world (changed facts in changes.jsonl)")] = 1,
+) -> None:
+    """Write a synthetic organisation: markdown documents with access groups, QA and routing examples."""
+    from tailor.data.world import evolve_world, generate_world, write_world
+    from tailor.errors import DataError
+
+    if version < 1:
+        raise DataError("--version must be 1 or more")
+    w, changes = generate_world(seed, size), None
+    for _ in range(version - 1):
+        w, changes = evolve_world(w, seed=seed)
+    write_world(w, out, changes)
+    summary = f"{len(w.documents)} documents, {len(w.facts)} facts, {len(w.messages)} routing messages"
+    extra = f", {len(changes)} changed facts" if changes else ""
+    _stderr().print(f"wrote world v{w.version} (seed {seed}, {size}) to {out}: {summary}{extra}")
+
+
+@tune_app.command("prompt")
+@cli_errors
+def tune_prompt(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
+    """Search instructions, few-shot examples and a static context block on the dev split.
+
+    Saves the best prompt per dataset to OUT/prompt/DATASET.json with its dev score.
+    """
+    from tailor.prompt.search import tune_prompts
+
+    tuned = tune_prompts(_workspace(recipe, _reporter(as_json)))
+    if as_json:
+        sys.stdout.write(json.dumps([t.to_json() for t in tuned], indent=2) + "\n")
+
+
+@app.command("eval")
+@cli_errors
+def eval_(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
+    """Run every strategy through every suite; write OUT/results.json and OUT/predictions.jsonl.
+
+    A prompt strategy whose search result is missing or stale is tuned first.
+    """
+    from tailor.eval.runner import evaluate
+
+    results = evaluate(_workspace(recipe, _reporter(as_json)))
+    _print_results(results, as_json)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from tailor import __version__
+
+        typer.echo(f"tailor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """tailor: should you engineer prompts, build RAG or fine-tune? Measure it on your data."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

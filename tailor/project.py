@@ -1,0 +1,125 @@
+"""Starting points: a project on the synthetic world, a project on the user's own documents, the demo."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tailor.artifacts import write_text_atomic
+from tailor.config import DEFAULT_RECIPE_NAME, DataConfig, ExampleSet, Recipe, load_recipe, render_recipe
+from tailor.data.corpus import SUPPORTED_SUFFIXES
+from tailor.errors import DataError, Problem, RecipeError
+from tailor.progress import Reporter, SilentReporter
+
+ROUTING_ANSWER_TOKENS = 8  # a department name; longer answers only cost time
+
+
+def _guard(recipe_path: Path, force: bool) -> None:
+    if recipe_path.exists() and not force:
+        raise RecipeError(Problem("already exists; pass --force to overwrite it", file=recipe_path))
+
+
+def world_recipe(world_dir: str = "world", out: str = "runs/latest", seed: int = 0) -> Recipe:
+    """A recipe over a world written by :func:`tailor.data.world.write_world` at ``world_dir``."""
+    return Recipe(
+        data=DataConfig(
+            corpus=[f"{world_dir}/docs/**/*.md"],
+            examples=[
+                ExampleSet(path=f"{world_dir}/qa.jsonl"),
+                ExampleSet(path=f"{world_dir}/routing.jsonl", max_new_tokens=ROUTING_ANSWER_TOKENS),
+            ],
+        ),
+        seed=seed,
+        out=out,
+    )
+
+
+def init_project(
+    directory: Path, *, size: str = "small", seed: int = 0, force: bool = False, out: str = "runs/latest"
+) -> Path:
+    """Write ``directory/tailor.yaml`` and a synthetic world beside it; the recipe runs as is.
+
+    Raises:
+        RecipeError: a recipe exists there already and ``force`` is false.
+    """
+    from tailor.data.world import generate_world, write_world
+
+    directory = Path(directory)
+    recipe_path = directory / DEFAULT_RECIPE_NAME
+    _guard(recipe_path, force)
+    write_world(generate_world(seed, size), directory / "world")
+    header = (
+        "tailor recipe over a synthetic organisation (world/). Run from this directory:\n"
+        "  tailor tune prompt && tailor eval\n"
+        "Replace data: with your own documents and examples when ready (tailor init --from-dir DOCS)."
+    )
+    write_text_atomic(recipe_path, render_recipe(world_recipe(seed=seed, out=out), header))
+    return recipe_path
+
+
+def init_from_dir(
+    directory: Path, docs: Path, examples: Path | None = None, *, force: bool = False
+) -> tuple[Path, dict[str, int]]:
+    """Write ``directory/tailor.yaml`` over the user's documents in ``docs`` (and examples, if given).
+
+    Returns the recipe path and the count of documents found per file type.
+
+    Raises:
+        DataError: ``docs`` is not a directory or holds no supported document.
+        RecipeError: a recipe exists there already and ``force`` is false.
+    """
+    directory, docs = Path(directory).resolve(), Path(docs).resolve()
+    if not docs.is_dir():
+        raise DataError(Problem("not a directory", file=docs))
+    counts = Counter(p.suffix.lower() for p in docs.rglob("*") if p.is_file())
+    found = {s: counts[s] for s in SUPPORTED_SUFFIXES if counts[s]}
+    if not found:
+        kinds = ", ".join(sorted(counts)) or "none"
+        raise DataError(
+            Problem(f"no {'/'.join(SUPPORTED_SUFFIXES)} documents found (file types seen: {kinds})", file=docs)
+        )
+    recipe_path = directory / DEFAULT_RECIPE_NAME
+    _guard(recipe_path, force)
+    rel = _relative(docs, directory)
+    example_path = _relative(Path(examples).resolve(), directory) if examples else "examples.jsonl"
+    recipe = Recipe(
+        data=DataConfig(
+            corpus=[f"{rel}/**/*{suffix}" for suffix in found],
+            examples=[ExampleSet(path=example_path)],
+            default_groups=["everyone"],
+        )
+    )
+    header = (
+        f"tailor recipe over the documents in {docs}.\n"
+        + ("" if examples else 'Write examples.jsonl first: one {"id", "question", "answer"} object per line.\n')
+        + "Documents and examples without `groups` are visible to group 'everyone' (data.default_groups);\n"
+        "give confidential documents `groups:` in front matter or data.access rules.\n"
+        "Run from this directory: tailor tune prompt && tailor eval"
+    )
+    write_text_atomic(recipe_path, render_recipe(recipe, header))
+    return recipe_path, found
+
+
+def _relative(path: Path, start: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(path, start)).as_posix()
+
+
+def run_demo(out: Path, *, size: str = "small", seed: int = 0, reporter: Reporter | None = None) -> dict[str, Any]:
+    """The embedded default end to end: world → recipe → prompt search → eval. Returns results.json's content."""
+    from tailor.eval.runner import evaluate
+    from tailor.prompt.search import tune_prompts
+    from tailor.workspace import open_workspace
+
+    reporter = reporter or SilentReporter()
+    start = time.perf_counter()
+    recipe_path = init_project(Path(out), size=size, seed=seed, force=True, out=".")
+    reporter.log(f"demo: synthetic world and recipe written to {recipe_path}")
+    ws = open_workspace(load_recipe(recipe_path), reporter)
+    tune_prompts(ws)
+    results = evaluate(ws)
+    reporter.log(f"demo finished in {time.perf_counter() - start:.0f} s")
+    return results

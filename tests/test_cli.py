@@ -1,0 +1,149 @@
+"""The CLI end to end with the real model: the exact files a run writes, and what a user sees."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tailor.cli import app
+
+runner = CliRunner()
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--size", "tiny"])
+    return out, result
+
+
+@pytest.mark.slow
+def test_demo_writes_exactly_these_files(demo_run) -> None:
+    out, result = demo_run
+    assert result.exit_code == 0, result.output
+    files = _files(out)
+    run_files = {f for f in files if not f.startswith("world/")}
+    assert run_files == {
+        "tailor.yaml",
+        "prompt/qa.json",
+        "prompt/routing.json",
+        "results.json",
+        "predictions.jsonl",
+    }
+    world = {f for f in files if f.startswith("world/") and not f.startswith("world/docs/")}
+    assert world == {f"world/{n}" for n in ("qa.jsonl", "routing.jsonl", "facts.jsonl", "secrets.jsonl", "world.json")}
+    assert all(f.endswith(".md") for f in files if f.startswith("world/docs/"))
+
+
+@pytest.mark.slow
+def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
+    out, result = demo_run
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) >= {"tailor_version", "recipe", "started_at", "results", "environment"}
+    keys = {(r["strategy"], r["dataset"], r["suite"]) for r in results["results"]}
+    assert keys == {
+        (s, d, suite) for s in ("baseline", "prompt") for d in ("qa", "routing") for suite in ("task", "cost")
+    }
+    for row in results["results"]:
+        assert set(row) >= {"strategy", "dataset", "suite", "metric", "value", "n"}
+        assert row["n"] > 0
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    tests = {
+        name: sum(1 for line in (out / "world" / f"{name}.jsonl").read_text().splitlines() if '"test"' in line)
+        for name in ("qa", "routing")
+    }
+    assert len(predictions) == 2 * (tests["qa"] + tests["routing"])
+    assert {p["strategy"] for p in predictions} == {"baseline", "prompt"}
+    # The human table names both datasets and both strategies.
+    assert "qa · task" in result.output and "routing · task" in result.output and "prompt" in result.output
+
+
+@pytest.mark.slow
+def test_eval_reuses_tuned_prompts_and_prints_json(demo_run) -> None:
+    out, _ = demo_run
+    before = (out / "prompt" / "qa.json").stat().st_mtime_ns
+    result = runner.invoke(app, ["eval", "--recipe", str(out / "tailor.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["results"] and "tune prompt" not in result.stderr
+    assert (out / "prompt" / "qa.json").stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
+def test_tune_prompt_command_saves_a_prompt_per_dataset(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["init", str(tmp_path), "--size", "tiny"]).exit_code == 0
+    recipe = yaml.safe_load((tmp_path / "tailor.yaml").read_text())
+    recipe["prompt"].update(candidates=2, dev_size=3)
+    (tmp_path / "tailor.yaml").write_text(yaml.safe_dump(recipe))
+    result = runner.invoke(app, ["tune", "prompt", "--recipe", str(tmp_path / "tailor.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    tuned = json.loads(result.stdout)
+    assert [t["dataset"] for t in tuned] == ["qa", "routing"]
+    assert all(t["n_dev"] == 3 and len(t["leaderboard"]) == 2 for t in tuned)
+    assert _files(tmp_path / "runs" / "latest") == {"prompt/qa.json", "prompt/routing.json"}
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["init", str(tmp_path), "--size", "tiny"]).exit_code == 0
+    again = runner.invoke(app, ["init", str(tmp_path), "--size", "tiny"])
+    assert again.exit_code == 2 and "already exists; pass --force" in again.stderr
+    assert runner.invoke(app, ["init", str(tmp_path), "--size", "tiny", "--force"]).exit_code == 0
+
+
+def test_init_from_dir_points_the_recipe_at_your_documents(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "a.md").write_text("# A\ntext")
+    (docs / "sub" / "b.txt").write_text("text")
+    (docs / "c.pdf").write_bytes(b"%PDF")
+    examples = tmp_path / "ex.jsonl"
+    examples.write_text(json.dumps({"id": "1", "question": "q", "answer": "a"}) + "\n")
+    result = runner.invoke(app, ["init", str(tmp_path / "proj"), "--from-dir", str(docs), "--examples", str(examples)])
+    assert result.exit_code == 0, result.output
+    assert "1 .md, 1 .txt" in result.stderr
+    from tailor.config import load_recipe
+    from tailor.data.corpus import load_corpus
+
+    recipe = load_recipe(tmp_path / "proj" / "tailor.yaml")
+    assert recipe.data.corpus == ["../docs/**/*.md", "../docs/**/*.txt"]
+    assert sorted(d.doc_id for d in load_corpus(recipe)) == ["a", "sub/b"]
+
+
+def test_init_from_dir_without_documents_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "x.bin").write_bytes(b"\0")
+    result = runner.invoke(app, ["init", str(tmp_path / "p"), "--from-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "no .md/.markdown/.txt documents found (file types seen: .bin)" in result.stderr
+
+
+def test_world_command_is_deterministic(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        assert (
+            runner.invoke(app, ["world", "--out", str(tmp_path / name), "--size", "tiny", "--seed", "4"]).exit_code == 0
+        )
+    a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert a == b and all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in a)
+    v2 = runner.invoke(app, ["world", "--out", str(tmp_path / "a"), "--size", "tiny", "--seed", "4", "--version", "2"])
+    assert v2.exit_code == 0 and "changed facts" in v2.stderr
+    assert (tmp_path / "a" / "changes.jsonl").is_file()
+
+
+def test_the_installed_command_runs_and_fails_cleanly(tmp_path: Path) -> None:
+    """The real entry point in a subprocess: --help works, and a bad recipe exits 2 without a traceback."""
+    help_ = subprocess.run([sys.executable, "-m", "tailor", "--help"], capture_output=True, text=True, check=False)
+    assert help_.returncode == 0 and "tune" in help_.stdout and "eval" in help_.stdout
+    (tmp_path / "tailor.yaml").write_text("data: [\n")
+    bad = subprocess.run(
+        [sys.executable, "-m", "tailor", "eval"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr and "tailor.yaml:" in bad.stderr
