@@ -65,10 +65,11 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _reporter(quiet: bool = False):
-    from tailor.progress import RichReporter, SilentReporter
+def _reporter():
+    """Progress and log lines go to stderr, so ``--json`` output on stdout stays clean."""
+    from tailor.progress import RichReporter
 
-    return SilentReporter() if quiet else RichReporter()
+    return RichReporter()
 
 
 def _workspace(recipe: Path | None, reporter):
@@ -182,7 +183,7 @@ def tune_prompt(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
     """
     from tailor.prompt.search import tune_prompts
 
-    tuned = tune_prompts(_workspace(recipe, _reporter(as_json)))
+    tuned = tune_prompts(_workspace(recipe, _reporter()))
     if as_json:
         sys.stdout.write(json.dumps([t.to_json() for t in tuned], indent=2) + "\n")
 
@@ -196,7 +197,7 @@ def eval_(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
     """
     from tailor.eval.runner import evaluate
 
-    results = evaluate(_workspace(recipe, _reporter(as_json)))
+    results = evaluate(_workspace(recipe, _reporter()))
     _print_results(results, as_json)
 
 

@@ -38,7 +38,7 @@ class RichReporter:
         self.console = console or Console(stderr=True)
 
     def log(self, message: str) -> None:
-        self.console.print(message, highlight=False)
+        self.console.print(message, highlight=False, soft_wrap=True)
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Advance]:

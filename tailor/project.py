@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -103,15 +104,15 @@ def init_from_dir(
 
 
 def _relative(path: Path, start: Path) -> str:
-    import os
-
     return Path(os.path.relpath(path, start)).as_posix()
 
 
 def run_demo(out: Path, *, size: str = "small", seed: int = 0, reporter: Reporter | None = None) -> dict[str, Any]:
-    """The embedded default end to end: world → recipe → prompt search → eval. Returns results.json's content."""
+    """The embedded default end to end: world → recipe → prompt search → eval. Returns results.json's content.
+
+    Run again on the same ``out``, the world is rewritten identically and the tuned prompts are reused.
+    """
     from tailor.eval.runner import evaluate
-    from tailor.prompt.search import tune_prompts
     from tailor.workspace import open_workspace
 
     reporter = reporter or SilentReporter()
@@ -119,7 +120,6 @@ def run_demo(out: Path, *, size: str = "small", seed: int = 0, reporter: Reporte
     recipe_path = init_project(Path(out), size=size, seed=seed, force=True, out=".")
     reporter.log(f"demo: synthetic world and recipe written to {recipe_path}")
     ws = open_workspace(load_recipe(recipe_path), reporter)
-    tune_prompts(ws)
-    results = evaluate(ws)
+    results = evaluate(ws)  # tunes the prompt strategy first, or reuses a current tuned prompt
     reporter.log(f"demo finished in {time.perf_counter() - start:.0f} s")
     return results

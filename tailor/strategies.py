@@ -29,7 +29,13 @@ def _prompt(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     from tailor.prompt.search import build_prompt_strategy, ensure_tuned
 
     tuned = ensure_tuned(ws, dataset)
-    info = {"spec": tuned.spec.describe(), "dev_score": tuned.dev_score, "metric": tuned.metric}
+    info = {
+        "spec": tuned.spec.describe(),
+        "dev_metric": tuned.metric,
+        "dev_score": tuned.dev_score,
+        "n_dev": tuned.n_dev,
+        "context_coverage": list(tuned.coverage),
+    }
     return BuiltStrategy(build_prompt_strategy(ws, dataset, tuned.spec), tuned.tune_s, info)
 
 

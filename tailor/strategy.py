@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tailor.models.base import GenerationSettings, Generator, Message
+
+if TYPE_CHECKING:
+    from tailor.data.examples import Example
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,11 @@ class User:
 
     id: str
     groups: frozenset[str] = frozenset()
+
+
+def asker(example: Example) -> User:
+    """The user an example is asked as: its ``user`` and ``groups`` fields."""
+    return User(example.user or "anonymous", frozenset(example.groups))
 
 
 @dataclass(frozen=True)

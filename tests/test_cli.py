@@ -75,7 +75,7 @@ def test_eval_reuses_tuned_prompts_and_prints_json(demo_run) -> None:
     result = runner.invoke(app, ["eval", "--recipe", str(out / "tailor.yaml"), "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert payload["results"] and "tune prompt" not in result.stderr
+    assert payload["results"] and "tune prompt" not in result.stderr and "using the tuned prompt" in result.stderr
     assert (out / "prompt" / "qa.json").stat().st_mtime_ns == before
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from tailor.artifacts import read_json_artifact, write_json_atomic
 
-RESULTS_KEYS = ("recipe", "started_at", "finished_at", "environment", "results")
+# builds: per dataset and strategy, what was built and how (the tuned prompt, its dev score, context coverage).
+RESULTS_KEYS = ("recipe", "started_at", "finished_at", "environment", "results", "builds")
 
 
 @dataclass(frozen=True)

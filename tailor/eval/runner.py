@@ -17,9 +17,8 @@ from tailor.eval.cost import measure
 from tailor.eval.results import ResultRow, environment, write_results
 from tailor.eval.suite import StrategyRun, SuiteInput, suites
 from tailor.eval.task import example_scores
-from tailor.prompt.search import user_of
 from tailor.strategies import build_strategy
-from tailor.strategy import Answer
+from tailor.strategy import Answer, asker
 from tailor.workspace import Workspace
 
 
@@ -34,13 +33,15 @@ def evaluate(ws: Workspace) -> dict[str, Any]:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     rows: list[ResultRow] = []
     predictions: list[dict[str, Any]] = []
+    builds: dict[str, dict[str, Any]] = {}
     for dataset in ws.datasets:
         examples = evaluated_examples(ws, dataset)
-        questions, users = [e.question for e in examples], [user_of(e) for e in examples]
+        questions, users = [e.question for e in examples], [asker(e) for e in examples]
         runs, strategies = [], []
         for name in recipe.strategies:
             built = build_strategy(name, ws, dataset)
             strategies.append(built.strategy)
+            builds.setdefault(dataset.name, {})[name] = {"build_s": round(built.build_s, 3), **built.info}
             with ws.reporter.task(f"eval {dataset.name} · {name}", len(examples)) as advance, measure() as m:
                 answers = built.strategy.answer_batch(questions, users, advance)
             runs.append(StrategyRun(name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s))
@@ -54,6 +55,7 @@ def evaluate(ws: Workspace) -> dict[str, Any]:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": {**environment(), "model": ws.generator.name},
         "results": [r.to_json() for r in rows],
+        "builds": builds,
     }
     out = recipe.out_dir
     write_jsonl_atomic(out / "predictions.jsonl", predictions)

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import read_json_artifact, write_json_atomic
-from tailor.data.examples import Example, TaskDataset
+from tailor.data.examples import TaskDataset
 from tailor.errors import ArtifactError, DataError, Problem
 from tailor.eval.task import example_scores, primary_metric
 from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, instructions, make_builder
-from tailor.strategy import PromptedStrategy, User
+from tailor.strategy import PromptedStrategy, asker
 from tailor.workspace import Workspace
 
 TUNED_KEYS = (
@@ -63,10 +63,6 @@ class TunedPrompt:
         fields["spec"] = PromptSpec(**d["spec"])
         fields["leaderboard"], fields["coverage"] = tuple(d["leaderboard"]), tuple(d["coverage"])
         return cls(**fields)
-
-
-def user_of(example: Example) -> User:
-    return User(example.user or "anonymous", frozenset(example.groups))
 
 
 def prompt_path(ws: Workspace, dataset: TaskDataset) -> Path:
@@ -149,7 +145,7 @@ def tune_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
             return
         builders = [make_builder(s, dataset, pool, context) for s in specs]
         # One generate call for the whole stage: batches stay full across candidates.
-        built = [build(e.question, user_of(e)) for build in builders for e in dev]
+        built = [build(e.question, asker(e)) for build in builders for e in dev]
         gens = ws.generator.generate([b.messages for b in built], ws.settings_for(dataset), advance)
         for j, spec in enumerate(specs):
             chunk = gens[j * len(dev) : (j + 1) * len(dev)]
@@ -212,23 +208,30 @@ def load_tuned(ws: Workspace, dataset: TaskDataset) -> TunedPrompt | None:
     return tuned
 
 
-def tune_prompts(ws: Workspace) -> list[TunedPrompt]:
-    """Tune and save a prompt for every dataset of the recipe."""
-    tuned = []
-    for dataset in ws.datasets:
-        result = tune_prompt(ws, dataset)
-        path = save_tuned(ws, dataset, result)
+def _tune_and_save(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
+    result = tune_prompt(ws, dataset)
+    path = save_tuned(ws, dataset, result)
+    ws.reporter.log(
+        f"{dataset.name}: best {result.metric} {result.dev_score:.3f} on dev with {result.spec.describe()} → {path}"
+    )
+    for row in result.coverage:
         ws.reporter.log(
-            f"{dataset.name}: best {result.metric} {result.dev_score:.3f} on dev with {result.spec.describe()} → {path}"
+            f"  static context for groups {row['groups']}: {row['documents_included']} of "
+            f"{row['documents_visible']} visible documents fit ({row['token_share']:.0%} of their tokens)"
         )
-        tuned.append(result)
-    return tuned
+    return result
+
+
+def tune_prompts(ws: Workspace) -> list[TunedPrompt]:
+    """Tune and save a prompt for every dataset of the recipe, whether or not a current one is saved."""
+    return [_tune_and_save(ws, dataset) for dataset in ws.datasets]
 
 
 def ensure_tuned(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
-    """The saved prompt if current, else a fresh search (saved)."""
+    """The saved prompt if it is current, else a fresh search (saved)."""
     tuned = load_tuned(ws, dataset)
     if tuned is None:
-        tuned = tune_prompt(ws, dataset)
-        save_tuned(ws, dataset, tuned)
+        return _tune_and_save(ws, dataset)
+    path = prompt_path(ws, dataset)
+    ws.reporter.log(f"{dataset.name}: using the tuned prompt in {path} (dev {tuned.metric} {tuned.dev_score:.3f})")
     return tuned
