@@ -9,7 +9,6 @@ Not a peer comparison: the demo is tailor measuring strategies against each othe
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
