@@ -174,6 +174,23 @@ def world(
     _stderr().print(f"wrote world v{w.version} (seed {seed}, {size}) to {out}: {summary}{extra}")
 
 
+@app.command()
+@cli_errors
+def ingest(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
+    """Build or update the rag index from the recipe's documents.
+
+    Only new or changed documents are embedded; deleted ones are removed. Safe to interrupt: the
+    index stays usable and the next run finishes the work.
+    """
+    from dataclasses import asdict
+
+    from tailor.rag.strategy import ensure_index
+
+    ready = ensure_index(_workspace(recipe, _reporter()))
+    if as_json:
+        sys.stdout.write(json.dumps({**asdict(ready.report), "index": str(ready.index_dir)}, indent=2) + "\n")
+
+
 @tune_app.command("prompt")
 @cli_errors
 def tune_prompt(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:

@@ -10,13 +10,25 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from tailor.data.corpus import GROUP_PATTERN
 from tailor.errors import Problem, RecipeError
 
-STRATEGIES = ("baseline", "prompt")
-SUITES = ("task", "cost")
+STRATEGIES = ("baseline", "prompt", "rag")
+StrategyName = Literal["baseline", "prompt", "rag"]
+SUITES = ("task", "retrieval", "cost")
 DEFAULT_RECIPE_NAME = "tailor.yaml"
+GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
 
 
 class Section(BaseModel):
@@ -75,6 +87,9 @@ class ExampleSet(Section):
     max_new_tokens: int | None = Field(
         None, ge=1, le=4096, description="answer length for this dataset (default: generation.max_new_tokens)"
     )
+    strategies: list[StrategyName] | None = Field(
+        None, description="strategies scored on this dataset (default: all of the recipe's)"
+    )
 
     @property
     def dataset_name(self) -> str:
@@ -83,7 +98,7 @@ class ExampleSet(Section):
 
 class AccessRule(Section):
     glob: str = Field(description="corpus files this rule covers, relative to the recipe")
-    groups: list[str] = Field(min_length=1, description="access groups allowed to read them")
+    groups: list[GroupName] = Field(min_length=1, description="access groups allowed to read them")
 
 
 class SplitConfig(Section):
@@ -100,12 +115,14 @@ class SplitConfig(Section):
 
 
 class DataConfig(Section):
-    corpus: list[str] = Field(default_factory=list, description="document globs (.md, .txt), relative to the recipe")
+    corpus: list[str] = Field(
+        default_factory=list, description="document globs (.md .txt .html .pdf .jsonl), relative to the recipe"
+    )
     examples: list[ExampleSet] = Field(min_length=1, description="task example files; each is one dataset")
     access: list[AccessRule] = Field(
         default_factory=list, description="access groups by path; front matter `groups:` also works"
     )
-    default_groups: list[str] = Field(
+    default_groups: list[GroupName] = Field(
         default_factory=list,
         description="groups of documents and examples that name none; empty: such documents are visible to nobody",
     )
@@ -136,6 +153,39 @@ class PromptConfig(Section):
     )
 
 
+class RagConfig(Section):
+    embedder: Literal["minilm", "wordllama"] = Field(
+        "minilm", description="all-MiniLM-L6-v2 (384 dims) or WordLlama (static: ~100x faster, weaker)"
+    )
+    chunk_tokens: int = Field(128, ge=16, le=4096, description="chunk size in the generator's tokens")
+    chunk_overlap: int = Field(16, ge=0, description="tokens a chunk repeats from the one before it")
+    k: int = Field(3, ge=1, le=100, description="chunks put in front of the model (small models lose focus with more)")
+    shots: int = Field(
+        3, ge=0, le=32, description="question/answer demonstrations from the train split (answer format)"
+    )
+    candidates: int = Field(20, ge=1, le=1000, description="chunks each retriever proposes before fusion")
+    retrievers: list[Literal["dense", "lexical"]] = Field(
+        default_factory=lambda: ["dense", "lexical"],
+        min_length=1,
+        description="dense (embeddings), lexical (BM25); both are fused by reciprocal rank",
+    )
+    rrf_k: int = Field(60, ge=1, description="reciprocal rank fusion constant (higher flattens ranks)")
+    rerank: Literal["none", "mmr"] = Field("none", description="mmr trades relevance for diversity among chunks")
+    mmr_lambda: float = Field(0.7, ge=0, le=1, description="with rerank: mmr, 1 is pure relevance")
+    context_tokens: int = Field(768, ge=64, description="token budget for retrieved chunks in the prompt")
+    instruction: str = Field(
+        "Reply with only the answer: a name, number, date or short phrase, taken from the documents.",
+        description="what the model is told before the retrieved documents",
+    )
+    index_dir: str | None = Field(None, description="where the index lives (default: OUT/index)")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> RagConfig:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be below chunk_tokens ({self.chunk_tokens})")
+        return self
+
+
 class EvalConfig(Section):
     split: Literal["dev", "test"] = Field("test", description="split every strategy is scored on")
     limit: int | None = Field(None, ge=1, description="score at most this many examples per dataset")
@@ -148,13 +198,14 @@ class Recipe(Section):
     )
     generation: GenerationConfig = Field(default_factory=GenerationConfig, description="decoding settings")
     data: DataConfig = Field(description="documents and task examples")
-    strategies: list[Literal["baseline", "prompt"]] = Field(
+    strategies: list[StrategyName] = Field(
         default_factory=lambda: list(STRATEGIES), min_length=1, description="strategies to build and compare"
     )
-    suites: list[Literal["task", "cost"]] = Field(
+    suites: list[Literal["task", "retrieval", "cost"]] = Field(
         default_factory=lambda: list(SUITES), min_length=1, description="evaluation suites to run"
     )
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="prompt-engineering search")
+    rag: RagConfig = Field(default_factory=RagConfig, description="retrieval-augmented generation")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="what every strategy is scored on")
     seed: int = Field(0, description="one seed for splits, sampling and search")
     out: str = Field("runs/latest", description="run directory, relative to the recipe")
@@ -166,11 +217,18 @@ class Recipe(Section):
     _lines: dict[tuple, int] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _unique_lists(self) -> Recipe:
+    def _consistent(self) -> Recipe:
+        problems = []
         for name in ("strategies", "suites"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
-                raise ValueError(f"{name} lists an entry twice: {values}")
+                problems.append(f"{name} lists an entry twice: {values}")
+        for spec in self.data.examples:
+            extra = sorted(set(spec.strategies or ()) - set(self.strategies))
+            if extra:
+                problems.append(f"dataset {spec.dataset_name!r} asks for {extra}, which strategies: does not list")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -185,6 +243,10 @@ class Recipe(Section):
     @property
     def out_dir(self) -> Path:
         return self.resolve(self.out)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.resolve(self.rag.index_dir) if self.rag.index_dir else self.out_dir / "index"
 
     def problem(self, message: str, *loc: str | int) -> Problem:
         """A problem located at field ``loc`` of the recipe file this recipe was loaded from."""

@@ -15,6 +15,9 @@ from tailor.errors import DataError, Problem, RecipeError
 from tailor.progress import Reporter, SilentReporter
 
 ROUTING_ANSWER_TOKENS = 8  # a department name; longer answers only cost time
+# Formats `init --from-dir` globs for. JSONL is left out: a folder of documents often holds the task
+# examples too, and those are not corpus; JSONL corpora are added to data.corpus by hand.
+INIT_SUFFIXES = tuple(s for s in SUPPORTED_SUFFIXES if s != ".jsonl")
 
 
 def _guard(recipe_path: Path, force: bool) -> None:
@@ -29,7 +32,12 @@ def world_recipe(world_dir: str = "world", out: str = "runs/latest", seed: int =
             corpus=[f"{world_dir}/docs/**/*.md"],
             examples=[
                 ExampleSet(path=f"{world_dir}/qa.jsonl"),
-                ExampleSet(path=f"{world_dir}/routing.jsonl", max_new_tokens=ROUTING_ANSWER_TOKENS),
+                # Routing a message needs no documents: rag is not scored there.
+                ExampleSet(
+                    path=f"{world_dir}/routing.jsonl",
+                    max_new_tokens=ROUTING_ANSWER_TOKENS,
+                    strategies=["baseline", "prompt"],
+                ),
             ],
         ),
         seed=seed,
@@ -75,12 +83,10 @@ def init_from_dir(
     if not docs.is_dir():
         raise DataError(Problem("not a directory", file=docs))
     counts = Counter(p.suffix.lower() for p in docs.rglob("*") if p.is_file())
-    found = {s: counts[s] for s in SUPPORTED_SUFFIXES if counts[s]}
+    found = {s: counts[s] for s in INIT_SUFFIXES if counts[s]}
     if not found:
         kinds = ", ".join(sorted(counts)) or "none"
-        raise DataError(
-            Problem(f"no {'/'.join(SUPPORTED_SUFFIXES)} documents found (file types seen: {kinds})", file=docs)
-        )
+        raise DataError(Problem(f"no {'/'.join(INIT_SUFFIXES)} documents found (file types seen: {kinds})", file=docs))
     recipe_path = directory / DEFAULT_RECIPE_NAME
     _guard(recipe_path, force)
     rel = _relative(docs, directory)

@@ -39,9 +39,24 @@ def _prompt(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     return BuiltStrategy(build_prompt_strategy(ws, dataset, tuned.spec), tuned.tune_s, info)
 
 
+def _rag(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
+    from tailor.prompt.builder import ShotPool
+    from tailor.rag.strategy import cite, context_budget, ensure_index, rag_builder
+
+    ready = ws.shared("rag-index", lambda: ensure_index(ws))
+    settings = ws.settings_for(dataset)
+    budget = context_budget(ws, settings.max_new_tokens)
+    pool = ShotPool(dataset.split("train"), ws.recipe.seed)
+    builder = rag_builder(ready.index, ws.recipe.rag, ws.generator.count_tokens, budget, pool)
+    info = {"chunks": len(ready.index), "embedder": ready.index.settings.embedder, "index_version": ready.index.version}
+    strategy = PromptedStrategy("rag", ws.generator, builder, settings, finish=cite)
+    return BuiltStrategy(strategy, ready.index.build_s, info)
+
+
 FACTORIES: dict[str, Callable[[Workspace, TaskDataset], BuiltStrategy]] = {
     "baseline": _baseline,
     "prompt": _prompt,
+    "rag": _rag,
 }
 
 

@@ -8,6 +8,7 @@ that function or in the generator, so they compose instead of inheriting.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -37,6 +38,19 @@ class Context:
 
     doc_id: str
     text: str
+
+
+# "[doc_id]" markers an answer may carry to cite its sources; answers are scored without them.
+CITATION = re.compile(r"\s*\[([^\[\]\s]{1,200})\]")
+
+
+def citations(text: str) -> list[str]:
+    """The doc ids an answer cites, in order."""
+    return CITATION.findall(text)
+
+
+def strip_citations(text: str) -> str:
+    return CITATION.sub("", text).strip()
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,8 @@ class PromptedStrategy:
     generator: Generator
     build: PromptBuilder
     settings: GenerationSettings = field(default_factory=GenerationSettings)
+    # Applied to each generated text with the prompt it answered (rag adds citations here).
+    finish: Callable[[str, BuiltPrompt], str] | None = None
 
     def answer(self, question: str, user: User) -> Answer:
         return self.answer_batch([question], [user])[0]
@@ -88,7 +104,8 @@ class PromptedStrategy:
             raise ValueError(f"{len(questions)} questions but {len(users)} users")
         built = [self.build(q, u) for q, u in zip(questions, users, strict=True)]
         gens = self.generator.generate([b.messages for b in built], self.settings, progress)
+        finish = self.finish or (lambda text, _: text)
         return [
-            Answer(g.text, b.contexts, g.prompt_tokens, g.completion_tokens, g.latency_s)
+            Answer(finish(g.text, b), b.contexts, g.prompt_tokens, g.completion_tokens, g.latency_s)
             for b, g in zip(built, gens, strict=True)
         ]

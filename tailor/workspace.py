@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from tailor.config import OpenAIModel, PackagedModel, Recipe
 from tailor.data.corpus import Document, load_corpus
 from tailor.data.examples import TaskDataset, load_datasets
 from tailor.models.base import GenerationSettings, Generator
 from tailor.progress import Reporter, SilentReporter
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,14 @@ class Workspace:
     corpus: tuple[Document, ...]
     generator: Generator
     reporter: Reporter = field(default_factory=SilentReporter)
+    # Builds that several datasets share (the rag index), made once per workspace.
+    _shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def shared(self, key: str, build: Callable[[], T]) -> T:
+        """``build()``'s result, computed on first use and kept for this workspace."""
+        if key not in self._shared:
+            self._shared[key] = build()
+        return self._shared[key]
 
     @property
     def settings(self) -> GenerationSettings:

@@ -105,7 +105,7 @@ def test_init_from_dir_points_the_recipe_at_your_documents(tmp_path: Path) -> No
     (docs / "sub").mkdir(parents=True)
     (docs / "a.md").write_text("# A\ntext")
     (docs / "sub" / "b.txt").write_text("text")
-    (docs / "c.pdf").write_bytes(b"%PDF")
+    (docs / "c.csv").write_text("a,b")  # not a document format: not globbed
     examples = tmp_path / "ex.jsonl"
     examples.write_text(json.dumps({"id": "1", "question": "q", "answer": "a"}) + "\n")
     result = runner.invoke(app, ["init", str(tmp_path / "proj"), "--from-dir", str(docs), "--examples", str(examples)])
@@ -122,7 +122,10 @@ def test_init_from_dir_points_the_recipe_at_your_documents(tmp_path: Path) -> No
 def test_init_from_dir_without_documents_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "x.bin").write_bytes(b"\0")
     result = runner.invoke(app, ["init", str(tmp_path / "p"), "--from-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "no .md/.markdown/.txt documents found (file types seen: .bin)" in result.stderr
+    assert (
+        result.exit_code == 2
+        and "no .md/.markdown/.txt/.html/.htm/.pdf documents found (file types seen: .bin)" in result.stderr
+    )
 
 
 def test_world_command_is_deterministic(tmp_path: Path) -> None:

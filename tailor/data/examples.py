@@ -60,6 +60,7 @@ class TaskDataset:
     instruction: str | None = None
     path: Path | None = None
     max_new_tokens: int | None = None
+    strategies: tuple[str, ...] | None = None  # None: every strategy of the recipe
 
     def split(self, name: Split) -> list[Example]:
         return [e for e in self.examples if e.split == name]
@@ -171,6 +172,7 @@ def load_dataset(spec: ExampleSet, recipe: Recipe) -> TaskDataset:
         instruction=spec.instruction,
         path=path,
         max_new_tokens=spec.max_new_tokens,
+        strategies=tuple(spec.strategies) if spec.strategies is not None else None,
     )
     if not dataset.split(recipe.eval.split):
         raise DataError(Problem(f"no examples in the {recipe.eval.split!r} split to evaluate on", file=path))

@@ -38,7 +38,7 @@ def evaluate(ws: Workspace) -> dict[str, Any]:
         examples = evaluated_examples(ws, dataset)
         questions, users = [e.question for e in examples], [asker(e) for e in examples]
         runs, strategies = [], []
-        for name in recipe.strategies:
+        for name in [s for s in recipe.strategies if dataset.strategies is None or s in dataset.strategies]:
             built = build_strategy(name, ws, dataset)
             strategies.append(built.strategy)
             builds.setdefault(dataset.name, {})[name] = {"build_s": round(built.build_s, 3), **built.info}

@@ -41,6 +41,7 @@ Suite = Callable[[SuiteInput], list[ResultRow]]
 def suites() -> dict[str, Suite]:
     """Suites by name, as the recipe's ``suites:`` names them."""
     from tailor.eval.cost import cost_suite
+    from tailor.eval.retrieval import retrieval_suite
     from tailor.eval.task import task_suite
 
-    return {"task": task_suite, "cost": cost_suite}
+    return {"task": task_suite, "retrieval": retrieval_suite, "cost": cost_suite}

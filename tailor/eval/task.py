@@ -10,6 +10,7 @@ from tailor.data.examples import Example, TaskDataset
 from tailor.eval import metrics
 from tailor.eval.results import ResultRow, mean_row
 from tailor.eval.suite import SuiteInput
+from tailor.strategy import strip_citations
 
 QA_METRICS = {
     "exact_match": metrics.exact_match,
@@ -25,7 +26,8 @@ def primary_metric(dataset: TaskDataset) -> str:
 
 
 def example_scores(prediction: str, example: Example, dataset: TaskDataset) -> dict[str, float]:
-    """Per-example scores; for classification ``accuracy`` is 1 when the parsed label is right."""
+    """Per-example scores, citations removed; for classification ``accuracy`` is 1 when the parsed label is right."""
+    prediction = strip_citations(prediction)
     if dataset.kind == "classify":
         label = metrics.parse_label(prediction, dataset.labels)
         return {"accuracy": float(label == example.label)}
@@ -36,7 +38,7 @@ def task_suite(inp: SuiteInput) -> list[ResultRow]:
     rows: list[ResultRow] = []
     ds = inp.dataset
     for run in inp.runs:
-        texts = [a.text for a in run.answers]
+        texts = [strip_citations(a.text) for a in run.answers]
         if ds.kind == "classify":
             predicted = [metrics.parse_label(t, ds.labels) for t in texts]
             gold = [e.label or "" for e in inp.examples]

@@ -69,8 +69,9 @@ def test_groups_from_front_matter_then_rules_then_default(tmp_path: Path) -> Non
     assert opened["fin/plan"].groups == {"everyone"}  # without the rule, the default applies
 
 
-def test_duplicate_doc_ids_are_an_error(tmp_path: Path) -> None:
+def test_duplicate_doc_ids_skip_the_later_file(tmp_path: Path) -> None:
     _doc(tmp_path / "a.md", "---\ndoc_id: same\n---\nOne.\n")
     _doc(tmp_path / "b.md", "---\ndoc_id: same\n---\nTwo.\n")
-    with pytest.raises(DataError, match="doc_id 'same' also used by"):
-        load_corpus(_recipe(tmp_path, corpus=["*.md"]))
+    with pytest.warns(UserWarning, match=r"b\.md: doc_id: 'same' also used by .*a\.md, which is kept"):
+        docs = load_corpus(_recipe(tmp_path, corpus=["*.md"]))
+    assert [(d.doc_id, d.text) for d in docs] == [("same", "One.")]

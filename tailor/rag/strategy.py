@@ -1,0 +1,128 @@
+"""The rag strategy: retrieve what the user may read, fit it into the window, answer with citations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tailor.config import RagConfig
+from tailor.errors import DataError, Problem
+from tailor.eval.metrics import normalize_answer
+from tailor.models.base import Message
+from tailor.prompt.builder import ShotPool
+from tailor.rag.embed import load_embedder
+from tailor.rag.index import ChunkIndex, Hit, IndexSettings, IngestReport, ingest
+from tailor.strategy import BuiltPrompt, Context, PromptBuilder, User, strip_citations
+from tailor.workspace import Workspace
+
+
+def mmr(hits: Sequence[Hit], index: ChunkIndex, k: int, lam: float) -> list[Hit]:
+    """Maximal marginal relevance: each pick maximises λ·relevance − (1−λ)·similarity to the picks so far."""
+    if len(hits) <= 1:
+        return list(hits)[:k]
+    top = max(h.score for h in hits)
+    relevance = np.array([h.score / top for h in hits])
+    vectors = np.stack([index.vector(h.chunk.chunk_id) for h in hits])  # (n, dim), unit length
+    chosen: list[int] = []
+    while len(chosen) < min(k, len(hits)):
+        redundancy = (vectors @ vectors[chosen].T).max(axis=1) if chosen else np.zeros(len(hits))
+        value = lam * relevance - (1 - lam) * redundancy
+        value[chosen] = -np.inf
+        chosen.append(int(np.argmax(value)))
+    return [hits[i] for i in chosen]
+
+
+def render_chunk(hit: Hit) -> str:
+    return f"[{hit.chunk.doc_id}] {hit.chunk.text}"
+
+
+def cite(text: str, prompt: BuiltPrompt, most: int = 3) -> str:
+    """Append ``[doc_id]`` for the documents whose retrieved text contains the answer.
+
+    Attribution by evidence, not by the model's say-so: a small model rarely cites reliably, and an
+    answer no document contains gets no citation, which is itself a signal that it is not grounded.
+    """
+    answer = normalize_answer(strip_citations(text))
+    if not answer:
+        return text
+    cited = [c.doc_id for c in prompt.contexts if answer in normalize_answer(c.text)]
+    unique = list(dict.fromkeys(cited))[:most]
+    return text + "".join(f" [{d}]" for d in unique if f"[{d}]" not in text)
+
+
+def rag_builder(
+    index: ChunkIndex, cfg: RagConfig, count_tokens, budget: int, pool: ShotPool | None = None
+) -> PromptBuilder:
+    """Retrieve (hybrid, pre-filtered by the user's groups), rerank, fit ``budget`` tokens.
+
+    Demonstrations (``cfg.shots``, question and answer only) come from ``pool`` and, like the
+    documents, only from what the user may see.
+    """
+
+    def build(question: str, user: User) -> BuiltPrompt:
+        hits = index.search(question, user.groups, cfg.candidates, cfg.retrievers, cfg.rrf_k)
+        hits = mmr(hits, index, cfg.k, cfg.mmr_lambda) if cfg.rerank == "mmr" else hits[: cfg.k]
+        contexts, used = [], 0
+        for hit in hits:
+            text = render_chunk(hit)
+            tokens = count_tokens(text)
+            if used + tokens > budget:
+                continue  # a later, shorter chunk may still fit
+            contexts.append(Context(hit.chunk.doc_id, text))
+            used += tokens
+        documents = "\n\n".join(c.text for c in contexts) if contexts else "(no documents you may read match)"
+        messages: list[Message] = [{"role": "system", "content": f"{cfg.instruction}\n\nDocuments:\n{documents}"}]
+        for ex in pool.select(question, user, cfg.shots, "random") if pool is not None else ():
+            messages += [{"role": "user", "content": ex.question}, {"role": "assistant", "content": ex.answer}]
+        messages.append({"role": "user", "content": question})
+        return BuiltPrompt(messages, tuple(contexts))
+
+    return build
+
+
+@dataclass(frozen=True)
+class ReadyIndex:
+    index: ChunkIndex
+    report: IngestReport  # what this call's ingest did (often nothing)
+    index_dir: Path
+
+
+def index_settings(ws: Workspace, embedder_name: str, dim: int) -> IndexSettings:
+    cfg = ws.recipe.rag
+    return IndexSettings(embedder_name, dim, cfg.chunk_tokens, cfg.chunk_overlap, tokenizer=ws.generator.name)
+
+
+def ensure_index(ws: Workspace) -> ReadyIndex:
+    """Ingest the recipe's corpus (only what changed) and open the index.
+
+    Raises:
+        DataError: the recipe has no documents to retrieve from.
+    """
+    if not ws.corpus:
+        raise DataError(
+            ws.recipe.problem("the rag strategy needs documents; data.corpus matched none", "data", "corpus")
+        )
+    embedder = load_embedder(ws.recipe.rag.embedder)
+    report = ingest(
+        ws.corpus,
+        ws.recipe.index_dir,
+        index_settings(ws, embedder.name, embedder.dim),
+        embedder,
+        ws.generator.count_tokens,
+        ws.reporter,
+    )
+    ws.reporter.log(report.summary())
+    return ReadyIndex(ChunkIndex(ws.recipe.index_dir, embedder), report, ws.recipe.index_dir)
+
+
+def context_budget(ws: Workspace, max_new_tokens: int) -> int:
+    """Tokens left for documents: the recipe's budget, capped by what the window leaves after the answer."""
+    room = ws.generator.context_window - max_new_tokens - 256  # instruction, question, template
+    if room < 64:
+        raise DataError(
+            Problem(f"the model's context window ({ws.generator.context_window}) leaves no room for documents")
+        )
+    return min(ws.recipe.rag.context_tokens, room)

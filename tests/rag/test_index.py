@@ -1,0 +1,130 @@
+"""The index: incremental ingest, crash safety under kill -9, settings changes, hybrid search."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tailor.errors import ArtifactError
+from tailor.rag.embed import MiniLMEmbedder, WordLlamaEmbedder
+from tailor.rag.index import ChunkIndex, IndexSettings, ingest
+
+CHILD = Path(__file__).with_name("ingest_child.py")
+sys.path.insert(0, str(CHILD.parent))
+from ingest_child import documents  # noqa: E402  (the child's document generator, shared on purpose)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+@pytest.fixture(scope="module")
+def wordllama() -> WordLlamaEmbedder:
+    return WordLlamaEmbedder()
+
+
+@pytest.fixture(scope="module")
+def minilm() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+def _settings(embedder, chunk_tokens: int = 48) -> IndexSettings:
+    return IndexSettings(embedder.name, embedder.dim, chunk_tokens, 8, "words")
+
+
+def _contents(index_dir: Path, embedder) -> dict[str, set[str]]:
+    """doc_id → the set of document hashes its chunks come from (one, if the index is consistent)."""
+    index = ChunkIndex(index_dir, embedder)
+    out: dict[str, set[str]] = {}
+    counts: dict[str, int] = {}
+    for c in index.chunks:
+        out.setdefault(c.doc_id, set()).add(c.doc_hash)
+        counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+        assert counts[c.doc_id] <= c.n_chunks
+    for c in index.chunks:
+        assert counts[c.doc_id] == c.n_chunks, f"{c.doc_id} is partly indexed"
+    return out
+
+
+def test_incremental_ingest_embeds_only_what_changed(tmp_path: Path, wordllama) -> None:
+    docs = documents(1)
+    first = ingest(docs, tmp_path, _settings(wordllama), wordllama, _words)
+    assert (first.added, first.updated, first.removed, first.unchanged) == (len(docs), 0, 0, 0)
+    again = ingest(docs, tmp_path, _settings(wordllama), wordllama, _words)
+    assert (again.added, again.chunks_embedded, again.unchanged) == (0, 0, len(docs))
+
+    changed = [replace(docs[0], text=docs[0].text + " New fact.", content_hash="x1"), *docs[1:-1]]
+    third = ingest(changed, tmp_path, _settings(wordllama), wordllama, _words)
+    assert (third.added, third.updated, third.removed, third.unchanged) == (0, 1, 1, len(docs) - 2)
+    assert 0 < third.chunks_embedded < first.chunks_embedded
+    contents = _contents(tmp_path, wordllama)
+    assert docs[-1].doc_id not in contents
+    assert contents[docs[0].doc_id] == {"x1"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [1, 3, 6])
+def test_kill_minus_9_mid_ingest_leaves_a_usable_index_and_the_next_run_completes_it(
+    tmp_path: Path, minilm, kill_after: int
+) -> None:
+    v1 = subprocess.run([sys.executable, str(CHILD), str(tmp_path), "1", "48"], capture_output=True, text=True)
+    assert v1.returncode == 0, v1.stderr
+    before = _contents(tmp_path, minilm)
+
+    child = subprocess.Popen([sys.executable, str(CHILD), str(tmp_path), "2", "48"], stdout=subprocess.PIPE, text=True)
+    for _ in range(kill_after):
+        assert child.stdout.readline().startswith("advanced"), "the child finished before it could be killed"
+    child.kill()  # SIGKILL: no cleanup, no finally blocks
+    child.wait()
+
+    after_kill = _contents(tmp_path, minilm)  # opens, and every document is whole
+    v2_hashes = {d.doc_id: d.content_hash for d in documents(2)}
+    v1_hashes = {d.doc_id: d.content_hash for d in documents(1)}
+    assert set(after_kill) == set(before)
+    assert all(h in ({v1_hashes[d]}, {v2_hashes[d]}) for d, h in after_kill.items())
+    index = ChunkIndex(tmp_path, minilm)
+    assert index.search("price of the product", frozenset({"everyone"}), 5)
+    already_v2 = sum(1 for c in index.chunks if c.doc_hash == v2_hashes[c.doc_id])
+
+    done = subprocess.run([sys.executable, str(CHILD), str(tmp_path), "2", "48"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _contents(tmp_path, minilm) == {d: {h} for d, h in v2_hashes.items()}
+    re_embedded = int(done.stdout.strip().splitlines()[-1].split()[-1])
+    # Exactly the work the killed run had not committed is done again: nothing skipped, nothing repeated.
+    assert re_embedded == len(ChunkIndex(tmp_path, minilm)) - already_v2
+
+
+def test_new_settings_build_beside_the_active_table(tmp_path: Path, wordllama) -> None:
+    docs = documents(1)[:20]
+    ingest(docs, tmp_path, _settings(wordllama, 48), wordllama, _words)
+    old = ChunkIndex(tmp_path, wordllama)
+    report = ingest(docs, tmp_path, _settings(wordllama, 96), wordllama, _words)
+    assert report.rebuilt and report.added == 20
+    new = ChunkIndex(tmp_path, wordllama)
+    assert new.settings.chunk_tokens == 96 and len(new) < len(old)
+
+
+def test_opening_without_an_index_or_with_another_embedder_is_a_clear_error(tmp_path: Path, wordllama, minilm) -> None:
+    with pytest.raises(ArtifactError, match="no index here; run `tailor ingest`"):
+        ChunkIndex(tmp_path, wordllama)
+    ingest(documents(1)[:3], tmp_path, _settings(wordllama), wordllama, _words)
+    with pytest.raises(ArtifactError, match="built with embedder"):
+        ChunkIndex(tmp_path, minilm)
+
+
+def test_hybrid_search_finds_a_product_sheet_by_name_and_by_meaning(tmp_path: Path, minilm) -> None:
+    docs = documents(1)
+    ingest(docs, tmp_path, _settings(minilm, 96), minilm, _words)
+    index = ChunkIndex(tmp_path, minilm)
+    product = next(d for d in docs if d.doc_id.startswith("product-"))
+    everyone = frozenset({"everyone"})
+    hits = index.search(f"How much does the {product.title} cost?", everyone, 10)
+    assert hits[0].chunk.doc_id == product.doc_id
+    assert set(hits[0].ranks) == {"dense", "lexical"}
+    lexical_only = index.search(product.title, everyone, 10, retrievers=["lexical"])
+    assert lexical_only[0].chunk.doc_id == product.doc_id
+    assert index.search("anything", frozenset(), 10) == []
