@@ -45,7 +45,7 @@ class ScriptedGenerator:
         return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def scripted() -> type[ScriptedGenerator]:
     return ScriptedGenerator
 
