@@ -32,14 +32,20 @@ def test_demo_writes_exactly_these_files(demo_run) -> None:
     out, result = demo_run
     assert result.exit_code == 0, result.output
     files = _files(out)
-    run_files = {f for f in files if not f.startswith("world/")}
+    run_files = {f for f in files if not f.startswith(("world/", "index/lance/", "index/bm25/"))}
     assert run_files == {
         "tailor.yaml",
         "prompt/qa.json",
         "prompt/routing.json",
         "results.json",
         "predictions.jsonl",
+        "index/index.json",
+        "index/.lock",
     }
+    # One Lance table and one BM25 cache, both named after the index settings; no temp dirs left behind.
+    manifest = json.loads((out / "index" / "index.json").read_text())
+    assert {f.split("/")[2] for f in files if f.startswith("index/lance/")} == {manifest["table"] + ".lance"}
+    assert [p.name for p in (out / "index" / "bm25").iterdir()] == [f"{manifest['table']}-v2"]
     world = {f for f in files if f.startswith("world/") and not f.startswith("world/docs/")}
     assert world == {f"world/{n}" for n in ("qa.jsonl", "routing.jsonl", "facts.jsonl", "secrets.jsonl", "world.json")}
     assert all(f.endswith(".md") for f in files if f.startswith("world/docs/"))
@@ -51,9 +57,12 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
     results = json.loads((out / "results.json").read_text())
     assert set(results) >= {"tailor_version", "recipe", "started_at", "results", "environment"}
     keys = {(r["strategy"], r["dataset"], r["suite"]) for r in results["results"]}
-    assert keys == {
-        (s, d, suite) for s in ("baseline", "prompt") for d in ("qa", "routing") for suite in ("task", "cost")
-    }
+    # rag answers qa only (routing declares strategies: [baseline, prompt]); retrieval rows for those
+    # that put documents in front of the model.
+    assert keys == (
+        {(s, d, suite) for s in ("baseline", "prompt") for d in ("qa", "routing") for suite in ("task", "cost")}
+        | {("rag", "qa", "task"), ("rag", "qa", "cost"), ("rag", "qa", "retrieval"), ("prompt", "qa", "retrieval")}
+    )
     for row in results["results"]:
         assert set(row) >= {"strategy", "dataset", "suite", "metric", "value", "n"}
         assert row["n"] > 0
@@ -62,10 +71,14 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
         name: sum(1 for line in (out / "world" / f"{name}.jsonl").read_text().splitlines() if '"test"' in line)
         for name in ("qa", "routing")
     }
-    assert len(predictions) == 2 * (tests["qa"] + tests["routing"])
-    assert {p["strategy"] for p in predictions} == {"baseline", "prompt"}
+    assert len(predictions) == 3 * tests["qa"] + 2 * tests["routing"]
+    assert {p["strategy"] for p in predictions} == {"baseline", "prompt", "rag"}
+    # rag's answers carry the chunks they were given, each from a document the asker may read.
+    rag = [p for p in predictions if p["strategy"] == "rag"]
+    assert all(p["contexts"] for p in rag)
     # The human table names both datasets and both strategies.
     assert "qa · task" in result.output and "routing · task" in result.output and "prompt" in result.output
+    assert "qa · retrieval" in result.output and "rag" in result.output
 
 
 @pytest.mark.slow
@@ -76,6 +89,7 @@ def test_eval_reuses_tuned_prompts_and_prints_json(demo_run) -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["results"] and "tune prompt" not in result.stderr and "using the tuned prompt" in result.stderr
+    assert "0 added, 0 changed, 0 removed" in result.stderr and "0 chunks embedded" in result.stderr
     assert (out / "prompt" / "qa.json").stat().st_mtime_ns == before
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import re
 import shutil
 import time
@@ -397,6 +398,7 @@ class _Lexical:
         import bm25s
         from bm25s.tokenization import Tokenizer
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG
         ids = [c.chunk_id for c in chunks]
         if (cache / "chunk_ids.json").is_file() and json.loads((cache / "chunk_ids.json").read_text()) == ids:
             return cls(bm25s.BM25.load(str(cache), show_progress=False))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 TASK_COLUMNS = ("exact_match", "token_f1", "contains", "rouge_l", "accuracy", "macro_f1")
+RETRIEVAL_COLUMNS = ("recall_at_1", "recall_at_k", "mrr", "context_precision")
 COST_COLUMNS = (
     "latency_p50_s",
     "latency_p95_s",
@@ -22,6 +23,10 @@ LABELS = {
     "rouge_l": "ROUGE-L",
     "accuracy": "accuracy",
     "macro_f1": "macro F1",
+    "recall_at_1": "recall@1",
+    "recall_at_k": "recall@k",
+    "mrr": "MRR",
+    "context_precision": "ctx precision",
     "latency_p50_s": "p50 s",
     "latency_p95_s": "p95 s",
     "prompt_tokens": "prompt tok",
@@ -52,21 +57,25 @@ def _cell(row: dict[str, Any], with_ci: bool) -> str:
 
 
 def summaries(results: dict[str, Any]) -> list[Summary]:
-    """Per dataset, a task table (means with 95% CI) then a cost table: strategies × headline metrics."""
+    """Per dataset: task and retrieval tables (means with 95% CI), then a cost table; strategies × metrics.
+
+    A strategy with none of a table's metrics (baseline retrieves nothing) gets no row in that table.
+    """
     by: dict[str, dict[str, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
     for row in results["results"]:
         by[row["dataset"]][row["strategy"]][row["metric"]] = row
     out = []
     for dataset, strategies in by.items():
         present = {m for metrics in strategies.values() for m in metrics}
-        for suite, wanted in (("task", TASK_COLUMNS), ("cost", COST_COLUMNS)):
+        for suite, wanted in (("task", TASK_COLUMNS), ("retrieval", RETRIEVAL_COLUMNS), ("cost", COST_COLUMNS)):
             columns = tuple(c for c in wanted if c in present)
             if not columns:
                 continue
             n = max(metrics[c]["n"] for metrics in strategies.values() for c in columns if c in metrics)
             rows = tuple(
-                (name, *(_cell(metrics[c], suite == "task") if c in metrics else "–" for c in columns))
+                (name, *(_cell(metrics[c], suite != "cost") if c in metrics else "–" for c in columns))
                 for name, metrics in strategies.items()
+                if any(c in metrics for c in columns)
             )
             out.append(Summary(dataset, suite, n, columns, rows))
     return out
@@ -77,7 +86,7 @@ def rich_tables(results: dict[str, Any]) -> list[Any]:
 
     tables = []
     for s in summaries(results):
-        note = "mean (95% CI)" if s.suite == "task" else "per answer; build s is one-off"
+        note = "mean (95% CI)" if s.suite != "cost" else "per answer; build s is one-off"
         table = Table(title=f"{s.dataset} · {s.suite} (n={s.n}; {note})", title_justify="left")
         table.add_column("strategy", style="bold")
         for c in s.columns:
