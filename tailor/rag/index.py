@@ -329,6 +329,9 @@ class ChunkIndex:
     def __len__(self) -> int:
         return len(self.chunks)
 
+    def chunk(self, chunk_id: str) -> Chunk:
+        return self.chunks[self._by_id[chunk_id]]
+
     def vector(self, chunk_id: str) -> np.ndarray:
         return self._vectors[self._by_id[chunk_id]]
 
@@ -377,7 +380,7 @@ class ChunkIndex:
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank)
                 ranks.setdefault(chunk_id, {})[name] = rank
         order = sorted(fused, key=lambda i: (-fused[i], i))
-        hits = [Hit(self.chunks[self._by_id[i]], fused[i], ranks[i]) for i in order]
+        hits = [Hit(self.chunk(i), fused[i], ranks[i]) for i in order]
         # Defence in depth: the filters above already excluded these; a violation is a bug, never an answer.
         if any(h.chunk.groups.isdisjoint(groups) for h in hits):
             raise AssertionError("access filter violated: a chunk outside the user's groups was retrieved")
