@@ -1,0 +1,1 @@
+"""Fine-tuning: training data, checks, LoRA training, the finetune strategy."""
