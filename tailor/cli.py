@@ -205,6 +205,36 @@ def tune_prompt(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
         sys.stdout.write(json.dumps([t.to_json() for t in tuned], indent=2) + "\n")
 
 
+@tune_app.command("finetune")
+@cli_errors
+def tune_finetune(
+    recipe: RecipeOpt = None,
+    as_json: JsonOpt = False,
+    strict: Annotated[
+        bool | None, typer.Option("--strict/--no-strict", help="any data-check finding stops training")
+    ] = None,
+    export: Annotated[
+        Path | None, typer.Option(metavar="<dir>", help="also write the merged model here (plain HF directory)")
+    ] = None,
+) -> None:
+    """Check the training data, then train (LoRA by default) on the train split and the corpus.
+
+    Writes OUT/finetune/model/ (peft adapter, or full model), checks.json and loss_curve.json.
+    Checkpoints every finetune.save_steps; rerun the same command after an interruption to resume.
+    Evaluation examples found in the training data always stop the run.
+    """
+    from tailor.finetune.model import export_merged
+    from tailor.finetune.train import base_model_dir, ensure_finetuned
+
+    ws = _workspace(recipe, _reporter())
+    trained = ensure_finetuned(ws, strict=strict)
+    if export is not None:
+        path = export_merged(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, export)
+        ws.reporter.log(f"finetune: merged model written to {path}")
+    if as_json:
+        sys.stdout.write(json.dumps({**trained.manifest, "model_dir": str(trained.model_dir)}, indent=2) + "\n")
+
+
 @app.command("eval")
 @cli_errors
 def eval_(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:

@@ -24,8 +24,8 @@ from pydantic import (
 from tailor.data.corpus import GROUP_PATTERN
 from tailor.errors import Problem, RecipeError
 
-STRATEGIES = ("baseline", "prompt", "rag")
-StrategyName = Literal["baseline", "prompt", "rag"]
+STRATEGIES = ("baseline", "prompt", "rag")  # the default set; finetune is opt-in (it trains)
+StrategyName = Literal["baseline", "prompt", "rag", "finetune"]
 SUITES = ("task", "retrieval", "cost")
 DEFAULT_RECIPE_NAME = "tailor.yaml"
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
@@ -186,6 +186,27 @@ class RagConfig(Section):
         return self
 
 
+class FinetuneConfig(Section):
+    method: Literal["lora", "full"] = Field("lora", description="lora (peft adapter, default) or full fine-tuning")
+    lora_r: int = Field(16, ge=1, le=512, description="LoRA rank (higher: more capacity and memory)")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator (effective scale alpha / r)")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA path")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="layers that get adapters: all-linear, or names such as [q_proj, v_proj]"
+    )
+    learning_rate: float = Field(2e-4, gt=0, le=1, description="peak learning rate (full fine-tuning: try 2e-5)")
+    max_steps: int = Field(60, ge=1, description="optimizer steps to train")
+    warmup_steps: int = Field(5, ge=0, description="steps of linear warm-up before linear decay")
+    batch_size: int = Field(8, ge=1, description="sequences per device per step")
+    grad_accum: int = Field(1, ge=1, description="steps whose gradients add up before an update")
+    max_seq_tokens: int = Field(256, ge=16, description="longest training sequence; longer ones are cut")
+    save_steps: int = Field(20, ge=1, description="checkpoint every this many steps (resume point)")
+    knowledge: bool = Field(True, description="also train on the corpus (chunks as continued pre-training text)")
+    knowledge_tokens: int = Field(128, ge=16, description="chunk size for knowledge text, in tokens")
+    gradient_checkpointing: bool = Field(False, description="recompute activations: less memory, ~30% slower")
+    strict: bool = Field(False, description="any data-check finding stops training (not only leakage)")
+
+
 class EvalConfig(Section):
     split: Literal["dev", "test"] = Field("test", description="split every strategy is scored on")
     limit: int | None = Field(None, ge=1, description="score at most this many examples per dataset")
@@ -206,6 +227,7 @@ class Recipe(Section):
     )
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="prompt-engineering search")
     rag: RagConfig = Field(default_factory=RagConfig, description="retrieval-augmented generation")
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig, description="fine-tuning (LoRA by default)")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="what every strategy is scored on")
     seed: int = Field(0, description="one seed for splits, sampling and search")
     out: str = Field("runs/latest", description="run directory, relative to the recipe")

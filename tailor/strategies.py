@@ -53,10 +53,27 @@ def _rag(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     return BuiltStrategy(strategy, ready.index.build_s, info)
 
 
+def _finetune(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
+    from tailor.finetune.model import load_tuned
+    from tailor.finetune.train import base_model_dir, ensure_finetuned
+
+    trained = ws.shared("finetune", lambda: ensure_finetuned(ws))
+    generator = ws.shared(
+        "finetune-generator",
+        lambda: load_tuned(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, f"{ws.generator.name}+ft"),
+    )
+    m = trained.manifest
+    info = {k: m.get(k) for k in ("method", "steps", "final_loss", "tokens_per_s", "sequences", "resumed_from_step")}
+    # Asked exactly as baseline is: what changed is the weights, not the prompt.
+    strategy = PromptedStrategy("finetune", generator, baseline_builder(dataset), ws.settings_for(dataset))
+    return BuiltStrategy(strategy, trained.build_s, info)
+
+
 FACTORIES: dict[str, Callable[[Workspace, TaskDataset], BuiltStrategy]] = {
     "baseline": _baseline,
     "prompt": _prompt,
     "rag": _rag,
+    "finetune": _finetune,
 }
 
 

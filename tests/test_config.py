@@ -12,6 +12,7 @@ from tailor.config import (
     DataConfig,
     EvalConfig,
     ExampleSet,
+    FinetuneConfig,
     GenerationConfig,
     GGUFModel,
     HFModel,
@@ -40,6 +41,7 @@ INSTANCES = [
     DataConfig(corpus=["d/*.md"], examples=[ExampleSet(path="a.jsonl")], default_groups=["everyone"]),
     PromptConfig(candidates=3, shots=[1], selection=["similar"], context_tokens=0),
     EvalConfig(split="dev", limit=5),
+    FinetuneConfig(method="full", target_modules=["q_proj", "v_proj"], max_steps=3, knowledge=False, strict=True),
     RagConfig(embedder="wordllama", chunk_tokens=64, chunk_overlap=0, k=2, retrievers=["lexical"], rerank="mmr"),
     world_recipe(),
     Recipe(

@@ -1,0 +1,55 @@
+"""The trained model as a generator, and as a plain Hugging Face model directory for other tools."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tailor.errors import ArtifactError, ModelError
+from tailor.models.local import TransformersGenerator
+
+
+def _merged(model_dir: Path, base: Path):
+    """The base model with the adapter in ``model_dir`` merged into its weights (or the full model)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    if not (model_dir / "adapter_config.json").is_file():
+        return AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise ModelError("loading a LoRA adapter needs peft: pip install 'llm-tailor[finetune]'") from None
+
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=dtype)
+    # merge_and_unload folds B·A into the base weights once: generation then costs what the base costs.
+    return PeftModel.from_pretrained(model, str(model_dir)).merge_and_unload()
+
+
+def load_tuned(model_dir: Path, base: Path, tokenizer, name: str = "finetune") -> TransformersGenerator:
+    """A generator over the trained model, sharing the base generator's tokenizer.
+
+    Raises:
+        ArtifactError: ``model_dir`` holds neither an adapter nor a model.
+    """
+    model_dir = Path(model_dir)
+    if not (model_dir / "adapter_config.json").is_file() and not (model_dir / "config.json").is_file():
+        raise ArtifactError(f"{model_dir}: no adapter or model here; run `tailor tune finetune`")
+    import torch
+
+    model = _merged(model_dir, base).to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    return TransformersGenerator(model, tokenizer, name)
+
+
+def export_merged(model_dir: Path, base: Path, tokenizer, target: Path) -> Path:
+    """Write the merged model and tokenizer to ``target``: loadable by any transformers-based tool."""
+    target = Path(target)
+    staging = target.with_name(target.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    _merged(Path(model_dir), base).save_pretrained(str(staging))
+    tokenizer.save_pretrained(str(staging))
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    return target

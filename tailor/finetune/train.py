@@ -1,0 +1,317 @@
+"""Fine-tuning with transformers' Trainer (+ peft LoRA): checks first, atomic checkpoints, exact resume.
+
+    tailor tune finetune            # → OUT/finetune/model/ (adapter or full model), loss_curve.json
+
+Resume is the part that must be boring. A checkpoint directory appears only when complete (written
+beside, then renamed), so a kill at any moment leaves the last whole checkpoint. Rerunning the same
+command resumes from it: weights, optimizer, scheduler, RNG states and data position come from the
+checkpoint; batch size and every other setting come from the recipe, and checkpoints made under
+other settings or data are discarded instead of resumed (their data position would be wrong).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tailor.artifacts import read_json_artifact, write_json_atomic, write_text_atomic
+from tailor.errors import ModelError
+from tailor.finetune.checks import check_training_data
+from tailor.finetune.data import evaluation_examples, pad_batch, tokenize, training_samples
+from tailor.workspace import Workspace
+
+MANIFEST = "train.json"
+MANIFEST_KEYS = ("fingerprint", "method", "base_model", "steps", "final_loss")
+KEEP_CHECKPOINTS = 2  # the newest two: one may be mid-rename in another process's view, never both
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A finished training run: ``model_dir`` holds a peft adapter (lora) or a full model directory."""
+
+    model_dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def build_s(self) -> float:
+        return float(self.manifest.get("train_s", 0.0))
+
+
+def finetune_dir(ws: Workspace) -> Path:
+    return ws.recipe.out_dir / "finetune"
+
+
+def base_model_dir(ws: Workspace) -> Path:
+    """The local model directory the workspace generator was loaded from.
+
+    Raises:
+        ModelError: the generator is an endpoint; there are no weights here to train.
+    """
+    model = getattr(ws.generator, "model", None)
+    path = Path(getattr(getattr(model, "config", None), "_name_or_path", "") or "")
+    if model is None or not (path / "config.json").is_file():
+        raise ModelError(
+            ws.recipe.problem(
+                "finetune needs local weights: use model kind packaged, hf or gguf (an endpoint cannot be trained)",
+                "model",
+            )
+        )
+    return path
+
+
+def _fingerprint(ws: Workspace, rows: list[dict[str, list[int]]], base: Path) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(ws.recipe.finetune.model_dump(), sort_keys=True).encode())
+    h.update(f"{base.resolve()}|seed={ws.recipe.seed}".encode())
+    for r in rows:
+        h.update(json.dumps(r, separators=(",", ":")).encode())
+    return h.hexdigest()[:16]
+
+
+def ensure_finetuned(ws: Workspace, *, strict: bool | None = None) -> TrainedModel:
+    """The trained model for the recipe: reused when current, else checked, trained (or resumed) and saved.
+
+    Raises:
+        DataError: an evaluation example is in the training data, or (strict) any data-check finding.
+        ModelError: the recipe's model cannot be trained (an endpoint).
+    """
+    cfg, out = ws.recipe.finetune, finetune_dir(ws)
+    base = base_model_dir(ws)
+    samples = training_samples(ws)
+    report = check_training_data(
+        [s.record for s in samples],
+        evaluation_examples(ws),
+        max_tokens=cfg.max_seq_tokens,
+        count_tokens=ws.generator.count_tokens,
+    )
+    write_json_atomic(out / "checks.json", report.to_dict())
+    for f in report.findings:
+        ws.reporter.log(f"data check {f.severity}: {f.check}: {f.message}")
+    report.raise_if(cfg.strict if strict is None else strict)
+    rows = tokenize(samples, ws.generator.tokenizer, cfg.max_seq_tokens)
+    fingerprint = _fingerprint(ws, rows, base)
+    manifest_path = out / "model" / MANIFEST
+    if manifest_path.is_file():
+        manifest = read_json_artifact(manifest_path, MANIFEST_KEYS, "training manifest")
+        if manifest["fingerprint"] == fingerprint:
+            ws.reporter.log(f"finetune: using the trained model in {manifest_path.parent} ({manifest['steps']} steps)")
+            return TrainedModel(manifest_path.parent, manifest)
+    counts = {src: sum(1 for s in samples if s.record.source == src) for src in ("task", "knowledge")}
+    ws.reporter.log(f"finetune: {len(rows)} sequences ({counts['task']} task, {counts['knowledge']} knowledge)")
+    return _train(ws, rows, base, fingerprint, out)
+
+
+def _last_checkpoint(directory: Path) -> Path | None:
+    found = [
+        (int(m.group(1)), p) for p in directory.glob("checkpoint-*") if (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
+    ]
+    return max(found)[1] if found else None
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class AtomicTrainer(Trainer):
+        """Writes each checkpoint under ``.staging`` and renames it into place once complete."""
+
+        _staging = False
+
+        def _get_output_dir(self, trial):
+            final = super()._get_output_dir(trial)
+            return os.path.join(final, ".staging") if self._staging else final
+
+        def _save_checkpoint(self, model, trial) -> None:
+            final = Path(super()._get_output_dir(trial))
+            shutil.rmtree(final / ".staging", ignore_errors=True)
+            self._staging = True
+            try:
+                super()._save_checkpoint(model, trial)
+            finally:
+                self._staging = False
+            name = f"checkpoint-{self.state.global_step}"
+            shutil.rmtree(final / name, ignore_errors=True)  # a rerun past the same step replaces it
+            os.replace(final / ".staging" / name, final / name)
+            shutil.rmtree(final / ".staging", ignore_errors=True)
+            kept = sorted((int(p.name.split("-")[1]), p) for p in final.glob("checkpoint-*"))
+            for _, old in kept[:-KEEP_CHECKPOINTS]:
+                shutil.rmtree(old, ignore_errors=True)
+
+    return AtomicTrainer
+
+
+def _progress_callback(ws: Workspace, total: int, curve: list[dict[str, float]]):
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def __init__(self) -> None:
+            self.advance = None
+            self.task = None
+            self.last = time.perf_counter()
+            self.tokens = 0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.task = ws.reporter.task("finetune", total)
+            self.advance = self.task.__enter__()
+            if state.global_step:
+                ws.reporter.log(f"finetune: resuming at step {state.global_step} of {total}")
+                self.advance(state.global_step)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.advance(1)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                now = time.perf_counter()
+                seen = int(state.num_input_tokens_seen or 0)
+                rate = (seen - self.tokens) / max(now - self.last, 1e-9) if self.tokens else 0.0
+                self.last, self.tokens = now, seen
+                curve.append(
+                    {
+                        "step": state.global_step,
+                        "loss": round(float(logs["loss"]), 5),
+                        "learning_rate": float(logs.get("learning_rate", 0.0)),
+                        "tokens_seen": seen,
+                        "tokens_per_s": round(rate, 1),
+                    }
+                )
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.task.__exit__(None, None, None)
+
+    return Progress()
+
+
+def _train(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, fingerprint: str, out: Path) -> TrainedModel:
+    import torch
+    from transformers import AutoModelForCausalLM, TrainingArguments, set_seed
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    # transformers calls its own deprecated property while training; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    cfg, cuda = ws.recipe.finetune, torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    checkpoints = out / "checkpoints"
+    stamp = checkpoints / "fingerprint"
+    if checkpoints.exists() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+        ws.reporter.log("finetune: settings or data changed since the last checkpoints; starting over")
+        shutil.rmtree(checkpoints)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(stamp, fingerprint)
+    set_seed(ws.recipe.seed)  # before the adapter exists: LoRA's A matrices are drawn at random
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.bfloat16 if bf16 else torch.float32)
+    if cfg.method == "lora":
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError:
+            raise ModelError("LoRA needs peft: pip install 'llm-tailor[finetune]'") from None
+
+        lora = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.target_modules,
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, lora)
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps,
+        lr_scheduler_type="linear",
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        report_to=[],
+        disable_tqdm=True,
+        seed=ws.recipe.seed,
+        data_seed=ws.recipe.seed,
+        use_cpu=not cuda,
+        bf16=bf16,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        train_sampling_strategy="group_by_length",  # batches of similar length pad little
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    pad = ws.generator.tokenizer.pad_token_id
+    curve: list[dict[str, float]] = []
+    trainer = _trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        data_collator=lambda batch: pad_batch(batch, pad),
+        callbacks=[_progress_callback(ws, cfg.max_steps, curve)],
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # tailor's progress line and loss curve replace its dict prints
+    resume = _last_checkpoint(checkpoints)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    train_s = time.perf_counter() - start
+    history = [r for r in trainer.state.log_history if "loss" in r]
+    manifest = {
+        "fingerprint": fingerprint,
+        "method": cfg.method,
+        "base_model": str(base),
+        "steps": trainer.state.global_step,
+        "final_loss": history[-1]["loss"] if history else None,
+        "train_loss": result.training_loss,
+        "resumed_from_step": int(resume.name.split("-")[1]) if resume else 0,
+        "train_s": round(train_s, 2),
+        "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
+        "tokens_per_s": round((trainer.state.num_input_tokens_seen or 0) / max(train_s, 1e-9), 1),
+        "sequences": len(rows),
+        "settings": cfg.model_dump(),
+    }
+    _save_model(trainer.model, ws.generator.tokenizer if cfg.method == "full" else None, out / "model", manifest)
+    # The whole curve: the trainer state carries the steps before a resume, this run's callback the rest.
+    write_json_atomic(out / "loss_curve.json", {"rows": _curve(history, curve)})
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    ws.reporter.log(
+        f"finetune: {manifest['steps']} steps in {train_s:.0f} s, final loss {manifest['final_loss']:.3f}, "
+        f"{manifest['tokens_per_s']:.0f} tokens/s → {out / 'model'}"
+    )
+    return TrainedModel(out / "model", manifest)
+
+
+def _curve(history: list[dict[str, Any]], live: list[dict[str, float]]) -> list[dict[str, float]]:
+    rates = {r["step"]: r["tokens_per_s"] for r in live}
+    return [
+        {
+            "step": r["step"],
+            "loss": r["loss"],
+            "learning_rate": r.get("learning_rate", 0.0),
+            "tokens_per_s": rates.get(r["step"]),
+        }
+        for r in history
+    ]
+
+
+def _save_model(model, tokenizer, target: Path, manifest: dict[str, Any]) -> None:
+    """Write the adapter (or full model and its tokenizer) beside ``target``; swap it in with renames."""
+    staging = target.with_name(target.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(str(staging))  # peft: adapter_config.json + adapter_model.safetensors
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(staging))
+    write_json_atomic(staging / MANIFEST, manifest)
+    old = target.with_name(target.name + ".old")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,176 @@
+"""Fine-tuning with the real model: training data, leakage guard, kill -9 and resume, reload and export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors.numpy import load_file
+
+from tailor.config import load_recipe
+from tailor.errors import DataError
+from tailor.finetune.data import IGNORE, tokenize, training_samples
+from tailor.project import init_project
+from tailor.workspace import open_workspace
+
+TINY = {"max_steps": 8, "save_steps": 2, "batch_size": 2, "max_seq_tokens": 64, "warmup_steps": 1, "lora_r": 4}
+
+
+def _project(root: Path, **finetune) -> Path:
+    recipe_path = init_project(root, size="tiny")
+    recipe = yaml.safe_load(recipe_path.read_text())
+    recipe["finetune"] = {**TINY, **finetune}
+    recipe["strategies"] = ["baseline", "prompt", "finetune"]
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    return recipe_path
+
+
+def _tune(recipe: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "tailor", "tune", "finetune", "--recipe", str(recipe), "--json", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, dict]:
+    recipe = _project(tmp_path_factory.mktemp("ft-straight"))
+    return recipe, _finish(_tune(recipe))
+
+
+def test_training_data_is_train_split_in_the_baseline_format_plus_corpus(tmp_path: Path) -> None:
+    recipe = load_recipe(_project(tmp_path))
+    ws = open_workspace(recipe)
+    samples = training_samples(ws)
+    task = [s for s in samples if s.record.source == "task"]
+    knowledge = [s for s in samples if s.record.source == "knowledge"]
+    train_ids = {f"{d.name}/{e.id}" for d in ws.datasets for e in d.split("train")}
+    assert {s.record.record_id for s in task} == train_ids
+    assert {s.record.record_id.split("#")[0] for s in knowledge} == {f"doc:{d.doc_id}" for d in ws.corpus}
+    # Asked as baseline asks: the question is the last user turn, the answer is what is learned.
+    first = task[0]
+    assert first.messages[-1]["role"] == "user" and first.record.prompt in first.messages[-1]["content"]
+    rows = tokenize(samples[:5] + knowledge[:2], ws.generator.tokenizer, 512)
+    eos = ws.generator.tokenizer.eos_token_id
+    for row, sample in zip(rows, samples[:5] + knowledge[:2], strict=True):
+        learned = [t for t in row["labels"] if t != IGNORE]
+        assert learned[-1] == eos  # the model learns to stop
+        if sample.messages:
+            answer = ws.generator.tokenizer.decode(learned, skip_special_tokens=True).strip()
+            assert answer == sample.record.completion
+            assert row["labels"][0] == IGNORE  # the prompt is not learned
+        else:
+            assert row["labels"] == row["input_ids"]
+
+
+def test_an_evaluation_question_in_the_training_data_stops_the_run(tmp_path: Path) -> None:
+    recipe_path = _project(tmp_path)
+    qa = tmp_path / "world" / "qa.jsonl"
+    rows = [json.loads(line) for line in qa.read_text().splitlines()]
+    test_row = next(r for r in rows if r["split"] == "test")
+    rows.append({**test_row, "id": "leaked-copy", "split": "train"})
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from tailor.finetune.train import ensure_finetuned
+
+    with pytest.raises(DataError, match="eval_overlap"):
+        ensure_finetuned(open_workspace(load_recipe(recipe_path)))
+    assert not (tmp_path / "runs" / "latest" / "finetune" / "model").exists()
+    checks = json.loads((tmp_path / "runs" / "latest" / "finetune" / "checks.json").read_text())
+    assert any(f["check"] == "eval_overlap" for f in checks["findings"])
+
+
+@pytest.mark.slow
+def test_training_writes_an_adapter_a_loss_curve_and_is_reused(uninterrupted) -> None:
+    recipe, manifest = uninterrupted
+    out = recipe.parent / "runs" / "latest" / "finetune"
+    assert manifest["steps"] == TINY["max_steps"] and manifest["resumed_from_step"] == 0
+    assert {p.name for p in (out / "model").iterdir()} >= {"adapter_config.json", "adapter_model.safetensors"}
+    assert not (out / "checkpoints").exists()  # removed once the model is saved
+    curve = json.loads((out / "loss_curve.json").read_text())["rows"]
+    assert [r["step"] for r in curve] == list(range(1, TINY["max_steps"] + 1))
+    again = _tune(recipe)
+    out_text, err = again.communicate(timeout=600)
+    assert again.returncode == 0 and "using the trained model" in err
+    assert json.loads(out_text)["fingerprint"] == manifest["fingerprint"]
+
+
+@pytest.mark.slow
+def test_kill_9_mid_training_then_rerun_resumes_to_the_same_result(uninterrupted, tmp_path: Path) -> None:
+    straight_recipe, straight = uninterrupted
+    recipe = _project(tmp_path)
+    checkpoints = tmp_path / "runs" / "latest" / "finetune" / "checkpoints"
+    proc = _tune(recipe)
+    deadline = time.monotonic() + 600
+    while not (checkpoints / "checkpoint-4").is_dir():
+        assert proc.poll() is None, "training ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "runs" / "latest" / "finetune" / "model").exists()
+    resumed = _finish(_tune(recipe))
+    assert resumed["resumed_from_step"] >= 4 and resumed["steps"] == TINY["max_steps"]
+    # Same data order, same optimizer and RNG states: the same final loss and the same weights.
+    assert resumed["final_loss"] == pytest.approx(straight["final_loss"], rel=1e-3)
+    a = load_file(straight_recipe.parent / "runs/latest/finetune/model/adapter_model.safetensors")
+    b = load_file(tmp_path / "runs/latest/finetune/model/adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert abs(a[key] - b[key]).max() < 1e-4, key
+    curve = json.loads((tmp_path / "runs/latest/finetune/loss_curve.json").read_text())["rows"]
+    assert [r["step"] for r in curve] == list(range(1, TINY["max_steps"] + 1))  # nothing skipped, nothing twice
+
+
+@pytest.mark.slow
+def test_the_tuned_model_reloads_merged_and_exports_as_a_plain_model(uninterrupted, tmp_path: Path) -> None:
+    from tailor.finetune.model import export_merged, load_tuned
+    from tailor.finetune.train import base_model_dir
+    from tailor.models.base import GenerationSettings
+    from tailor.models.local import TransformersGenerator
+
+    recipe, _ = uninterrupted
+    ws = open_workspace(load_recipe(recipe))
+    model_dir = recipe.parent / "runs/latest/finetune/model"
+    tuned = load_tuned(model_dir, base_model_dir(ws), ws.generator.tokenizer)
+    exported = TransformersGenerator.load(
+        export_merged(model_dir, base_model_dir(ws), ws.generator.tokenizer, tmp_path / "m")
+    )
+    prompts = [[{"role": "user", "content": "Who leads Finance?"}]]
+    settings = GenerationSettings(max_new_tokens=12)
+    tuned_text = tuned.generate(prompts, settings)[0].text
+    assert exported.generate(prompts, settings)[0].text == tuned_text
+    # The adapter changed the weights (LoRA's B starts at zero, so an untrained adapter is a no-op).
+    import torch
+
+    base_w = ws.generator.model.model.layers[0].self_attn.q_proj.weight
+    tuned_w = tuned.model.model.layers[0].self_attn.q_proj.weight
+    assert not torch.equal(base_w, tuned_w)
+
+
+@pytest.mark.slow
+def test_full_fine_tuning_saves_a_plain_model_that_loads(tmp_path: Path) -> None:
+    from tailor.finetune.model import load_tuned
+    from tailor.finetune.train import base_model_dir, ensure_finetuned
+    from tailor.models.base import GenerationSettings
+
+    recipe = _project(tmp_path, method="full", max_steps=2, save_steps=1, knowledge=False, learning_rate=2e-5)
+    ws = open_workspace(load_recipe(recipe))
+    trained = ensure_finetuned(ws)
+    assert {"config.json", "model.safetensors", "tokenizer.json", "train.json"} <= {
+        p.name for p in trained.model_dir.iterdir()
+    }
+    assert trained.manifest["method"] == "full" and trained.manifest["steps"] == 2
+    tuned = load_tuned(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer)
+    text = tuned.generate([[{"role": "user", "content": "Who leads Finance?"}]], GenerationSettings(max_new_tokens=8))
+    assert text[0].completion_tokens > 0
