@@ -158,6 +158,7 @@ def _progress_callback(ws: Workspace, total: int, curve: list[dict[str, float]])
             self.tokens = 0
 
         def on_train_begin(self, args, state, control, **kwargs):
+            self.last, self.tokens = time.perf_counter(), int(state.num_input_tokens_seen or 0)
             self.task = ws.reporter.task("finetune", total)
             self.advance = self.task.__enter__()
             if state.global_step:
@@ -171,7 +172,7 @@ def _progress_callback(ws: Workspace, total: int, curve: list[dict[str, float]])
             if logs and "loss" in logs:
                 now = time.perf_counter()
                 seen = int(state.num_input_tokens_seen or 0)
-                rate = (seen - self.tokens) / max(now - self.last, 1e-9) if self.tokens else 0.0
+                rate = (seen - self.tokens) / max(now - self.last, 1e-9)  # this logging interval only
                 self.last, self.tokens = now, seen
                 curve.append(
                     {
