@@ -151,12 +151,6 @@ def _progress_callback(ws: Workspace, total: int, curve: list[dict[str, float]])
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
-        def __init__(self) -> None:
-            self.advance = None
-            self.task = None
-            self.last = time.perf_counter()
-            self.tokens = 0
-
         def on_train_begin(self, args, state, control, **kwargs):
             self.last, self.tokens = time.perf_counter(), int(state.num_input_tokens_seen or 0)
             self.task = ws.reporter.task("finetune", total)
