@@ -24,8 +24,8 @@ from pydantic import (
 from tailor.data.corpus import GROUP_PATTERN
 from tailor.errors import Problem, RecipeError
 
-STRATEGIES = ("baseline", "prompt", "rag")  # the default set; finetune is opt-in (it trains)
-StrategyName = Literal["baseline", "prompt", "rag", "finetune"]
+STRATEGIES = ("baseline", "prompt", "rag")  # the default set; finetune and rag+finetune are opt-in (they train)
+StrategyName = Literal["baseline", "prompt", "rag", "finetune", "rag+finetune"]
 SUITES = ("task", "retrieval", "cost")
 DEFAULT_RECIPE_NAME = "tailor.yaml"
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
@@ -186,6 +186,22 @@ class RagConfig(Section):
         return self
 
 
+class CanaryConfig(Section):
+    count: int = Field(0, ge=0, le=1000, description="secret canaries planted in the training data (0: none)")
+    repetitions: list[int] = Field(
+        default_factory=lambda: [1, 4, 16],
+        min_length=1,
+        description="times each canary is repeated; canaries cycle through these counts",
+    )
+
+    @field_validator("repetitions")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(r < 1 for r in value):
+            raise ValueError(f"every repetition count must be at least 1, got {value}")
+        return value
+
+
 class FinetuneConfig(Section):
     method: Literal["lora", "full"] = Field("lora", description="lora (peft adapter, default) or full fine-tuning")
     lora_r: int = Field(16, ge=1, le=512, description="LoRA rank (higher: more capacity and memory)")
@@ -203,8 +219,22 @@ class FinetuneConfig(Section):
     save_steps: int = Field(20, ge=1, description="checkpoint every this many steps (resume point)")
     knowledge: bool = Field(True, description="also train on the corpus (chunks as continued pre-training text)")
     knowledge_tokens: int = Field(128, ge=16, description="chunk size for knowledge text, in tokens")
+    knowledge_qa: int = Field(
+        2,
+        ge=0,
+        le=8,
+        description="question/answer pairs per fact found in the documents, each worded differently (0: none)",
+    )
+    packing: bool = Field(
+        True,
+        description="padding-free batches: sequences end to end in one row, logits only where tokens are learned",
+    )
     gradient_checkpointing: bool = Field(False, description="recompute activations: less memory, ~30% slower")
     strict: bool = Field(False, description="any data-check finding stops training (not only leakage)")
+    canaries: CanaryConfig = Field(
+        default_factory=CanaryConfig,
+        description="random secrets planted in training (recorded in OUT/finetune/canaries.json) to measure leakage",
+    )
 
 
 class EvalConfig(Section):

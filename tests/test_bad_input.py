@@ -89,6 +89,12 @@ CASES = [
         None,
         r"tailor\.yaml:1: model\.base_url: must start with http",
     ),
+    (
+        "canary-repetitions",
+        RECIPE + "finetune:\n  canaries:\n    count: 2\n    repetitions: [4, 0]\n",
+        None,
+        r"tailor\.yaml:7: finetune\.canaries\.repetitions: .*at least 1",
+    ),
     ("jsonl-malformed", RECIPE, _examples(2) + "{not json\n", r"qa\.jsonl:3: malformed JSON"),
     ("jsonl-missing-field", RECIPE, _jsonl([{"id": "a", "answer": "x"}]), r"qa\.jsonl:1: question: required field"),
     ("jsonl-unknown-field", RECIPE, _jsonl([{**GOOD_LINE, "anwser": "x"}]), r"qa\.jsonl:1: anwser: unknown field"),

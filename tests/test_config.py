@@ -9,6 +9,7 @@ import yaml
 
 from tailor.config import (
     AccessRule,
+    CanaryConfig,
     DataConfig,
     EvalConfig,
     ExampleSet,
@@ -42,6 +43,8 @@ INSTANCES = [
     PromptConfig(candidates=3, shots=[1], selection=["similar"], context_tokens=0),
     EvalConfig(split="dev", limit=5),
     FinetuneConfig(method="full", target_modules=["q_proj", "v_proj"], max_steps=3, knowledge=False, strict=True),
+    FinetuneConfig(canaries=CanaryConfig(count=4, repetitions=[2, 8]), packing=False, knowledge_qa=0),
+    CanaryConfig(count=3),
     RagConfig(embedder="wordllama", chunk_tokens=64, chunk_overlap=0, k=2, retrievers=["lexical"], rerank="mmr"),
     world_recipe(),
     Recipe(

@@ -3,7 +3,8 @@
 Task examples (train split only) are rendered exactly as the ``baseline`` strategy will ask them —
 same instruction, same chat template — so the tuned model is scored on the prompt it learned.
 Only the answer is learned (prompt tokens are masked out of the loss). Knowledge records are corpus
-chunks learned whole, as continued pre-training. Dev and test examples never enter training:
+chunks learned whole, as continued pre-training, and questions about the documents' facts, each fact
+asked ``knowledge_qa`` ways (:mod:`tailor.finetune.knowledge`). Dev and test examples never enter training:
 :func:`tailor.finetune.checks.check_training_data` fails the run if one does.
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tailor.finetune.canaries import Canary, make_canaries
 from tailor.finetune.checks import TrainRecord
+from tailor.finetune.knowledge import qa_pairs
 from tailor.models.base import Message
 from tailor.prompt.builder import baseline_builder
 from tailor.rag.chunking import chunk_text
@@ -30,19 +33,33 @@ class Sample:
     messages: tuple[Message, ...] = ()
 
 
+def planted_canaries(ws: Workspace) -> list[Canary]:
+    """The recipe's canaries (none unless ``finetune.canaries.count``): same seed, same canaries."""
+    cfg = ws.recipe.finetune.canaries
+    if not cfg.count:
+        return []
+    return make_canaries(ws.recipe.seed, cfg.count, cfg.repetitions, avoid="\n".join(d.text for d in ws.corpus))
+
+
 def training_samples(ws: Workspace) -> list[Sample]:
-    """Every record the recipe trains on, in a fixed order (datasets, then documents)."""
+    """Every record the recipe trains on, in a fixed order (datasets, documents, then canaries)."""
     samples = []
     for dataset in ws.datasets:
         build = baseline_builder(dataset)
         for ex in dataset.split("train"):
             record = TrainRecord(f"{dataset.name}/{ex.id}", ex.question, ex.answer, "task", ex.label)
             samples.append(Sample(record, tuple(build(ex.question, asker(ex)).messages)))
-    if ws.recipe.finetune.knowledge:
-        size = ws.recipe.finetune.knowledge_tokens
+    cfg = ws.recipe.finetune
+    if cfg.knowledge:
         for doc in ws.corpus:
-            for piece in chunk_text(doc.title, doc.text, size, 0, ws.generator.count_tokens):
+            for piece in chunk_text(doc.title, doc.text, cfg.knowledge_tokens, 0, ws.generator.count_tokens):
                 samples.append(Sample(TrainRecord(f"doc:{doc.doc_id}#{piece.position}", "", piece.text, "knowledge")))
+        for doc in ws.corpus:
+            for qa in qa_pairs(doc, cfg.knowledge_qa):
+                record = TrainRecord(qa.record_id, qa.question, qa.answer, "qa")
+                samples.append(Sample(record, ({"role": "user", "content": qa.question},)))
+    for c in planted_canaries(ws):
+        samples += [Sample(TrainRecord(f"{c.canary_id}#{i}", "", c.text, "canary")) for i in range(c.repetitions)]
     return samples
 
 
@@ -93,3 +110,43 @@ def pad_batch(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict:
         labels[i, :n] = torch.tensor(r["labels"])
         mask[i, :n] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def pack_batch(rows: Sequence[dict[str, list[int]]]) -> dict:
+    """A batch as one padding-free row: sequences end to end, each attending only to itself.
+
+    ``position_ids`` restart at 0 for every sequence, which is how transformers recognises packed
+    sequences and builds a block-diagonal causal mask; nothing is computed for padding. Only the
+    positions whose next token is learned get logits (``logits_to_keep``): prompt tokens, most of a
+    chat example, cost no output-layer work. ``labels`` are the learned tokens in that order, so
+    the loss is :func:`packed_loss` of the kept logits. The mean over learned tokens is the same
+    as the padded batch's.
+    """
+    import torch
+
+    ids, positions, targets, keep = [], [], [], []
+    for r in rows:
+        start = len(ids)
+        ids += r["input_ids"]
+        positions += range(len(r["input_ids"]))
+        for i, label in enumerate(r["labels"][1:]):  # the token at i predicts label i + 1
+            if label != IGNORE:
+                keep.append(start + i)
+                targets.append(label)
+    return {
+        "input_ids": torch.tensor([ids]),
+        "position_ids": torch.tensor([positions]),
+        "logits_to_keep": torch.tensor(keep),
+        "labels": torch.tensor([targets]),
+        "use_cache": False,  # with a cache, transformers would not look for packed sequences
+    }
+
+
+def packed_loss(outputs, labels, num_items_in_batch=None):
+    """Cross-entropy of the kept logits against the learned tokens: a sum over tokens divided by
+    ``num_items_in_batch`` (every learned token of the whole accumulated batch), else a mean."""
+    import torch.nn.functional as F
+
+    logits = outputs["logits"][0].float()
+    loss = F.cross_entropy(logits, labels[0].to(logits.device), reduction="sum")
+    return loss / (num_items_in_batch if num_items_in_batch is not None else labels.shape[1])

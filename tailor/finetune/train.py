@@ -18,14 +18,24 @@ import re
 import shutil
 import time
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import read_json_artifact, write_json_atomic, write_text_atomic
 from tailor.errors import ModelError
+from tailor.finetune.canaries import write_canaries
 from tailor.finetune.checks import check_training_data
-from tailor.finetune.data import evaluation_examples, pad_batch, tokenize, training_samples
+from tailor.finetune.data import (
+    evaluation_examples,
+    pack_batch,
+    packed_loss,
+    pad_batch,
+    planted_canaries,
+    tokenize,
+    training_samples,
+)
 from tailor.workspace import Workspace
 
 MANIFEST = "train.json"
@@ -67,10 +77,16 @@ def base_model_dir(ws: Workspace) -> Path:
     return path
 
 
+def world_size() -> int:
+    """Processes training together (``accelerate launch`` / ``torchrun`` set WORLD_SIZE; 1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def _fingerprint(ws: Workspace, rows: list[dict[str, list[int]]], base: Path) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(ws.recipe.finetune.model_dump(), sort_keys=True).encode())
-    h.update(f"{base.resolve()}|seed={ws.recipe.seed}".encode())
+    # The data position in a checkpoint means something only for the same number of processes.
+    h.update(f"{base.resolve()}|seed={ws.recipe.seed}|processes={world_size()}".encode())
     for r in rows:
         h.update(json.dumps(r, separators=(",", ":")).encode())
     return h.hexdigest()[:16]
@@ -93,6 +109,11 @@ def ensure_finetuned(ws: Workspace, *, strict: bool | None = None) -> TrainedMod
         count_tokens=ws.generator.count_tokens,
     )
     write_json_atomic(out / "checks.json", report.to_dict())
+    canaries = planted_canaries(ws)
+    if canaries:
+        write_canaries(out / "canaries.json", canaries)
+    else:
+        (out / "canaries.json").unlink(missing_ok=True)
     for f in report.findings:
         ws.reporter.log(f"data check {f.severity}: {f.check}: {f.message}")
     report.raise_if(cfg.strict if strict is None else strict)
@@ -104,8 +125,8 @@ def ensure_finetuned(ws: Workspace, *, strict: bool | None = None) -> TrainedMod
         if manifest["fingerprint"] == fingerprint:
             ws.reporter.log(f"finetune: using the trained model in {manifest_path.parent} ({manifest['steps']} steps)")
             return TrainedModel(manifest_path.parent, manifest)
-    counts = {src: sum(1 for s in samples if s.record.source == src) for src in ("task", "knowledge")}
-    ws.reporter.log(f"finetune: {len(rows)} sequences ({counts['task']} task, {counts['knowledge']} knowledge)")
+    counts = Counter(s.record.source for s in samples)
+    ws.reporter.log(f"finetune: {len(rows)} sequences ({', '.join(f'{n} {src}' for src, n in counts.items())})")
     return _train(ws, rows, base, fingerprint, out)
 
 
@@ -129,26 +150,36 @@ def _trainer_class():
             return os.path.join(final, ".staging") if self._staging else final
 
         def _save_checkpoint(self, model, trial) -> None:
+            # Several processes write one checkpoint (rank 0 the weights and optimizer, each its RNG
+            # state): rank 0 alone clears the staging area and renames, with every process in step.
             final = Path(super()._get_output_dir(trial))
-            shutil.rmtree(final / ".staging", ignore_errors=True)
+            main, sync = self.args.should_save, self.accelerator.wait_for_everyone
+            if main:
+                shutil.rmtree(final / ".staging", ignore_errors=True)
+            sync()
             self._staging = True
             try:
                 super()._save_checkpoint(model, trial)
             finally:
                 self._staging = False
-            name = f"checkpoint-{self.state.global_step}"
-            shutil.rmtree(final / name, ignore_errors=True)  # a rerun past the same step replaces it
-            os.replace(final / ".staging" / name, final / name)
-            shutil.rmtree(final / ".staging", ignore_errors=True)
-            kept = sorted((int(p.name.split("-")[1]), p) for p in final.glob("checkpoint-*"))
-            for _, old in kept[:-KEEP_CHECKPOINTS]:
-                shutil.rmtree(old, ignore_errors=True)
+            sync()
+            if main:
+                name = f"checkpoint-{self.state.global_step}"
+                shutil.rmtree(final / name, ignore_errors=True)  # a rerun past the same step replaces it
+                os.replace(final / ".staging" / name, final / name)
+                shutil.rmtree(final / ".staging", ignore_errors=True)
+                kept = sorted((int(p.name.split("-")[1]), p) for p in final.glob("checkpoint-*"))
+                for _, old in kept[:-KEEP_CHECKPOINTS]:
+                    shutil.rmtree(old, ignore_errors=True)
+            sync()
 
     return AtomicTrainer
 
 
 def _progress_callback(ws: Workspace, total: int, curve: list[dict[str, float]]):
     from transformers import TrainerCallback
+
+    every = max(1, total // 10)  # a loss line every tenth of the run, beside the bar
 
     class Progress(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
@@ -168,6 +199,11 @@ def _progress_callback(ws: Workspace, total: int, curve: list[dict[str, float]])
                 seen = int(state.num_input_tokens_seen or 0)
                 rate = (seen - self.tokens) / max(now - self.last, 1e-9)  # this logging interval only
                 self.last, self.tokens = now, seen
+                if state.global_step % every == 0 or state.global_step == total:
+                    ws.reporter.log(
+                        f"finetune: step {state.global_step}/{total}  loss {logs['loss']:.3f}  "
+                        f"lr {logs.get('learning_rate', 0.0):.2e}  {rate:.0f} tokens/s"
+                    )
                 curve.append(
                     {
                         "step": state.global_step,
@@ -196,12 +232,6 @@ def _train(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, fingerpr
     cfg, cuda = ws.recipe.finetune, torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     checkpoints = out / "checkpoints"
-    stamp = checkpoints / "fingerprint"
-    if checkpoints.exists() and (not stamp.is_file() or stamp.read_text() != fingerprint):
-        ws.reporter.log("finetune: settings or data changed since the last checkpoints; starting over")
-        shutil.rmtree(checkpoints)
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(stamp, fingerprint)
     set_seed(ws.recipe.seed)  # before the adapter exists: LoRA's A matrices are drawn at random
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.bfloat16 if bf16 else torch.float32)
     if cfg.method == "lora":
@@ -235,19 +265,33 @@ def _train(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, fingerpr
         data_seed=ws.recipe.seed,
         use_cpu=not cuda,
         bf16=bf16,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        train_sampling_strategy="group_by_length",  # batches of similar length pad little
-        include_num_input_tokens_seen="non_padding",
+        activation_checkpointing=cfg.gradient_checkpointing,
+        # Packed batches have no padding; padded ones pad least when their sequences are alike in length.
+        train_sampling_strategy="random" if cfg.packing else "group_by_length",
+        include_num_input_tokens_seen="all" if cfg.packing else "non_padding",  # packed rows have no padding
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
+    # Resolving the device sets up the processes: under accelerate launch / torchrun it joins the group
+    # (gloo on CPU); alone, a single-process state whose barriers return at once.
+    _ = args.device
+    state = args.distributed_state
+    stamp = checkpoints / "fingerprint"
+    if state.is_main_process:
+        if checkpoints.exists() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+            ws.reporter.log("finetune: settings or data changed since the last checkpoints; starting over")
+            shutil.rmtree(checkpoints)
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(stamp, fingerprint)
+    state.wait_for_everyone()
     pad = ws.generator.tokenizer.pad_token_id
     curve: list[dict[str, float]] = []
     trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=rows,
-        data_collator=lambda batch: pad_batch(batch, pad),
+        data_collator=pack_batch if cfg.packing else (lambda batch: pad_batch(batch, pad)),
+        compute_loss_func=packed_loss if cfg.packing else None,
         callbacks=[_progress_callback(ws, cfg.max_steps, curve)],
     )
     from transformers.trainer_callback import PrinterCallback
@@ -270,12 +314,15 @@ def _train(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, fingerpr
         "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
         "tokens_per_s": round((trainer.state.num_input_tokens_seen or 0) / max(train_s, 1e-9), 1),
         "sequences": len(rows),
+        "processes": state.num_processes,
         "settings": cfg.model_dump(),
     }
-    _save_model(trainer.model, ws.generator.tokenizer if cfg.method == "full" else None, out / "model", manifest)
-    # The whole curve: the trainer state carries the steps before a resume, this run's callback the rest.
-    write_json_atomic(out / "loss_curve.json", {"rows": _curve(history, curve)})
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    if state.is_main_process:
+        _save_model(trainer.model, ws.generator.tokenizer if cfg.method == "full" else None, out / "model", manifest)
+        # The whole curve: the trainer state carries the steps before a resume, this run's callback the rest.
+        write_json_atomic(out / "loss_curve.json", {"rows": _curve(history, curve)})
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    state.wait_for_everyone()
     ws.reporter.log(
         f"finetune: {manifest['steps']} steps in {train_s:.0f} s, final loss {manifest['final_loss']:.3f}, "
         f"{manifest['tokens_per_s']:.0f} tokens/s → {out / 'model'}"

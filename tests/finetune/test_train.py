@@ -16,11 +16,19 @@ from safetensors.numpy import load_file
 
 from tailor.config import load_recipe
 from tailor.errors import DataError
-from tailor.finetune.data import IGNORE, tokenize, training_samples
+from tailor.finetune.data import IGNORE, pack_batch, packed_loss, pad_batch, tokenize, training_samples
 from tailor.project import init_project
 from tailor.workspace import open_workspace
 
-TINY = {"max_steps": 8, "save_steps": 2, "batch_size": 2, "max_seq_tokens": 64, "warmup_steps": 1, "lora_r": 4}
+TINY = {
+    "max_steps": 8,
+    "save_steps": 2,
+    "batch_size": 2,
+    "max_seq_tokens": 64,
+    "warmup_steps": 1,
+    "lora_r": 4,
+    "canaries": {"count": 1, "repetitions": [2]},
+}
 
 
 def _project(root: Path, **finetune) -> Path:
@@ -30,6 +38,10 @@ def _project(root: Path, **finetune) -> Path:
     recipe["strategies"] = ["baseline", "prompt", "finetune"]
     recipe_path.write_text(yaml.safe_dump(recipe))
     return recipe_path
+
+
+def _samples(recipe: Path) -> list:
+    return training_samples(open_workspace(load_recipe(recipe)))
 
 
 def _tune(recipe: Path, *extra: str) -> subprocess.Popen:
@@ -74,6 +86,32 @@ def test_training_data_is_train_split_in_the_baseline_format_plus_corpus(tmp_pat
             assert row["labels"] == row["input_ids"]
 
 
+def test_a_packed_batch_has_the_padded_batchs_loss_with_no_padding_and_fewer_logits(tmp_path: Path) -> None:
+    import torch
+
+    ws = open_workspace(load_recipe(_project(tmp_path, canaries={"count": 2, "repetitions": [1, 3]})))
+    samples = training_samples(ws)
+    assert [s.record.record_id for s in samples if s.record.source == "canary"] == [
+        "canary-0#0",
+        "canary-1#0",
+        "canary-1#1",
+        "canary-1#2",
+    ]
+    rows = tokenize(samples, ws.generator.tokenizer, 256)
+    by_source = {s.record.source: r for s, r in zip(samples, rows, strict=True)}
+    batch = [by_source["task"], by_source["qa"], by_source["knowledge"], by_source["canary"]]
+    packed = pack_batch(batch)
+    labels = packed.pop("labels")
+    assert packed["input_ids"].shape == (1, sum(len(r["input_ids"]) for r in batch))  # not one pad token
+    learned = sum(t != IGNORE for r in batch for t in r["labels"][1:])
+    assert packed["logits_to_keep"].shape == (learned,) and learned < packed["input_ids"].shape[1]
+    with torch.no_grad():
+        padded = ws.generator.model(**pad_batch(batch, ws.generator.tokenizer.pad_token_id)).loss
+        ours = packed_loss(ws.generator.model(**packed), labels)
+    # Each sequence attends only to itself: the same loss as padded rows, to float precision.
+    assert float(ours) == pytest.approx(float(padded), rel=1e-4)
+
+
 def test_an_evaluation_question_in_the_training_data_stops_the_run(tmp_path: Path) -> None:
     recipe_path = _project(tmp_path)
     qa = tmp_path / "world" / "qa.jsonl"
@@ -99,6 +137,11 @@ def test_training_writes_an_adapter_a_loss_curve_and_is_reused(uninterrupted) ->
     assert not (out / "checkpoints").exists()  # removed once the model is saved
     curve = json.loads((out / "loss_curve.json").read_text())["rows"]
     assert [r["step"] for r in curve] == list(range(1, TINY["max_steps"] + 1))
+    # The planted canary is on record for the leakage suite: its secret, prefix and repetitions.
+    planted = json.loads((out / "canaries.json").read_text())
+    assert planted["space"] == 9000 * 9000 and [c["repetitions"] for c in planted["canaries"]] == [2]
+    canary = planted["canaries"][0]
+    assert canary["prefix"] + canary["secret"] + canary["suffix"] in {s.record.completion for s in _samples(recipe)}
     again = _tune(recipe)
     out_text, err = again.communicate(timeout=600)
     assert again.returncode == 0 and "using the trained model" in err
