@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -66,10 +67,18 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _reporter():
-    """Progress and log lines go to stderr, so ``--json`` output on stdout stays clean."""
-    from tailor.progress import RichReporter
+    """Progress and log lines go to stderr, so ``--json`` output on stdout stays clean.
 
-    return RichReporter()
+    Under a multi-process launcher (accelerate launch, torchrun) only rank 0 reports.
+    """
+    from tailor.progress import RichReporter, SilentReporter
+
+    return RichReporter() if _rank_zero() else SilentReporter()
+
+
+def _rank_zero() -> bool:
+    """True unless this is a secondary process of a multi-process launch (RANK set and not 0)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _workspace(recipe: Path | None, reporter):
@@ -228,10 +237,10 @@ def tune_finetune(
 
     ws = _workspace(recipe, _reporter())
     trained = ensure_finetuned(ws, strict=strict)
-    if export is not None:
+    if export is not None and _rank_zero():
         path = export_merged(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, export)
         ws.reporter.log(f"finetune: merged model written to {path}")
-    if as_json:
+    if as_json and _rank_zero():
         sys.stdout.write(json.dumps({**trained.manifest, "model_dir": str(trained.model_dir)}, indent=2) + "\n")
 
 
