@@ -113,33 +113,79 @@ def pad_batch(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict:
 
 
 def pack_batch(rows: Sequence[dict[str, list[int]]]) -> dict:
-    """A batch as one padding-free row: sequences end to end, each attending only to itself.
+    """A batch as one padding-free row, the prompt prefix its chat examples share computed once.
 
-    ``position_ids`` restart at 0 for every sequence, which is how transformers recognises packed
-    sequences and builds a block-diagonal causal mask; nothing is computed for padding. Only the
-    positions whose next token is learned get logits (``logits_to_keep``): prompt tokens, most of a
-    chat example, cost no output-layer work. ``labels`` are the learned tokens in that order, so
-    the loss is :func:`packed_loss` of the kept logits. The mean over learned tokens is the same
-    as the padded batch's.
+    Sequences go end to end in one row under a block-diagonal causal mask, so nothing is computed
+    for padding. Chat examples begin with the same tokens (the template's system turn, the
+    dataset's instruction): that shared prefix is laid down once at the head of the row, and each
+    of those examples attends to it and then to its own tokens, at the positions it would have had
+    alone. A causal model computes the prefix identically for each of them, so the loss is the
+    padded batch's; the prefix is prompt, never learned, and costs one pass instead of one per
+    example. Only positions whose next token is learned get logits (``logits_to_keep``): ``labels``
+    are those tokens in that order, for :func:`packed_loss`. ``sequence_tokens`` is the batch's
+    size before sharing (what tokens/s counts); the trainer removes it before the model sees it.
     """
     import torch
 
-    ids, positions, targets, keep = [], [], [], []
-    for r in rows:
-        start = len(ids)
-        ids += r["input_ids"]
-        positions += range(len(r["input_ids"]))
-        for i, label in enumerate(r["labels"][1:]):  # the token at i predicts label i + 1
-            if label != IGNORE:
-                keep.append(start + i)
+    shared = _shared_prefix(rows)
+    ids: list[int] = list(rows[0]["input_ids"][:shared]) if shared else []
+    positions = list(range(shared))
+    segment = [0] * shared  # 0: the shared prefix; i + 1: row i's own tokens
+    sharing: list[bool] = [False] * shared
+    targets, keep = [], []
+    for i, r in enumerate(rows):
+        skip = shared if shared and _prompt_length(r) > shared and r["input_ids"][:shared] == ids[:shared] else 0
+        start = len(ids) - skip  # where the row would begin if its prefix were laid down here
+        ids += r["input_ids"][skip:]
+        positions += range(skip, len(r["input_ids"]))
+        segment += [i + 1] * (len(r["input_ids"]) - skip)
+        sharing += [skip > 0] * (len(r["input_ids"]) - skip)
+        for j, label in enumerate(r["labels"][1:]):  # the token at j predicts label j + 1
+            if label != IGNORE:  # never inside a shared prefix: the prefix is prompt
+                keep.append(start + j)
                 targets.append(label)
+    seg, share, at = torch.tensor(segment), torch.tensor(sharing), torch.arange(len(ids))
+    own = (seg[:, None] == seg[None, :]) & (at[None, :] <= at[:, None])
+    mask = own | (share[:, None] & (seg[None, :] == 0))
     return {
         "input_ids": torch.tensor([ids]),
         "position_ids": torch.tensor([positions]),
+        "attention_mask": mask[None, None],  # (1, 1, T, T): used as given
         "logits_to_keep": torch.tensor(keep),
         "labels": torch.tensor([targets]),
-        "use_cache": False,  # with a cache, transformers would not look for packed sequences
+        "use_cache": False,
+        "sequence_tokens": torch.tensor(sum(len(r["input_ids"]) for r in rows)),
     }
+
+
+_MIN_SHARED = 8  # tokens; a shorter common prefix saves less than it complicates
+
+
+def _prompt_length(row: dict[str, list[int]]) -> int:
+    """Leading tokens that are not learned (a chat example's prompt; 0 for text learned whole)."""
+    return next((i for i, t in enumerate(row["labels"]) if t != IGNORE), len(row["labels"]))
+
+
+def _shared_prefix(rows: Sequence[dict[str, list[int]]]) -> int:
+    """Length of the prompt prefix the batch's chat examples have in common (0: not worth sharing).
+
+    Measured against the first chat example; the length chosen saves the most tokens over the
+    examples that share all of it (others are packed whole), and stays shorter than each sharer's
+    prompt, so that no learned token is ever in the shared part.
+    """
+    chats = [r for r in rows if _prompt_length(r) > _MIN_SHARED]
+    if len(chats) < 2:
+        return 0
+    first = chats[0]["input_ids"]
+
+    def common(r: dict[str, list[int]]) -> int:
+        n = min(len(first), _prompt_length(r) - 1)
+        return next((i for i in range(n) if r["input_ids"][i] != first[i]), n)
+
+    lengths = [c for c in (common(r) for r in chats) if c >= _MIN_SHARED]
+    # The length that saves most: p tokens for every example beyond the first that shares all p.
+    best = max(set(lengths), key=lambda p: (p * (sum(c >= p for c in lengths) - 1), p), default=0)
+    return best if sum(c >= best for c in lengths) >= 2 else 0
 
 
 def packed_loss(outputs, labels, num_items_in_batch=None):

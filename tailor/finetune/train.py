@@ -138,12 +138,25 @@ def _last_checkpoint(directory: Path) -> Path | None:
 
 
 def _trainer_class():
+    import torch
     from transformers import Trainer
 
     class AtomicTrainer(Trainer):
         """Writes each checkpoint under ``.staging`` and renames it into place once complete."""
 
         _staging = False
+
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            # A packed batch says how many tokens it stands for; the model takes no such argument.
+            inputs = {k: v for k, v in inputs.items() if k != "sequence_tokens"}
+            return super().compute_loss(model, inputs, *args, **kwargs)
+
+        def _track_num_input_tokens(self, inputs) -> None:
+            # Packed rows hold a shared prefix once: count the tokens of the sequences, as padded batches do.
+            if "sequence_tokens" not in inputs:
+                return super()._track_num_input_tokens(inputs)
+            tokens = torch.as_tensor(inputs["sequence_tokens"], device=self.args.device, dtype=torch.int64)
+            self.state.num_input_tokens_seen += self.accelerator.gather(tokens).sum().item()
 
         def _get_output_dir(self, trial):
             final = super()._get_output_dir(trial)

@@ -67,6 +67,6 @@ def _loss(model, rows) -> float:
     import torch
 
     batch = pack_batch(rows)
-    labels = batch.pop("labels")
+    labels, _ = batch.pop("labels"), batch.pop("sequence_tokens")
     with torch.no_grad():
         return float(packed_loss(model(**batch), labels))
