@@ -1,6 +1,6 @@
 """Record the demo's figures, the ones README.md quotes, with the command and machine that produced them.
 
-    python bench/demo_record.py            # → bench/results/demo.json (about 5 minutes on 2 CPU cores)
+    python bench/demo_record.py            # → bench/results/demo.json (about 8 minutes on 2 CPU cores)
 
 Not a peer comparison: the demo is tailor measuring strategies against each other. Peer benchmarks
 (RAG against LlamaIndex, training against HF Trainer) live beside this file as they land.
@@ -30,7 +30,8 @@ def main() -> None:
     wall = time.perf_counter() - start
     record = {
         "command": "python bench/demo_record.py" + (f" --size {args.size}" if args.size != "small" else ""),
-        "what": "tailor demo on the synthetic world: baseline, prompt and rag; task, retrieval and cost suites",
+        "what": "tailor demo on the synthetic world: baseline, prompt, rag, finetune (40-step LoRA) and rag+finetune; "
+        "task, retrieval and cost suites",
         "demo_wall_s": round(wall, 1),
         "environment": results["environment"],
         "results": results["results"],

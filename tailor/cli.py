@@ -111,9 +111,10 @@ def demo(
     seed: Annotated[int, typer.Option(help="world and search seed")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the embedded default end to end, offline on CPU: synthetic world → prompt search → eval.
+    """Run the embedded default end to end, offline on CPU: synthetic world → prompt search, index, LoRA → eval.
 
-    Writes OUT/tailor.yaml, OUT/world/, OUT/prompt/, OUT/results.json and OUT/predictions.jsonl.
+    Writes OUT/tailor.yaml, OUT/world/, OUT/prompt/, OUT/index/, OUT/finetune/, OUT/results.json and
+    OUT/predictions.jsonl. About 7 minutes on 2 CPU cores for the default (small) world.
     """
     from tailor.project import run_demo
 
@@ -228,9 +229,11 @@ def tune_finetune(
 ) -> None:
     """Check the training data, then train (LoRA by default) on the train split and the corpus.
 
-    Writes OUT/finetune/model/ (peft adapter, or full model), checks.json and loss_curve.json.
-    Checkpoints every finetune.save_steps; rerun the same command after an interruption to resume.
-    Evaluation examples found in the training data always stop the run.
+    Writes OUT/finetune/model/ (peft adapter, or full model), checks.json, loss_curve.json and, with
+    finetune.canaries, canaries.json. Checkpoints every finetune.save_steps; rerun the same command
+    after an interruption to resume. Evaluation examples found in the training data always stop the
+    run. Several processes or GPUs: accelerate launch --config_file configs/accelerate/ddp.yaml -m
+    tailor tune finetune (see configs/accelerate/).
     """
     from tailor.finetune.model import export_merged
     from tailor.finetune.train import base_model_dir, ensure_finetuned

@@ -9,12 +9,23 @@ from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import write_text_atomic
-from tailor.config import DEFAULT_RECIPE_NAME, DataConfig, ExampleSet, Recipe, load_recipe, render_recipe
+from tailor.config import (
+    DEFAULT_RECIPE_NAME,
+    STRATEGIES,
+    DataConfig,
+    ExampleSet,
+    Recipe,
+    load_recipe,
+    render_recipe,
+)
 from tailor.data.corpus import SUPPORTED_SUFFIXES
 from tailor.errors import DataError, Problem, RecipeError
 from tailor.progress import Reporter, SilentReporter
 
 ROUTING_ANSWER_TOKENS = 8  # a department name; longer answers only cost time
+# The demo's LoRA: short enough for its 10-minute budget on 2 CPU cores (a real run trains longer;
+# see finetune.max_steps), and a few steps for the tiny world the tests use.
+DEMO_FINETUNE_STEPS = {"tiny": 4, "small": 40, "medium": 60}
 # Formats `init --from-dir` globs for. JSONL is left out: a folder of documents often holds the task
 # examples too, and those are not corpus; JSONL corpora are added to data.corpus by hand.
 INIT_SUFFIXES = tuple(s for s in SUPPORTED_SUFFIXES if s != ".jsonl")
@@ -25,30 +36,48 @@ def _guard(recipe_path: Path, force: bool) -> None:
         raise RecipeError(Problem("already exists; pass --force to overwrite it", file=recipe_path))
 
 
-def world_recipe(world_dir: str = "world", out: str = "runs/latest", seed: int = 0) -> Recipe:
-    """A recipe over a world written by :func:`tailor.data.world.write_world` at ``world_dir``."""
+def world_recipe(
+    world_dir: str = "world", out: str = "runs/latest", seed: int = 0, finetune_steps: int | None = None
+) -> Recipe:
+    """A recipe over a world written by :func:`tailor.data.world.write_world` at ``world_dir``.
+
+    With ``finetune_steps``, the recipe also trains (``finetune`` and ``rag+finetune``) for that many steps.
+    """
+    extra = {}
+    routing = ["baseline", "prompt"]  # routing a message needs no documents: rag is not scored there
+    if finetune_steps is not None:
+        extra = {"strategies": [*STRATEGIES, "finetune", "rag+finetune"], "finetune": {"max_steps": finetune_steps}}
+        routing.append("finetune")
     return Recipe(
         data=DataConfig(
             corpus=[f"{world_dir}/docs/**/*.md"],
             examples=[
                 ExampleSet(path=f"{world_dir}/qa.jsonl"),
-                # Routing a message needs no documents: rag is not scored there.
                 ExampleSet(
                     path=f"{world_dir}/routing.jsonl",
                     max_new_tokens=ROUTING_ANSWER_TOKENS,
-                    strategies=["baseline", "prompt"],
+                    strategies=routing,
                 ),
             ],
         ),
         seed=seed,
         out=out,
+        **extra,
     )
 
 
 def init_project(
-    directory: Path, *, size: str = "small", seed: int = 0, force: bool = False, out: str = "runs/latest"
+    directory: Path,
+    *,
+    size: str = "small",
+    seed: int = 0,
+    force: bool = False,
+    out: str = "runs/latest",
+    finetune_steps: int | None = None,
 ) -> Path:
     """Write ``directory/tailor.yaml`` and a synthetic world beside it; the recipe runs as is.
+
+    ``finetune_steps`` adds the fine-tuning strategies (they train, so a plain project leaves them out).
 
     Raises:
         RecipeError: a recipe exists there already and ``force`` is false.
@@ -64,7 +93,8 @@ def init_project(
         "  tailor tune prompt && tailor eval\n"
         "Replace data: with your own documents and examples when ready (tailor init --from-dir DOCS)."
     )
-    write_text_atomic(recipe_path, render_recipe(world_recipe(seed=seed, out=out), header))
+    recipe = world_recipe(seed=seed, out=out, finetune_steps=finetune_steps)
+    write_text_atomic(recipe_path, render_recipe(recipe, header))
     return recipe_path
 
 
@@ -114,7 +144,7 @@ def _relative(path: Path, start: Path) -> str:
 
 
 def run_demo(out: Path, *, size: str = "small", seed: int = 0, reporter: Reporter | None = None) -> dict[str, Any]:
-    """The embedded default end to end: world → recipe → prompt search → eval. Returns results.json's content.
+    """The embedded default end to end: world → recipe → prompt search, index, LoRA → eval. Returns results.json.
 
     Run again on the same ``out``, the world is rewritten identically and the tuned prompts are reused.
     """
@@ -123,7 +153,8 @@ def run_demo(out: Path, *, size: str = "small", seed: int = 0, reporter: Reporte
 
     reporter = reporter or SilentReporter()
     start = time.perf_counter()
-    recipe_path = init_project(Path(out), size=size, seed=seed, force=True, out=".")
+    steps = DEMO_FINETUNE_STEPS[size]
+    recipe_path = init_project(Path(out), size=size, seed=seed, force=True, out=".", finetune_steps=steps)
     reporter.log(f"demo: synthetic world and recipe written to {recipe_path}")
     ws = open_workspace(load_recipe(recipe_path), reporter)
     results = evaluate(ws)  # tunes the prompt strategy first, or reuses a current tuned prompt

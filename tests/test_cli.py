@@ -41,6 +41,12 @@ def test_demo_writes_exactly_these_files(demo_run) -> None:
         "predictions.jsonl",
         "index/index.json",
         "index/.lock",
+        "finetune/checks.json",
+        "finetune/loss_curve.json",
+        "finetune/model/adapter_config.json",
+        "finetune/model/adapter_model.safetensors",
+        "finetune/model/README.md",
+        "finetune/model/train.json",
     }
     # One Lance table and one BM25 cache, both named after the index settings; no temp dirs left behind.
     manifest = json.loads((out / "index" / "index.json").read_text())
@@ -57,11 +63,14 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
     results = json.loads((out / "results.json").read_text())
     assert set(results) >= {"tailor_version", "recipe", "started_at", "results", "environment"}
     keys = {(r["strategy"], r["dataset"], r["suite"]) for r in results["results"]}
-    # rag answers qa only (routing declares strategies: [baseline, prompt]); retrieval rows for those
-    # that put documents in front of the model.
+    # rag answers qa only (routing declares strategies: [baseline, prompt, finetune]); retrieval rows for
+    # those that put documents in front of the model.
+    both = ("baseline", "prompt", "finetune")
+    retrieving = ("prompt", "rag", "rag+finetune")
     assert keys == (
-        {(s, d, suite) for s in ("baseline", "prompt") for d in ("qa", "routing") for suite in ("task", "cost")}
-        | {("rag", "qa", "task"), ("rag", "qa", "cost"), ("rag", "qa", "retrieval"), ("prompt", "qa", "retrieval")}
+        {(s, d, suite) for s in both for d in ("qa", "routing") for suite in ("task", "cost")}
+        | {(s, "qa", suite) for s in ("rag", "rag+finetune") for suite in ("task", "cost")}
+        | {(s, "qa", "retrieval") for s in retrieving}
     )
     for row in results["results"]:
         assert set(row) >= {"strategy", "dataset", "suite", "metric", "value", "n"}
@@ -71,11 +80,14 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
         name: sum(1 for line in (out / "world" / f"{name}.jsonl").read_text().splitlines() if '"test"' in line)
         for name in ("qa", "routing")
     }
-    assert len(predictions) == 3 * tests["qa"] + 2 * tests["routing"]
-    assert {p["strategy"] for p in predictions} == {"baseline", "prompt", "rag"}
+    assert len(predictions) == 5 * tests["qa"] + 3 * tests["routing"]
+    assert {p["strategy"] for p in predictions} == {"baseline", "prompt", "rag", "finetune", "rag+finetune"}
     # rag's answers carry the chunks they were given, each from a document the asker may read.
-    rag = [p for p in predictions if p["strategy"] == "rag"]
+    rag = [p for p in predictions if p["strategy"] in ("rag", "rag+finetune")]
     assert all(p["contexts"] for p in rag)
+    # Training has a cost line: its build time, and the loss curve it wrote.
+    build = {r["strategy"]: r["value"] for r in results["results"] if r["metric"] == "build_s" and r["dataset"] == "qa"}
+    assert build["finetune"] > 0 and build["rag+finetune"] > build["finetune"]
     # The human table names both datasets and both strategies.
     assert "qa · task" in result.output and "routing · task" in result.output and "prompt" in result.output
     assert "qa · retrieval" in result.output and "rag" in result.output
@@ -90,6 +102,7 @@ def test_eval_reuses_tuned_prompts_and_prints_json(demo_run) -> None:
     payload = json.loads(result.stdout)
     assert payload["results"] and "tune prompt" not in result.stderr and "using the tuned prompt" in result.stderr
     assert "0 added, 0 changed, 0 removed" in result.stderr and "0 chunks embedded" in result.stderr
+    assert "finetune: using the trained model" in result.stderr  # trained once, reused by both strategies
     assert (out / "prompt" / "qa.json").stat().st_mtime_ns == before
 
 
