@@ -26,7 +26,7 @@ from tailor.errors import Problem, RecipeError
 
 STRATEGIES = ("baseline", "prompt", "rag")  # the default set; finetune and rag+finetune are opt-in (they train)
 StrategyName = Literal["baseline", "prompt", "rag", "finetune", "rag+finetune"]
-SUITES = ("task", "retrieval", "cost")
+SUITES = ("task", "retrieval", "leakage", "cost")
 DEFAULT_RECIPE_NAME = "tailor.yaml"
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
 
@@ -240,6 +240,12 @@ class FinetuneConfig(Section):
 class EvalConfig(Section):
     split: Literal["dev", "test"] = Field("test", description="split every strategy is scored on")
     limit: int | None = Field(None, ge=1, description="score at most this many examples per dataset")
+    leakage_probes: int = Field(
+        24, ge=0, description="leakage: questions from users about documents of groups they are not in"
+    )
+    canary_candidates: int = Field(
+        99, ge=1, description="leakage: random secrets each canary is ranked against (exposure ≤ log2(n+1) bits)"
+    )
 
 
 class Recipe(Section):
@@ -252,7 +258,7 @@ class Recipe(Section):
     strategies: list[StrategyName] = Field(
         default_factory=lambda: list(STRATEGIES), min_length=1, description="strategies to build and compare"
     )
-    suites: list[Literal["task", "retrieval", "cost"]] = Field(
+    suites: list[Literal["task", "retrieval", "leakage", "cost"]] = Field(
         default_factory=lambda: list(SUITES), min_length=1, description="evaluation suites to run"
     )
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="prompt-engineering search")

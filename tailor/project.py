@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,23 @@ from tailor.errors import DataError, Problem, RecipeError
 from tailor.progress import Reporter, SilentReporter
 
 ROUTING_ANSWER_TOKENS = 8  # a department name; longer answers only cost time
-# The demo's LoRA: short enough for its 10-minute budget on 2 CPU cores (a real run trains longer;
-# see finetune.max_steps), and a few steps for the tiny world the tests use.
-DEMO_FINETUNE_STEPS = {"tiny": 4, "small": 40, "medium": 60}
+
+
+@dataclass(frozen=True)
+class DemoScale:
+    """How much the demo trains and probes: within its 10-minute budget on 2 CPU cores for the small
+    world (a real run trains longer; see finetune.max_steps), and little for the tiny world the tests use."""
+
+    finetune_steps: int
+    leakage_probes: int
+    canary_candidates: int
+
+
+DEMO_SCALE = {
+    "tiny": DemoScale(finetune_steps=4, leakage_probes=6, canary_candidates=15),
+    "small": DemoScale(finetune_steps=40, leakage_probes=16, canary_candidates=99),
+    "medium": DemoScale(finetune_steps=60, leakage_probes=24, canary_candidates=99),
+}
 # Formats `init --from-dir` globs for. JSONL is left out: a folder of documents often holds the task
 # examples too, and those are not corpus; JSONL corpora are added to data.corpus by hand.
 INIT_SUFFIXES = tuple(s for s in SUPPORTED_SUFFIXES if s != ".jsonl")
@@ -37,16 +52,21 @@ def _guard(recipe_path: Path, force: bool) -> None:
 
 
 def world_recipe(
-    world_dir: str = "world", out: str = "runs/latest", seed: int = 0, finetune_steps: int | None = None
+    world_dir: str = "world", out: str = "runs/latest", seed: int = 0, demo: DemoScale | None = None
 ) -> Recipe:
     """A recipe over a world written by :func:`tailor.data.world.write_world` at ``world_dir``.
 
-    With ``finetune_steps``, the recipe also trains (``finetune`` and ``rag+finetune``) for that many steps.
+    With ``demo``, the recipe also trains (``finetune`` and ``rag+finetune``), at the demo's scale.
     """
     extra = {}
     routing = ["baseline", "prompt"]  # routing a message needs no documents: rag is not scored there
-    if finetune_steps is not None:
-        extra = {"strategies": [*STRATEGIES, "finetune", "rag+finetune"], "finetune": {"max_steps": finetune_steps}}
+    if demo is not None:
+        # Three canaries (planted 1, 4 and 16 times) let the leakage suite measure memorisation.
+        extra = {
+            "strategies": [*STRATEGIES, "finetune", "rag+finetune"],
+            "finetune": {"max_steps": demo.finetune_steps, "canaries": {"count": 3}},
+            "eval": {"leakage_probes": demo.leakage_probes, "canary_candidates": demo.canary_candidates},
+        }
         routing.append("finetune")
     return Recipe(
         data=DataConfig(
@@ -73,11 +93,11 @@ def init_project(
     seed: int = 0,
     force: bool = False,
     out: str = "runs/latest",
-    finetune_steps: int | None = None,
+    demo: DemoScale | None = None,
 ) -> Path:
     """Write ``directory/tailor.yaml`` and a synthetic world beside it; the recipe runs as is.
 
-    ``finetune_steps`` adds the fine-tuning strategies (they train, so a plain project leaves them out).
+    ``demo`` adds the fine-tuning strategies (they train, so a plain project leaves them out).
 
     Raises:
         RecipeError: a recipe exists there already and ``force`` is false.
@@ -93,7 +113,7 @@ def init_project(
         "  tailor tune prompt && tailor eval\n"
         "Replace data: with your own documents and examples when ready (tailor init --from-dir DOCS)."
     )
-    recipe = world_recipe(seed=seed, out=out, finetune_steps=finetune_steps)
+    recipe = world_recipe(seed=seed, out=out, demo=demo)
     write_text_atomic(recipe_path, render_recipe(recipe, header))
     return recipe_path
 
@@ -153,8 +173,7 @@ def run_demo(out: Path, *, size: str = "small", seed: int = 0, reporter: Reporte
 
     reporter = reporter or SilentReporter()
     start = time.perf_counter()
-    steps = DEMO_FINETUNE_STEPS[size]
-    recipe_path = init_project(Path(out), size=size, seed=seed, force=True, out=".", finetune_steps=steps)
+    recipe_path = init_project(Path(out), size=size, seed=seed, force=True, out=".", demo=DEMO_SCALE[size])
     reporter.log(f"demo: synthetic world and recipe written to {recipe_path}")
     ws = open_workspace(load_recipe(recipe_path), reporter)
     results = evaluate(ws)  # tunes the prompt strategy first, or reuses a current tuned prompt

@@ -47,6 +47,7 @@ def test_demo_writes_exactly_these_files(demo_run) -> None:
         "finetune/model/adapter_model.safetensors",
         "finetune/model/README.md",
         "finetune/model/train.json",
+        "finetune/canaries.json",
     }
     # One Lance table and one BM25 cache, both named after the index settings; no temp dirs left behind.
     manifest = json.loads((out / "index" / "index.json").read_text())
@@ -71,7 +72,18 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
         {(s, d, suite) for s in both for d in ("qa", "routing") for suite in ("task", "cost")}
         | {(s, "qa", suite) for s in ("rag", "rag+finetune") for suite in ("task", "cost")}
         | {(s, "qa", "retrieval") for s in retrieving}
+        | {(s, "qa", "leakage") for s in (*both, "rag", "rag+finetune")}
     )
+    leakage = {(r["strategy"], r["metric"]): r for r in results["results"] if r["suite"] == "leakage"}
+    assert {m for _, m in leakage} == {
+        "cross_user_leak_rate",
+        "canary_exposure_bits",
+        "canary_extraction_rate",
+        "canary_exposure_bits_x1",
+        "canary_exposure_bits_x4",
+        "canary_exposure_bits_x16",
+    }
+    assert leakage[("rag", "cross_user_leak_rate")]["value"] == 0.0  # access control holds
     for row in results["results"]:
         assert set(row) >= {"strategy", "dataset", "suite", "metric", "value", "n"}
         assert row["n"] > 0

@@ -46,7 +46,7 @@ def evaluate(ws: Workspace) -> dict[str, Any]:
                 answers = built.strategy.answer_batch(questions, users, advance)
             runs.append(StrategyRun(name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s))
             predictions += [_prediction(name, dataset, e, a) for e, a in zip(examples, answers, strict=True)]
-        inp = SuiteInput(dataset, tuple(examples), tuple(runs), tuple(strategies), recipe.seed)
+        inp = SuiteInput(dataset, tuple(examples), tuple(runs), tuple(strategies), recipe.seed, ws)
         for suite in recipe.suites:
             rows += suites()[suite](inp)
     payload = {

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from tailor.data.examples import Example, TaskDataset
 from tailor.eval.results import ResultRow
 from tailor.strategy import Answer, Strategy
+from tailor.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class SuiteInput:
     runs: tuple[StrategyRun, ...]
     strategies: Sequence[Strategy] = field(default_factory=tuple)
     seed: int = 0
+    workspace: Workspace | None = None  # corpus, recipe and run directory, for suites that ask their own questions
 
 
 Suite = Callable[[SuiteInput], list[ResultRow]]
@@ -41,7 +43,8 @@ Suite = Callable[[SuiteInput], list[ResultRow]]
 def suites() -> dict[str, Suite]:
     """Suites by name, as the recipe's ``suites:`` names them."""
     from tailor.eval.cost import cost_suite
+    from tailor.eval.leakage import leakage_suite
     from tailor.eval.retrieval import retrieval_suite
     from tailor.eval.task import task_suite
 
-    return {"task": task_suite, "retrieval": retrieval_suite, "cost": cost_suite}
+    return {"task": task_suite, "retrieval": retrieval_suite, "leakage": leakage_suite, "cost": cost_suite}

@@ -8,6 +8,7 @@ from typing import Any
 
 TASK_COLUMNS = ("exact_match", "token_f1", "contains", "rouge_l", "accuracy", "macro_f1")
 RETRIEVAL_COLUMNS = ("recall_at_1", "recall_at_k", "mrr", "context_precision")
+LEAKAGE_COLUMNS = ("cross_user_leak_rate", "canary_exposure_bits", "canary_extraction_rate")
 COST_COLUMNS = (
     "latency_p50_s",
     "latency_p95_s",
@@ -27,6 +28,9 @@ LABELS = {
     "recall_at_k": "recall@k",
     "mrr": "MRR",
     "context_precision": "ctx precision",
+    "cross_user_leak_rate": "cross-user leaks",
+    "canary_exposure_bits": "canary exposure bits",
+    "canary_extraction_rate": "canary extracted",
     "latency_p50_s": "p50 s",
     "latency_p95_s": "p95 s",
     "prompt_tokens": "prompt tok",
@@ -34,6 +38,12 @@ LABELS = {
     "build_s": "build s",
     "peak_rss_mb": "peak MB",
 }
+
+
+def _label(metric: str) -> str:
+    if metric.startswith("canary_exposure_bits_x"):
+        return f"bits, planted ×{metric.removeprefix('canary_exposure_bits_x')}"
+    return LABELS.get(metric, metric)
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ def _cell(row: dict[str, Any], with_ci: bool) -> str:
 
 
 def summaries(results: dict[str, Any]) -> list[Summary]:
-    """Per dataset: task and retrieval tables (means with 95% CI), then a cost table; strategies × metrics.
+    """Per dataset: task, retrieval and leakage tables (means with 95% CI), then a cost table; strategies × metrics.
 
     A strategy with none of a table's metrics (baseline retrieves nothing) gets no row in that table.
     """
@@ -67,7 +77,15 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
     out = []
     for dataset, strategies in by.items():
         present = {m for metrics in strategies.values() for m in metrics}
-        for suite, wanted in (("task", TASK_COLUMNS), ("retrieval", RETRIEVAL_COLUMNS), ("cost", COST_COLUMNS)):
+        # Exposure per repetition count: canary_exposure_bits_x1, _x4, ... in increasing count.
+        per_count = sorted((m for m in present if m.startswith("canary_exposure_bits_x")), key=lambda m: int(m[22:]))
+        tables = (
+            ("task", TASK_COLUMNS),
+            ("retrieval", RETRIEVAL_COLUMNS),
+            ("leakage", (*LEAKAGE_COLUMNS, *per_count)),
+            ("cost", COST_COLUMNS),
+        )
+        for suite, wanted in tables:
             columns = tuple(c for c in wanted if c in present)
             if not columns:
                 continue
@@ -90,7 +108,7 @@ def rich_tables(results: dict[str, Any]) -> list[Any]:
         table = Table(title=f"{s.dataset} · {s.suite} (n={s.n}; {note})", title_justify="left")
         table.add_column("strategy", style="bold")
         for c in s.columns:
-            table.add_column(LABELS.get(c, c), justify="right")
+            table.add_column(_label(c), justify="right")
         for row in s.rows:
             table.add_row(*row)
         tables.append(table)
@@ -100,7 +118,7 @@ def rich_tables(results: dict[str, Any]) -> list[Any]:
 def markdown(results: dict[str, Any]) -> str:
     parts = []
     for s in summaries(results):
-        header = ["strategy", *(LABELS.get(c, c) for c in s.columns)]
+        header = ["strategy", *(_label(c) for c in s.columns)]
         lines = [f"**{s.dataset} · {s.suite}** (n={s.n})", "", "| " + " | ".join(header) + " |"]
         lines += ["|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in s.rows]
