@@ -31,7 +31,7 @@ def main() -> None:
     record = {
         "command": "python bench/demo_record.py" + (f" --size {args.size}" if args.size != "small" else ""),
         "what": "tailor demo on the synthetic world: baseline, prompt, rag, finetune (40-step LoRA) and rag+finetune; "
-        "task, retrieval and cost suites",
+        "task, retrieval, leakage, forgetting and cost suites",
         "demo_wall_s": round(wall, 1),
         "environment": results["environment"],
         "results": results["results"],

@@ -114,7 +114,7 @@ def demo(
     """Run the embedded default end to end, offline on CPU: synthetic world → prompt search, index, LoRA → eval.
 
     Writes OUT/tailor.yaml, OUT/world/, OUT/prompt/, OUT/index/, OUT/finetune/, OUT/results.json and
-    OUT/predictions.jsonl. About 7 minutes on 2 CPU cores for the default (small) world.
+    OUT/predictions.jsonl. About 9 minutes on 2 CPU cores for the default (small) world.
     """
     from tailor.project import run_demo
 

@@ -26,7 +26,7 @@ from tailor.errors import Problem, RecipeError
 
 STRATEGIES = ("baseline", "prompt", "rag")  # the default set; finetune and rag+finetune are opt-in (they train)
 StrategyName = Literal["baseline", "prompt", "rag", "finetune", "rag+finetune"]
-SUITES = ("task", "retrieval", "leakage", "cost")
+SUITES = ("task", "retrieval", "leakage", "forgetting", "cost")
 DEFAULT_RECIPE_NAME = "tailor.yaml"
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
 
@@ -243,6 +243,10 @@ class EvalConfig(Section):
     leakage_probes: int = Field(
         24, ge=0, description="leakage: questions from users about documents of groups they are not in"
     )
+    forgetting_passages: int = Field(
+        24, ge=1, description="forgetting: passages of held general text scored by every strategy's model"
+    )
+    forgetting_tokens: int = Field(128, ge=16, description="forgetting: tokens per passage")
     canary_candidates: int = Field(
         99, ge=1, description="leakage: random secrets each canary is ranked against (exposure ≤ log2(n+1) bits)"
     )
@@ -258,7 +262,7 @@ class Recipe(Section):
     strategies: list[StrategyName] = Field(
         default_factory=lambda: list(STRATEGIES), min_length=1, description="strategies to build and compare"
     )
-    suites: list[Literal["task", "retrieval", "leakage", "cost"]] = Field(
+    suites: list[Literal["task", "retrieval", "leakage", "forgetting", "cost"]] = Field(
         default_factory=lambda: list(SUITES), min_length=1, description="evaluation suites to run"
     )
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="prompt-engineering search")

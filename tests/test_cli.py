@@ -72,8 +72,12 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
         {(s, d, suite) for s in both for d in ("qa", "routing") for suite in ("task", "cost")}
         | {(s, "qa", suite) for s in ("rag", "rag+finetune") for suite in ("task", "cost")}
         | {(s, "qa", "retrieval") for s in retrieving}
-        | {(s, "qa", "leakage") for s in (*both, "rag", "rag+finetune")}
+        | {(s, "qa", suite) for s in (*both, "rag", "rag+finetune") for suite in ("leakage", "forgetting")}
     )
+    # Only weights can forget: strategies on the base model score a delta of exactly 0.
+    forgetting = {r["strategy"]: r for r in results["results"] if r["metric"] == "general_text_ce_delta"}
+    assert forgetting["rag"]["value"] == forgetting["prompt"]["value"] == 0.0
+    assert forgetting["finetune"]["value"] != 0.0
     leakage = {(r["strategy"], r["metric"]): r for r in results["results"] if r["suite"] == "leakage"}
     assert {m for _, m in leakage} == {
         "cross_user_leak_rate",
@@ -109,7 +113,11 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
 def test_eval_reuses_tuned_prompts_and_prints_json(demo_run) -> None:
     out, _ = demo_run
     before = (out / "prompt" / "qa.json").stat().st_mtime_ns
-    result = runner.invoke(app, ["eval", "--recipe", str(out / "tailor.yaml"), "--json"])
+    # The demo's recipe, scoring a few examples on the task suite only: what is reused is the point.
+    recipe = yaml.safe_load((out / "tailor.yaml").read_text())
+    recipe["suites"], recipe["eval"]["limit"] = ["task"], 3
+    (out / "quick.yaml").write_text(yaml.safe_dump(recipe))
+    result = runner.invoke(app, ["eval", "--recipe", str(out / "quick.yaml"), "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["results"] and "tune prompt" not in result.stderr and "using the tuned prompt" in result.stderr

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tailor.eval.results import ResultRow, mean_row
-from tailor.eval.suite import SuiteInput
+from tailor.eval.suite import SuiteInput, local_weights
 from tailor.finetune.knowledge import document_facts
 from tailor.strategy import User
 
@@ -117,10 +117,7 @@ def _read_canaries(path: Path) -> list[PlantedCanary]:
 
 
 def _local_model(strategy):
-    """(model, tokenizer) of a strategy answering with local weights; None for an endpoint."""
-    generator = getattr(strategy, "generator", None)
-    model, tokenizer = getattr(generator, "model", None), getattr(generator, "tokenizer", None)
-    return (model, tokenizer) if model is not None and hasattr(model, "forward") and tokenizer is not None else None
+    return local_weights(getattr(strategy, "generator", None))
 
 
 def _canary_rows(name: str, inp: SuiteInput, model, canaries: list[PlantedCanary], candidates: int) -> list[ResultRow]:

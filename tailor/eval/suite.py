@@ -40,11 +40,24 @@ class SuiteInput:
 Suite = Callable[[SuiteInput], list[ResultRow]]
 
 
+def local_weights(generator) -> tuple | None:
+    """(model, tokenizer) of a generator with local weights, for suites that score likelihoods; None for an endpoint."""
+    model, tokenizer = getattr(generator, "model", None), getattr(generator, "tokenizer", None)
+    return (model, tokenizer) if model is not None and hasattr(model, "forward") and tokenizer is not None else None
+
+
 def suites() -> dict[str, Suite]:
     """Suites by name, as the recipe's ``suites:`` names them."""
     from tailor.eval.cost import cost_suite
+    from tailor.eval.forgetting import forgetting_suite
     from tailor.eval.leakage import leakage_suite
     from tailor.eval.retrieval import retrieval_suite
     from tailor.eval.task import task_suite
 
-    return {"task": task_suite, "retrieval": retrieval_suite, "leakage": leakage_suite, "cost": cost_suite}
+    return {
+        "task": task_suite,
+        "retrieval": retrieval_suite,
+        "leakage": leakage_suite,
+        "forgetting": forgetting_suite,
+        "cost": cost_suite,
+    }

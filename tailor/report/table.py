@@ -9,6 +9,7 @@ from typing import Any
 TASK_COLUMNS = ("exact_match", "token_f1", "contains", "rouge_l", "accuracy", "macro_f1")
 RETRIEVAL_COLUMNS = ("recall_at_1", "recall_at_k", "mrr", "context_precision")
 LEAKAGE_COLUMNS = ("cross_user_leak_rate", "canary_exposure_bits", "canary_extraction_rate")
+FORGETTING_COLUMNS = ("general_text_ce", "general_text_ce_delta")
 COST_COLUMNS = (
     "latency_p50_s",
     "latency_p95_s",
@@ -31,6 +32,8 @@ LABELS = {
     "cross_user_leak_rate": "cross-user leaks",
     "canary_exposure_bits": "canary exposure bits",
     "canary_extraction_rate": "canary extracted",
+    "general_text_ce": "general-text CE",
+    "general_text_ce_delta": "Δ vs base",
     "latency_p50_s": "p50 s",
     "latency_p95_s": "p95 s",
     "prompt_tokens": "prompt tok",
@@ -83,6 +86,7 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
             ("task", TASK_COLUMNS),
             ("retrieval", RETRIEVAL_COLUMNS),
             ("leakage", (*LEAKAGE_COLUMNS, *per_count)),
+            ("forgetting", FORGETTING_COLUMNS),
             ("cost", COST_COLUMNS),
         )
         for suite, wanted in tables:
