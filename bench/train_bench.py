@@ -46,7 +46,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from tailor.artifacts import write_json_atomic
 from tailor.config import load_recipe
 from tailor.finetune.data import tokenize, training_samples
-from tailor.finetune.train import base_model_dir, ensure_finetuned
+from tailor.finetune.train import base_model_dir, ensure_finetuned, lora_config
 from tailor.project import init_project
 from tailor.workspace import open_workspace
 
@@ -77,7 +77,7 @@ def run_tailor(root: Path) -> dict[str, Any]:
 
 def run_peer(root: Path) -> dict[str, Any]:
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import (
         AutoModelForCausalLM,
         DataCollatorForSeq2Seq,
@@ -94,14 +94,7 @@ def run_peer(root: Path) -> dict[str, Any]:
     dataset = [{**r, "attention_mask": [1] * len(r["input_ids"])} for r in rows]
     set_seed(ws.recipe.seed)
     model = AutoModelForCausalLM.from_pretrained(str(base_model_dir(ws)), dtype=torch.float32)
-    lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules,
-        task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(model, lora)
+    model = get_peft_model(model, lora_config(cfg))  # the very adapter settings tailor's side uses
     args = TrainingArguments(
         output_dir=str(root / "peer-out"),
         max_steps=cfg.max_steps,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import read_json_artifact, write_json_atomic, write_text_atomic
+from tailor.config import FinetuneConfig
 from tailor.errors import ModelError
 from tailor.finetune.canaries import write_canaries
 from tailor.finetune.checks import check_training_data
@@ -80,6 +81,25 @@ def base_model_dir(ws: Workspace) -> Path:
 def world_size() -> int:
     """Processes training together (``accelerate launch`` / ``torchrun`` set WORLD_SIZE; 1 otherwise)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def lora_config(cfg: FinetuneConfig):
+    """peft's LoraConfig for the recipe's adapter settings.
+
+    Raises:
+        ModelError: peft is not installed.
+    """
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        raise ModelError("LoRA needs peft: pip install 'llm-tailor[finetune]'") from None
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules,
+        task_type="CAUSAL_LM",
+    )
 
 
 def _fingerprint(ws: Workspace, rows: list[dict[str, list[int]]], base: Path) -> str:
@@ -248,19 +268,9 @@ def _train(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, fingerpr
     set_seed(ws.recipe.seed)  # before the adapter exists: LoRA's A matrices are drawn at random
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.bfloat16 if bf16 else torch.float32)
     if cfg.method == "lora":
-        try:
-            from peft import LoraConfig, get_peft_model
-        except ImportError:
-            raise ModelError("LoRA needs peft: pip install 'llm-tailor[finetune]'") from None
+        from peft import get_peft_model
 
-        lora = LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=cfg.lora_dropout,
-            target_modules=cfg.target_modules,
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, lora)
+        model = get_peft_model(model, lora_config(cfg))
     args = TrainingArguments(
         output_dir=str(checkpoints),
         max_steps=cfg.max_steps,
