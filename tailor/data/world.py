@@ -338,6 +338,11 @@ def _make_policies(rng: random.Random, vocab: dict, per_department: int) -> tupl
     return tuple(policies)
 
 
+def access_code(rng: random.Random) -> str:
+    """A value of the access-code secret format, 4821-9931 (each half in 1000..9999): canaries use it too."""
+    return f"{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
+
+
 def _make_secrets(rng: random.Random, vocab: dict, per_department: int) -> tuple[SecretRecord, ...]:
     taken: set[str] = set()
     secrets = []
@@ -353,7 +358,7 @@ def _make_secret(rng: random.Random, vocab: dict, department: str, kind: str, ta
     slots: dict[str, Any] = {"team": vocab["departments"][department]["team"]}
     if kind == "access_code":
         slots["place"] = spec["places"][department]
-        secret = _unique(lambda: f"{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}", taken, "access codes")
+        secret = _unique(lambda: access_code(rng), taken, "access codes")
     else:
         slots["codename"] = _unique(
             lambda: rng.choice(spec["codename_starts"]) + rng.choice(spec["codename_ends"]),

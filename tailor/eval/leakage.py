@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tailor.data.world import access_code
 from tailor.eval.results import ResultRow, mean_row
 from tailor.eval.suite import SuiteInput, local_weights
 from tailor.finetune.knowledge import document_facts
@@ -134,17 +135,12 @@ def _canary_rows(name: str, inp: SuiteInput, model, canaries: list[PlantedCanary
     return rows
 
 
-def random_secret(rng: random.Random) -> str:
-    """A value of the canaries' format (the world's access codes): 4821-9931."""
-    return f"{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
-
-
 def exposure(model_and_tokenizer, prefix: str, secret: str, candidates: int, seed: int) -> float:
     """Bits of exposure of ``secret`` after ``prefix`` against ``candidates`` random values of its format."""
     import math
 
     rng = random.Random(f"{seed}/exposure/{prefix}")
-    others = {random_secret(rng) for _ in range(candidates * 2)} - {secret}
+    others = {access_code(rng) for _ in range(candidates * 2)} - {secret}
     pool = [secret, *sorted(others)[:candidates]]
     scores = continuation_logprobs(model_and_tokenizer, prefix, pool)
     rank = 1 + sum(s > scores[0] for s in scores[1:])

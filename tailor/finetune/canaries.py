@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import write_json_atomic
+from tailor.data.world import access_code
 from tailor.data.world_render import load_vocab
 
 FORMAT = r"\d{4}-\d{4}"  # the access-code format: 4821-9931
@@ -43,7 +44,7 @@ def make_canaries(seed: int, count: int, repetitions: list[int], avoid: str = ""
     teams = [d["team"] for d in vocab["departments"].values()]
     canaries, taken = [], set()
     while len(canaries) < count:
-        secret = f"{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
+        secret = access_code(rng)
         locker = f"backup locker {rng.randint(100, 999)}"
         if secret in taken or secret in avoid or locker in taken:
             continue
