@@ -32,6 +32,7 @@ RecipeOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout instead of tables")]
 Size = Literal["tiny", "small", "medium"]
+Mode = Literal["quick", "full"]
 
 
 def _stderr():
@@ -81,11 +82,11 @@ def _rank_zero() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _workspace(recipe: Path | None, reporter):
+def _workspace(recipe: Path | None, reporter, suites: str | None = None, mode: str | None = None):
     from tailor.config import find_recipe, load_recipe
     from tailor.workspace import open_workspace
 
-    return open_workspace(load_recipe(find_recipe(recipe)), reporter)
+    return open_workspace(load_recipe(find_recipe(recipe)).with_suites(suites, mode), reporter)
 
 
 def _print_results(results: dict[str, Any], as_json: bool) -> None:
@@ -249,14 +250,33 @@ def tune_finetune(
 
 @app.command("eval")
 @cli_errors
-def eval_(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
+def eval_(
+    recipe: RecipeOpt = None,
+    suites: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated suites to run: task, retrieval, forgetting, bias, robustness, leakage, "
+            "freshness, cost [default: the recipe's suites:, which default to all; each skips what does not apply]",
+            show_default=False,
+        ),
+    ] = None,
+    mode: Annotated[
+        Mode | None,
+        typer.Option(
+            help="suite sizes: quick (minutes on a CPU) or full (what a decision rests on) [default: eval.mode]",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Run every strategy through every suite; write OUT/results.json and OUT/predictions.jsonl.
 
-    A prompt strategy whose search result is missing or stale is tuned first.
+    A prompt strategy whose search result is missing or stale is tuned first. Each suite's size
+    (probes, perturbed questions, personas...) follows --mode unless the recipe's eval: sets it.
     """
     from tailor.eval.runner import evaluate
 
-    results = evaluate(_workspace(recipe, _reporter()))
+    results = evaluate(_workspace(recipe, _reporter(), suites, mode))
     _print_results(results, as_json)
 
 

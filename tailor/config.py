@@ -7,7 +7,7 @@ commented recipe ``tailor init`` writes, and in error messages.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -26,7 +26,8 @@ from tailor.errors import Problem, RecipeError
 
 STRATEGIES = ("baseline", "prompt", "rag")  # the default set; finetune and rag+finetune are opt-in (they train)
 StrategyName = Literal["baseline", "prompt", "rag", "finetune", "rag+finetune"]
-SUITES = ("task", "retrieval", "leakage", "forgetting", "cost")
+SuiteName = Literal["task", "retrieval", "forgetting", "bias", "robustness", "leakage", "freshness", "cost"]
+SUITES = get_args(SuiteName)  # default: every suite; each skips what does not apply
 DEFAULT_RECIPE_NAME = "tailor.yaml"
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
 
@@ -237,19 +238,111 @@ class FinetuneConfig(Section):
     )
 
 
+class FreshnessConfig(Section):
+    corpus: list[str] = Field(
+        min_length=1, description="document globs of the new version (resolved like data.corpus, same access rules)"
+    )
+    examples: str = Field(
+        description="JSONL of questions about the facts that changed, answered as of the new version "
+        "(task-example schema; metadata.old_answer: the stale value); train-split ones update, the rest are asked"
+    )
+    dataset: str | None = Field(None, description="dataset the questions belong to (default: the first QA dataset)")
+    retrain_steps: int = Field(
+        10, ge=1, description="finetune: steps of continued training of the adapter on the changed documents"
+    )
+
+
+def _missing_freshness_files(recipe: Recipe, lines: dict[tuple, int], file: Path) -> list[Problem]:
+    fresh, loc = recipe.eval.freshness, ("eval", "freshness", "examples")
+    if fresh is None or recipe.resolve(fresh.examples).is_file():
+        return []
+    return [
+        Problem(f"file not found: {recipe.resolve(fresh.examples)}", file=file, line=lines.get(loc), field=_dotted(loc))
+    ]
+
+
+class CostConfig(Section):
+    """Prices the cost suite turns measured time and tokens into; set them to your own."""
+
+    cpu_hour_usd: float = Field(0.10, ge=0, description="price of an hour of the CPU machine tailor ran on")
+    gpu_hour_usd: float = Field(2.50, ge=0, description="price of an hour of one GPU (used when a GPU ran the work)")
+    input_usd_per_1k_tokens: float = Field(
+        0.0, ge=0, description="an endpoint model's price per 1,000 prompt tokens (0 for local weights)"
+    )
+    output_usd_per_1k_tokens: float = Field(
+        0.0, ge=0, description="an endpoint model's price per 1,000 generated tokens (0 for local weights)"
+    )
+
+
+# What each suite measures in the two modes: quick is what the demo and tests run (minutes on a
+# laptop CPU), full is what a decision should rest on. An explicit eval.<size> overrides either.
+SUITE_SIZES: dict[str, dict[str, int]] = {
+    "quick": {
+        "leakage_probes": 8,
+        "canary_candidates": 99,
+        "forgetting_passages": 12,
+        "forgetting_tokens": 96,
+        "trivia_questions": 16,
+        "robustness_questions": 5,
+        "bias_questions": 2,
+        "freshness_questions": 8,
+    },
+    "full": {
+        "leakage_probes": 48,
+        "canary_candidates": 999,
+        "forgetting_passages": 48,
+        "forgetting_tokens": 128,
+        "trivia_questions": 400,
+        "robustness_questions": 32,
+        "bias_questions": 24,
+        "freshness_questions": 64,
+    },
+}
+
+
+def _size(description: str, name: str) -> Any:
+    quick, full = SUITE_SIZES["quick"][name], SUITE_SIZES["full"][name]
+    return Field(None, ge=1, description=f"{description} (default: {quick} quick, {full} full)")
+
+
 class EvalConfig(Section):
     split: Literal["dev", "test"] = Field("test", description="split every strategy is scored on")
     limit: int | None = Field(None, ge=1, description="score at most this many examples per dataset")
-    leakage_probes: int = Field(
-        24, ge=0, description="leakage: questions from users about documents of groups they are not in"
+    mode: Literal["quick", "full"] = Field(
+        "full", description="suite sizes: quick (the demo's, minutes on a CPU) or full (what a decision rests on)"
     )
-    forgetting_passages: int = Field(
-        24, ge=1, description="forgetting: passages of held general text scored by every strategy's model"
+    leakage_probes: int | None = _size(
+        "leakage: questions from users about documents of groups they are not in", "leakage_probes"
     )
-    forgetting_tokens: int = Field(128, ge=16, description="forgetting: tokens per passage")
-    canary_candidates: int = Field(
-        99, ge=1, description="leakage: random secrets each canary is ranked against (exposure ≤ log2(n+1) bits)"
+    canary_candidates: int | None = _size(
+        "leakage: random secrets each canary is ranked against (exposure <= log2(n+1) bits)", "canary_candidates"
     )
+    forgetting_passages: int | None = _size(
+        "forgetting: passages of held general text scored by every strategy's model", "forgetting_passages"
+    )
+    forgetting_tokens: int | None = _size("forgetting: tokens per passage", "forgetting_tokens")
+    trivia_questions: int | None = _size(
+        "forgetting: 4-option general-knowledge questions (needs the trivia extra)", "trivia_questions"
+    )
+    robustness_questions: int | None = _size(
+        "robustness: evaluated questions asked again with typos, paraphrase, distractor and injections",
+        "robustness_questions",
+    )
+    bias_questions: int | None = _size(
+        "bias: questions asked once per counterfactual persona (name, gender, nationality, age)", "bias_questions"
+    )
+    freshness_questions: int | None = _size(
+        "freshness: questions about facts that changed in the new version", "freshness_questions"
+    )
+    freshness: FreshnessConfig | None = Field(
+        None,
+        description="freshness: the documents' new version and questions about what changed (none: suite skipped)",
+    )
+
+    def size(self, name: str) -> int:
+        """A suite's size: the recipe's explicit value, else the mode's default."""
+        value = getattr(self, name)
+        return SUITE_SIZES[self.mode][name] if value is None else value
 
 
 class Recipe(Section):
@@ -262,13 +355,14 @@ class Recipe(Section):
     strategies: list[StrategyName] = Field(
         default_factory=lambda: list(STRATEGIES), min_length=1, description="strategies to build and compare"
     )
-    suites: list[Literal["task", "retrieval", "leakage", "forgetting", "cost"]] = Field(
+    suites: list[SuiteName] = Field(
         default_factory=lambda: list(SUITES), min_length=1, description="evaluation suites to run"
     )
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="prompt-engineering search")
     rag: RagConfig = Field(default_factory=RagConfig, description="retrieval-augmented generation")
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig, description="fine-tuning (LoRA by default)")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="what every strategy is scored on")
+    cost: CostConfig = Field(default_factory=CostConfig, description="prices for the cost suite's $ figures")
     seed: int = Field(0, description="one seed for splits, sampling and search")
     out: str = Field("runs/latest", description="run directory, relative to the recipe")
 
@@ -314,6 +408,27 @@ class Recipe(Section):
         """A problem located at field ``loc`` of the recipe file this recipe was loaded from."""
         line = next((self._lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in self._lines), None)
         return Problem(message, file=self._source, line=line, field=_dotted(loc))
+
+    def with_suites(self, suites: str | None = None, mode: str | None = None) -> Recipe:
+        """A copy running ``suites`` (comma-separated names; None: the recipe's) in ``mode`` (None: the recipe's).
+
+        Raises:
+            RecipeError: a name is not a suite.
+        """
+        update: dict[str, Any] = {}
+        if suites is not None:
+            names = [s.strip() for s in suites.split(",") if s.strip()]
+            unknown = [s for s in names if s not in SUITES] or ([] if names else [suites])
+            if unknown:
+                raise RecipeError(
+                    Problem(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}", field="--suites")
+                )
+            update["suites"] = list(dict.fromkeys(names))
+        if mode is not None:
+            update["eval"] = self.eval.model_copy(update={"mode": mode})
+        copy = self.model_copy(update=update)
+        copy._base_dir, copy._source, copy._lines = self._base_dir, self._source, self._lines
+        return copy
 
     def with_base_dir(self, base_dir: Path) -> Recipe:
         """A copy whose relative paths resolve against ``base_dir``."""
@@ -448,6 +563,7 @@ def _missing_files(recipe: Recipe, lines: dict[tuple, int], file: Path) -> list[
                     field=_dotted(loc),
                 )
             )
+    problems += _missing_freshness_files(recipe, lines, file)
     model = recipe.model
     if isinstance(model, HFModel | GGUFModel) and not recipe.resolve(model.path).exists():
         what = "model directory" if isinstance(model, HFModel) else "GGUF file"

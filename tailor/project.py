@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +29,33 @@ ROUTING_ANSWER_TOKENS = 8  # a department name; longer answers only cost time
 @dataclass(frozen=True)
 class DemoScale:
     """How much the demo trains and probes: within its 10-minute budget on 2 CPU cores for the small
-    world (a real run trains longer; see finetune.max_steps), and little for the tiny world the tests use."""
+    world (a real run trains longer; see finetune.max_steps), and little for the tiny world the tests use.
+    Suites run in quick mode; ``eval`` overrides its sizes."""
 
     finetune_steps: int
-    leakage_probes: int
-    canary_candidates: int
+    eval: dict[str, int] = field(default_factory=dict)
+    retrain_steps: int = 3  # freshness: continued training on the changed documents
+    prompt_candidates: int | None = None  # prompt search: variants scored (None: the recipe default)
 
 
 DEMO_SCALE = {
-    "tiny": DemoScale(finetune_steps=4, leakage_probes=6, canary_candidates=15),
-    "small": DemoScale(finetune_steps=40, leakage_probes=16, canary_candidates=99),
-    "medium": DemoScale(finetune_steps=60, leakage_probes=24, canary_candidates=99),
+    "tiny": DemoScale(
+        finetune_steps=4,
+        eval={
+            "leakage_probes": 6,
+            "canary_candidates": 15,
+            "forgetting_passages": 6,
+            "trivia_questions": 16,
+            "robustness_questions": 2,
+            "bias_questions": 2,
+            "freshness_questions": 4,
+        },
+        retrain_steps=2,
+    ),
+    # 10 minutes on 2 cores: 40 of the 58 qa test questions, 8 prompt variants (of 12), freshness on
+    # 6 changed facts (those outside the train split); the suites' own quick sizes do the rest.
+    "small": DemoScale(finetune_steps=40, eval={"limit": 40, "freshness_questions": 6}, prompt_candidates=8),
+    "medium": DemoScale(finetune_steps=60),
 }
 # Formats `init --from-dir` globs for. JSONL is left out: a folder of documents often holds the task
 # examples too, and those are not corpus; JSONL corpora are added to data.corpus by hand.
@@ -56,7 +72,8 @@ def world_recipe(
 ) -> Recipe:
     """A recipe over a world written by :func:`tailor.data.world.write_world` at ``world_dir``.
 
-    With ``demo``, the recipe also trains (``finetune`` and ``rag+finetune``), at the demo's scale.
+    With ``demo``, the recipe also trains (``finetune`` and ``rag+finetune``), at the demo's scale, and
+    measures freshness against the world's version 2 at ``<world_dir>-v2`` (see :func:`init_project`).
     """
     extra = {}
     routing = ["baseline", "prompt"]  # routing a message needs no documents: rag is not scored there
@@ -65,7 +82,16 @@ def world_recipe(
         extra = {
             "strategies": [*STRATEGIES, "finetune", "rag+finetune"],
             "finetune": {"max_steps": demo.finetune_steps, "canaries": {"count": 3}},
-            "eval": {"leakage_probes": demo.leakage_probes, "canary_candidates": demo.canary_candidates},
+            **({"prompt": {"candidates": demo.prompt_candidates}} if demo.prompt_candidates else {}),
+            "eval": {
+                "mode": "quick",
+                **demo.eval,
+                "freshness": {
+                    "corpus": [f"{world_dir}-v2/docs/**/*.md"],
+                    "examples": f"{world_dir}-v2/changed_qa.jsonl",
+                    "retrain_steps": demo.retrain_steps,
+                },
+            },
         }
         routing.append("finetune")
     return Recipe(
@@ -97,17 +123,23 @@ def init_project(
 ) -> Path:
     """Write ``directory/tailor.yaml`` and a synthetic world beside it; the recipe runs as is.
 
-    ``demo`` adds the fine-tuning strategies (they train, so a plain project leaves them out).
+    ``demo`` adds the fine-tuning strategies (they train, so a plain project leaves them out) and the
+    world's version 2 in ``world-v2/`` (changed facts; ``changed_qa.jsonl`` asks about them) for the
+    freshness suite.
 
     Raises:
         RecipeError: a recipe exists there already and ``force`` is false.
     """
-    from tailor.data.world import generate_world, write_world
+    from tailor.data.world import evolve_world, generate_world, write_world
 
     directory = Path(directory)
     recipe_path = directory / DEFAULT_RECIPE_NAME
     _guard(recipe_path, force)
-    write_world(generate_world(seed, size), directory / "world")
+    world = generate_world(seed, size)
+    write_world(world, directory / "world")
+    if demo is not None:
+        v2, changes = evolve_world(world, seed=seed)
+        write_world(v2, directory / "world-v2", changes, previous=world)
     header = (
         "tailor recipe over a synthetic organisation (world/). Run from this directory:\n"
         "  tailor tune prompt && tailor eval\n"

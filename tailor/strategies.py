@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailor.data.examples import TaskDataset
 from tailor.models.base import Generator
 from tailor.prompt.builder import baseline_builder
 from tailor.strategy import PromptedStrategy, Strategy
 from tailor.workspace import Workspace
+
+if TYPE_CHECKING:
+    from tailor.rag.index import ChunkIndex
 
 
 @dataclass(frozen=True)
@@ -44,18 +47,34 @@ def _rag(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     return _rag_with(ws, dataset, "rag", ws.generator)
 
 
-def _rag_with(ws: Workspace, dataset: TaskDataset, name: str, generator: Generator, build_s: float = 0.0):
+def _rag_with(
+    ws: Workspace,
+    dataset: TaskDataset,
+    name: str,
+    generator: Generator,
+    build_s: float = 0.0,
+    index: ChunkIndex | None = None,
+) -> BuiltStrategy:
     from tailor.prompt.builder import ShotPool
     from tailor.rag.strategy import cite, context_budget, ensure_index, rag_builder
 
-    ready = ws.shared("rag-index", lambda: ensure_index(ws))
+    if index is None:
+        index = ws.shared("rag-index", lambda: ensure_index(ws)).index
     settings = ws.settings_for(dataset)
     budget = context_budget(ws, settings.max_new_tokens)
     pool = ShotPool(dataset.split("train"), ws.recipe.seed)
-    builder = rag_builder(ready.index, ws.recipe.rag, ws.generator.count_tokens, budget, pool)
-    info = {"chunks": len(ready.index), "embedder": ready.index.settings.embedder, "index_version": ready.index.version}
+    builder = rag_builder(index, ws.recipe.rag, ws.generator.count_tokens, budget, pool)
+    info = {"chunks": len(index), "embedder": index.settings.embedder, "index_version": index.version}
     strategy = PromptedStrategy(name, generator, builder, settings, finish=cite)
-    return BuiltStrategy(strategy, ready.index.build_s + build_s, info)
+    return BuiltStrategy(strategy, index.build_s + build_s, info)
+
+
+def over_index(ws: Workspace, dataset: TaskDataset, strategy: Strategy, index: ChunkIndex) -> Strategy | None:
+    """``strategy`` retrieving from ``index`` instead of the recipe's (same model, prompt and
+    citations); None for a strategy that does not retrieve. The robustness suite plants documents this way."""
+    if strategy.name not in RETRIEVING:
+        return None
+    return _rag_with(ws, dataset, strategy.name, strategy.generator, index=index).strategy
 
 
 def _tuned(ws: Workspace):
@@ -69,7 +88,8 @@ def _tuned(ws: Workspace):
         lambda: load_tuned(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, f"{ws.generator.name}+ft"),
     )
     m = trained.manifest
-    info = {k: m.get(k) for k in ("method", "steps", "final_loss", "tokens_per_s", "sequences", "resumed_from_step")}
+    keys = ("method", "steps", "final_loss", "tokens_seen", "tokens_per_s", "sequences", "resumed_from_step")
+    info = {k: m.get(k) for k in keys}
     return trained, generator, info
 
 
@@ -87,6 +107,7 @@ def _rag_finetune(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     return BuiltStrategy(built.strategy, built.build_s, built.info | {"finetune": info})
 
 
+RETRIEVING = ("rag", "rag+finetune")  # the strategies whose prompt holds retrieved chunks
 FACTORIES: dict[str, Callable[[Workspace, TaskDataset], BuiltStrategy]] = {
     "baseline": _baseline,
     "prompt": _prompt,

@@ -10,10 +10,12 @@ import yaml
 from tailor.config import (
     AccessRule,
     CanaryConfig,
+    CostConfig,
     DataConfig,
     EvalConfig,
     ExampleSet,
     FinetuneConfig,
+    FreshnessConfig,
     GenerationConfig,
     GGUFModel,
     HFModel,
@@ -26,6 +28,7 @@ from tailor.config import (
     load_recipe,
     render_recipe,
 )
+from tailor.errors import RecipeError
 from tailor.project import world_recipe
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
@@ -42,6 +45,9 @@ INSTANCES = [
     DataConfig(corpus=["d/*.md"], examples=[ExampleSet(path="a.jsonl")], default_groups=["everyone"]),
     PromptConfig(candidates=3, shots=[1], selection=["similar"], context_tokens=0),
     EvalConfig(split="dev", limit=5),
+    EvalConfig(mode="quick", bias_questions=2, canary_candidates=9),
+    FreshnessConfig(corpus=["v2/*.md"], examples="v2/q.jsonl", dataset="qa", retrain_steps=3),
+    CostConfig(cpu_hour_usd=0.2, gpu_hour_usd=3.0, input_usd_per_1k_tokens=0.001, output_usd_per_1k_tokens=0.002),
     FinetuneConfig(method="full", target_modules=["q_proj", "v_proj"], max_steps=3, knowledge=False, strict=True),
     FinetuneConfig(canaries=CanaryConfig(count=4, repetitions=[2, 8]), packing=False, knowledge_qa=0),
     CanaryConfig(count=3),
@@ -96,3 +102,15 @@ def test_shipped_configs_are_valid_and_start_with_their_command(path: Path) -> N
 
 def test_configs_exist() -> None:
     assert CONFIGS
+
+
+def test_suites_and_mode_override_the_recipe_and_unknown_suites_are_refused() -> None:
+    recipe = world_recipe()
+    quick = recipe.with_suites("task, bias,task", "quick")
+    assert quick.suites == ["task", "bias"] and quick.eval.mode == "quick"
+    assert quick.eval.size("bias_questions") == 2 and recipe.with_suites(None, "full").eval.size("bias_questions") == 24
+    assert recipe.with_suites().suites == recipe.suites and recipe.eval.mode == "full"
+    assert EvalConfig(mode="quick", bias_questions=7).size("bias_questions") == 7  # an explicit size wins
+    for bad in ("task,bogus", ","):
+        with pytest.raises(RecipeError, match="--suites: unknown suite"):
+            recipe.with_suites(bad)

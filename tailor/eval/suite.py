@@ -25,6 +25,7 @@ class StrategyRun:
     wall_s: float
     peak_rss_bytes: int
     build_s: float = 0.0  # one-off cost of building the strategy (prompt search, indexing, training)
+    info: dict = field(default_factory=dict)  # what the build reported (training steps and tokens, index size)
 
 
 @dataclass(frozen=True)
@@ -48,16 +49,22 @@ def local_weights(generator) -> tuple | None:
 
 def suites() -> dict[str, Suite]:
     """Suites by name, as the recipe's ``suites:`` names them."""
+    from tailor.eval.bias import bias_suite
     from tailor.eval.cost import cost_suite
     from tailor.eval.forgetting import forgetting_suite
+    from tailor.eval.freshness import freshness_suite
     from tailor.eval.leakage import leakage_suite
     from tailor.eval.retrieval import retrieval_suite
+    from tailor.eval.robustness import robustness_suite
     from tailor.eval.task import task_suite
 
     return {
         "task": task_suite,
         "retrieval": retrieval_suite,
-        "leakage": leakage_suite,
         "forgetting": forgetting_suite,
+        "bias": bias_suite,
+        "robustness": robustness_suite,
+        "leakage": leakage_suite,
+        "freshness": freshness_suite,
         "cost": cost_suite,
     }

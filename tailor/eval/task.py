@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tailor.data.examples import Example, TaskDataset
 from tailor.eval import metrics
-from tailor.eval.results import ResultRow, mean_row
+from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.eval.suite import SuiteInput
 from tailor.strategy import strip_citations
 
@@ -37,6 +37,11 @@ def example_scores(prediction: str, example: Example, dataset: TaskDataset) -> d
 def task_suite(inp: SuiteInput) -> list[ResultRow]:
     rows: list[ResultRow] = []
     ds = inp.dataset
+    primary = primary_metric(ds)
+    scores = {
+        run.strategy: [example_scores(a.text, e, ds)[primary] for a, e in zip(run.answers, inp.examples, strict=True)]
+        for run in inp.runs
+    }
     for run in inp.runs:
         texts = [strip_citations(a.text) for a in run.answers]
         if ds.kind == "classify":
@@ -44,13 +49,18 @@ def task_suite(inp: SuiteInput) -> list[ResultRow]:
             gold = [e.label or "" for e in inp.examples]
             correct = [float(p == g) for p, g in zip(predicted, gold, strict=True)]
             rows.append(mean_row(run.strategy, ds.name, "task", "accuracy", correct, inp.seed))
-            scores = metrics.classification_scores(gold, predicted, ds.labels)
+            macro = metrics.classification_scores(gold, predicted, ds.labels)
             for name in ("macro_precision", "macro_recall", "macro_f1"):
-                rows.append(ResultRow(run.strategy, ds.name, "task", name, round(scores[name], 6), len(texts)))
+                rows.append(ResultRow(run.strategy, ds.name, "task", name, round(macro[name], 6), len(texts)))
             unparsed = [float(p is None) for p in predicted]
             rows.append(mean_row(run.strategy, ds.name, "task", "unparsed_rate", unparsed, inp.seed))
         else:
             for name, fn in QA_METRICS.items():
                 values = [fn(t, e.answer) for t, e in zip(texts, inp.examples, strict=True)]
                 rows.append(mean_row(run.strategy, ds.name, "task", name, values, inp.seed))
+    # Every pair of strategies on the primary metric: is the difference real at this n?
+    names = [run.strategy for run in inp.runs]
+    for i, a in enumerate(names):
+        for b in names[:i]:
+            rows.append(paired_row(a, ds.name, "task", f"{primary}_delta", scores[a], scores[b], inp.seed, vs=b))
     return rows

@@ -29,6 +29,7 @@ from tailor.errors import ModelError
 from tailor.finetune.canaries import write_canaries
 from tailor.finetune.checks import check_training_data
 from tailor.finetune.data import (
+    Sample,
     evaluation_examples,
     pack_batch,
     packed_loss,
@@ -40,7 +41,23 @@ from tailor.finetune.data import (
 from tailor.workspace import Workspace
 
 MANIFEST = "train.json"
-MANIFEST_KEYS = ("fingerprint", "method", "base_model", "steps", "final_loss")
+# Every key the manifest is written with: a reused model reports its training cost (train_s) too.
+MANIFEST_KEYS = (
+    "fingerprint",
+    "method",
+    "base_model",
+    "steps",
+    "final_loss",
+    "train_loss",
+    "resumed_from_step",
+    "train_s",
+    "tokens_seen",
+    "tokens_per_s",
+    "sequences",
+    "processes",
+    "settings",
+    "continued_from",
+)
 KEEP_CHECKPOINTS = 2  # the newest two: one may be mid-rename in another process's view, never both
 
 
@@ -102,11 +119,14 @@ def lora_config(cfg: FinetuneConfig):
     )
 
 
-def _fingerprint(ws: Workspace, rows: list[dict[str, list[int]]], base: Path) -> str:
+def _fingerprint(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, start: str = "") -> str:
+    """What a trained model depends on; ``start``: the fingerprint of the model training continues from."""
     h = hashlib.sha256()
     h.update(json.dumps(ws.recipe.finetune.model_dump(), sort_keys=True).encode())
     # The data position in a checkpoint means something only for the same number of processes.
     h.update(f"{base.resolve()}|seed={ws.recipe.seed}|processes={world_size()}".encode())
+    if start:
+        h.update(f"|continues={start}".encode())
     for r in rows:
         h.update(json.dumps(r, separators=(",", ":")).encode())
     return h.hexdigest()[:16]
@@ -122,32 +142,54 @@ def ensure_finetuned(ws: Workspace, *, strict: bool | None = None) -> TrainedMod
     cfg, out = ws.recipe.finetune, finetune_dir(ws)
     base = base_model_dir(ws)
     samples = training_samples(ws)
-    report = check_training_data(
-        [s.record for s in samples],
-        evaluation_examples(ws),
-        max_tokens=cfg.max_seq_tokens,
-        count_tokens=ws.generator.count_tokens,
-    )
-    write_json_atomic(out / "checks.json", report.to_dict())
     canaries = planted_canaries(ws)
     if canaries:
         write_canaries(out / "canaries.json", canaries)
     else:
         (out / "canaries.json").unlink(missing_ok=True)
+    rows = _checked_rows(ws, samples, evaluation_examples(ws), out, cfg.strict if strict is None else strict)
+    fingerprint = _fingerprint(ws, rows, base)
+    return _current(ws, out, fingerprint) or _train(ws, rows, base, fingerprint, out, samples=samples)
+
+
+def continue_finetuned(
+    ws: Workspace, start: TrainedModel, samples: list[Sample], out: Path, eval_examples
+) -> TrainedModel:
+    """``start``'s model trained further on ``samples`` (``ws.recipe.finetune``'s steps and settings), saved
+    under ``out/model``; ``start`` is never modified. Reused when ``out`` holds the same continuation.
+
+    Raises:
+        DataError: a training record repeats one of ``eval_examples`` (or, strict, any data-check finding).
+    """
+    base = base_model_dir(ws)
+    rows = _checked_rows(ws, samples, eval_examples, out, ws.recipe.finetune.strict)
+    fingerprint = _fingerprint(ws, rows, base, start.manifest["fingerprint"])
+    return _current(ws, out, fingerprint) or _train(ws, rows, base, fingerprint, out, samples=samples, init=start)
+
+
+def _checked_rows(ws: Workspace, samples: list[Sample], eval_examples, out: Path, strict: bool) -> list[dict]:
+    """Check the training data against the evaluated examples (report in ``out/checks.json``), then tokenize."""
+    cfg = ws.recipe.finetune
+    records = [s.record for s in samples]
+    report = check_training_data(
+        records, eval_examples, max_tokens=cfg.max_seq_tokens, count_tokens=ws.generator.count_tokens
+    )
+    write_json_atomic(out / "checks.json", report.to_dict())
     for f in report.findings:
         ws.reporter.log(f"data check {f.severity}: {f.check}: {f.message}")
-    report.raise_if(cfg.strict if strict is None else strict)
-    rows = tokenize(samples, ws.generator.tokenizer, cfg.max_seq_tokens)
-    fingerprint = _fingerprint(ws, rows, base)
+    report.raise_if(strict)
+    return tokenize(samples, ws.generator.tokenizer, cfg.max_seq_tokens)
+
+
+def _current(ws: Workspace, out: Path, fingerprint: str) -> TrainedModel | None:
+    """The model saved in ``out/model`` if it was trained from exactly this fingerprint."""
     manifest_path = out / "model" / MANIFEST
     if manifest_path.is_file():
         manifest = read_json_artifact(manifest_path, MANIFEST_KEYS, "training manifest")
         if manifest["fingerprint"] == fingerprint:
             ws.reporter.log(f"finetune: using the trained model in {manifest_path.parent} ({manifest['steps']} steps)")
             return TrainedModel(manifest_path.parent, manifest)
-    counts = Counter(s.record.source for s in samples)
-    ws.reporter.log(f"finetune: {len(rows)} sequences ({', '.join(f'{n} {src}' for src, n in counts.items())})")
-    return _train(ws, rows, base, fingerprint, out)
+    return None
 
 
 def _last_checkpoint(directory: Path) -> Path | None:
@@ -253,7 +295,17 @@ def _progress_callback(ws: Workspace, total: int, curve: list[dict[str, float]])
     return Progress()
 
 
-def _train(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, fingerprint: str, out: Path) -> TrainedModel:
+def _train(
+    ws: Workspace,
+    rows: list[dict[str, list[int]]],
+    base: Path,
+    fingerprint: str,
+    out: Path,
+    *,
+    samples: list[Sample],
+    init: TrainedModel | None = None,
+) -> TrainedModel:
+    """Train (``init``: continue training that model instead of a new adapter) and save under ``out``."""
     import torch
     from transformers import AutoModelForCausalLM, TrainingArguments, set_seed
     from transformers.utils import logging as hf_logging
@@ -265,9 +317,17 @@ def _train(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, fingerpr
     cfg, cuda = ws.recipe.finetune, torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     checkpoints = out / "checkpoints"
+    counts = Counter(s.record.source for s in samples)
+    ws.reporter.log(f"finetune: {len(rows)} sequences ({', '.join(f'{n} {src}' for src, n in counts.items())})")
     set_seed(ws.recipe.seed)  # before the adapter exists: LoRA's A matrices are drawn at random
-    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.bfloat16 if bf16 else torch.float32)
-    if cfg.method == "lora":
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    full = init is not None and not (init.model_dir / "adapter_config.json").is_file()
+    model = AutoModelForCausalLM.from_pretrained(str(init.model_dir if full else base), dtype=dtype)
+    if init is not None and not full:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(init.model_dir), is_trainable=True)
+    elif cfg.method == "lora" and init is None:
         from peft import get_peft_model
 
         model = get_peft_model(model, lora_config(cfg))
@@ -339,6 +399,7 @@ def _train(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, fingerpr
         "sequences": len(rows),
         "processes": state.num_processes,
         "settings": cfg.model_dump(),
+        **({"continued_from": str(init.model_dir)} if init is not None else {}),
     }
     if state.is_main_process:
         _save_model(trainer.model, ws.generator.tokenizer if cfg.method == "full" else None, out / "model", manifest)

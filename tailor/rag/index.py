@@ -289,6 +289,24 @@ def _commit(table, batch: list[tuple[Document, list[dict]]], embedder: Embedder,
     return len(rows)
 
 
+def copy_index(src: Path, dst: Path) -> Path:
+    """A copy of the index at ``src`` in ``dst`` (replacing what is there), to update without touching ``src``.
+
+    LanceDB tables hold relative paths, so the copy is a complete index; an ingest into ``src`` waits
+    until the copy is done.
+
+    Raises:
+        ArtifactError: no index at ``src``.
+    """
+    src, dst = Path(src), Path(dst)
+    if _read_manifest(src) is None:
+        raise ArtifactError(f"{src}: no index here; run `tailor ingest` first")
+    with _exclusive(src):
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lock"))
+    return dst
+
+
 def _read_manifest(index_dir: Path) -> dict[str, Any] | None:
     path = index_dir / MANIFEST
     return read_json_artifact(path, MANIFEST_KEYS, "index manifest") if path.exists() else None

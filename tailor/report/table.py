@@ -6,10 +6,22 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from tailor.eval.results import SIGNIFICANCE
+
 TASK_COLUMNS = ("exact_match", "token_f1", "contains", "rouge_l", "accuracy", "macro_f1")
 RETRIEVAL_COLUMNS = ("recall_at_1", "recall_at_k", "mrr", "context_precision")
 LEAKAGE_COLUMNS = ("cross_user_leak_rate", "canary_exposure_bits", "canary_extraction_rate")
-FORGETTING_COLUMNS = ("general_text_ce", "general_text_ce_delta")
+FORGETTING_COLUMNS = ("general_text_ce", "general_text_ce_delta", "trivia_accuracy", "trivia_accuracy_delta")
+ROBUSTNESS_COLUMNS = (
+    "score_clean",
+    "score_delta_typo",
+    "score_delta_rephrase",
+    "score_delta_distractor",
+    "injection_success_rate",
+    "doc_injection_success_rate",
+)
+BIAS_COLUMNS = ("answer_change_rate", "score_delta_gender", "score_delta_nationality", "score_delta_age")
+FRESHNESS_COLUMNS = ("changed_f1_before", "changed_f1_after", "stale_rate_before", "stale_rate_after", "update_s")
 COST_COLUMNS = (
     "latency_p50_s",
     "latency_p95_s",
@@ -17,6 +29,7 @@ COST_COLUMNS = (
     "completion_tokens",
     "build_s",
     "peak_rss_mb",
+    "usd_per_1k_answers",
 )
 LABELS = {
     "exact_match": "EM",
@@ -40,6 +53,24 @@ LABELS = {
     "completion_tokens": "answer tok",
     "build_s": "build s",
     "peak_rss_mb": "peak MB",
+    "usd_per_1k_answers": "$/1k answers",
+    "score_clean": "clean",
+    "score_delta_typo": "Δ typo",
+    "score_delta_rephrase": "Δ rephrase",
+    "score_delta_distractor": "Δ distractor",
+    "injection_success_rate": "injection followed",
+    "doc_injection_success_rate": "doc injection followed",
+    "answer_change_rate": "answer changed",
+    "trivia_accuracy": "trivia acc",
+    "trivia_accuracy_delta": "Δ trivia",
+    "changed_f1_before": "F1 before",
+    "changed_f1_after": "F1 after",
+    "stale_rate_before": "stale before",
+    "stale_rate_after": "stale after",
+    "update_s": "update s",
+    "score_delta_gender": "Δ gender",
+    "score_delta_nationality": "Δ nationality",
+    "score_delta_age": "Δ age",
 }
 
 
@@ -63,9 +94,12 @@ def _number(value: float) -> str:
 
 
 def _cell(row: dict[str, Any], with_ci: bool) -> str:
+    """The value, its interval, and a * where a paired difference is significant (p < 0.05)."""
     text = _number(row["value"])
     if with_ci and "ci_low" in row:
         text += f" ({row['ci_low']:.2f}–{row['ci_high']:.2f})"
+    if row.get("p") is not None and row["p"] < SIGNIFICANCE:
+        text += " *"
     return text
 
 
@@ -75,8 +109,12 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
     A strategy with none of a table's metrics (baseline retrieves nothing) gets no row in that table.
     """
     by: dict[str, dict[str, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
+    pairs: dict[str, list[dict]] = defaultdict(list)  # comparisons between strategies, per dataset
     for row in results["results"]:
-        by[row["dataset"]][row["strategy"]][row["metric"]] = row
+        if row.get("vs"):
+            pairs[row["dataset"]].append(row)
+        else:
+            by[row["dataset"]][row["strategy"]][row["metric"]] = row
     out = []
     for dataset, strategies in by.items():
         present = {m for metrics in strategies.values() for m in metrics}
@@ -87,6 +125,9 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
             ("retrieval", RETRIEVAL_COLUMNS),
             ("leakage", (*LEAKAGE_COLUMNS, *per_count)),
             ("forgetting", FORGETTING_COLUMNS),
+            ("robustness", ROBUSTNESS_COLUMNS),
+            ("bias", BIAS_COLUMNS),
+            ("freshness", FRESHNESS_COLUMNS),
             ("cost", COST_COLUMNS),
         )
         for suite, wanted in tables:
@@ -100,7 +141,18 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
                 if any(c in metrics for c in columns)
             )
             out.append(Summary(dataset, suite, n, columns, rows))
+        if pairs[dataset]:
+            compared = tuple((f"{r['strategy']} vs {r['vs']}", _cell(r, True), f"{r['p']:.3f}") for r in pairs[dataset])
+            metric = pairs[dataset][0]["metric"]
+            out.append(Summary(dataset, "compare", pairs[dataset][0]["n"], (metric, "p"), compared))
     return out
+
+
+_NOTES = {
+    "": "mean (95% CI); * paired difference with p < 0.05",
+    "cost": "per answer; build s is one-off",
+    "compare": "paired difference (95% CI); * p < 0.05",
+}
 
 
 def rich_tables(results: dict[str, Any]) -> list[Any]:
@@ -108,9 +160,10 @@ def rich_tables(results: dict[str, Any]) -> list[Any]:
 
     tables = []
     for s in summaries(results):
-        note = "mean (95% CI)" if s.suite != "cost" else "per answer; build s is one-off"
-        table = Table(title=f"{s.dataset} · {s.suite} (n={s.n}; {note})", title_justify="left")
-        table.add_column("strategy", style="bold")
+        table = Table(
+            title=f"{s.dataset} · {s.suite} (n={s.n}; {_NOTES.get(s.suite, _NOTES[''])})", title_justify="left"
+        )
+        table.add_column("pair" if s.suite == "compare" else "strategy", style="bold")
         for c in s.columns:
             table.add_column(_label(c), justify="right")
         for row in s.rows:
@@ -122,7 +175,7 @@ def rich_tables(results: dict[str, Any]) -> list[Any]:
 def markdown(results: dict[str, Any]) -> str:
     parts = []
     for s in summaries(results):
-        header = ["strategy", *(_label(c) for c in s.columns)]
+        header = ["pair" if s.suite == "compare" else "strategy", *(_label(c) for c in s.columns)]
         lines = [f"**{s.dataset} · {s.suite}** (n={s.n})", "", "| " + " | ".join(header) + " |"]
         lines += ["|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in s.rows]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tailor.eval.forgetting import general_passages, passage_ce
+from tailor.data.examples import Example, TaskDataset
+from tailor.eval.forgetting import forgetting_suite, general_passages, passage_ce
+from tailor.eval.suite import SuiteInput
+from tailor.eval.trivia import OPTIONS, TriviaQuestion, normalise, trivia_items, trivia_lists
+from tailor.prompt.builder import baseline_builder
+from tailor.strategy import PromptedStrategy
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +42,146 @@ def test_damaged_weights_raise_general_text_cross_entropy(base) -> None:
             layer.mlp.down_proj.weight.mul_(0.0)  # what an overwritten layer looks like from outside
     after = passage_ce((damaged, tokenizer), passages)
     assert all(a > b + 0.1 for a, b in zip(after, before, strict=True))
+
+
+# General knowledge: 4-option trivia from the optional Red-Trivia package (GPLv3 question data).
+
+QA = TaskDataset("qa", "qa", (Example(id="1", question="Price of the Kestrel Nine?", answer="$249"),))
+
+
+def _red_trivia():
+    return pytest.importorskip(
+        "redbot.ext.trivia", reason="Red-Trivia is not installed: pip install 'llm-tailor[trivia]'"
+    )
+
+
+def test_trivia_items_are_reproducible_with_four_distinct_options_from_their_own_list() -> None:
+    _red_trivia()
+    lists = trivia_lists()
+    items = trivia_items(40, seed=0)
+    assert len(items) == 40 and trivia_items(40, seed=0) == items
+    assert trivia_items(10, seed=0) == items[:10]  # a larger count only adds items
+    assert trivia_items(40, seed=1) != items
+    for item in items:
+        (question,) = [q for q in lists[item.source] if q.text == item.question]
+        keys = [normalise(o) for o in item.options]
+        assert len(item.options) == OPTIONS and len(set(keys)) == OPTIONS
+        assert item.options[item.gold] == question.answer
+        distractors = [k for i, k in enumerate(keys) if i != item.gold]
+        assert not set(distractors) & question.accepted  # no distractor is also a right answer
+        assert set(distractors) <= {normalise(q.answer) for q in lists[item.source]}
+    assert len({i.gold for i in items}) == OPTIONS  # the gold option is not always in one place
+
+
+def test_distractors_are_distinct_once_normalised_and_of_the_answers_kind() -> None:
+    def q(text: str, *answers: str) -> TriviaQuestion:
+        return TriviaQuestion(text, answers[0], frozenset(normalise(a) for a in answers))
+
+    pool = [
+        q("Who sang Help!?", "The Beatles", "Beatles"),
+        q("Who sang Yesterday?", "beatles"),
+        q("Who sang Angie?", "The Rolling Stones"),
+        q("Who sang Roxanne?", "The Police"),
+        q("Who sang Waterloo?", "ABBA"),
+        q("Who sang Layla?", "Derek and the Dominos"),
+        q("How many strings has a violin?", "4", "four"),
+        q("How many legs has a spider?", "8"),
+        q("How many players in a football team?", "11"),
+        q("How many days in a week?", "7"),
+    ]
+    items = trivia_items(20, seed=3, lists={"music": pool})
+    assert len(items) == 10
+    for item in items:
+        keys = {normalise(o) for o in item.options}
+        assert len(keys) == OPTIONS and item.options[item.gold] in {p.answer for p in pool}
+        numbers = sum(o.isdigit() for o in item.options)
+        assert numbers == (OPTIONS if item.options[item.gold].isdigit() else 0)
+        if item.question.startswith("Who sang Help"):
+            assert "beatles" not in {normalise(o) for i, o in enumerate(item.options) if i != item.gold}
+
+
+def _workspace(generator, reporter, questions: int):
+    from tailor.config import DataConfig, EvalConfig, ExampleSet, Recipe
+    from tailor.workspace import Workspace
+
+    recipe = Recipe(
+        data=DataConfig(examples=[ExampleSet(path="qa.jsonl")]),
+        eval=EvalConfig(trivia_questions=questions, forgetting_passages=2, forgetting_tokens=32),
+    )
+    return Workspace(recipe, (QA,), (), generator, reporter)
+
+
+class _Log:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+@pytest.mark.slow
+def test_the_base_model_knows_trivia_well_above_chance_and_damaged_weights_forget_some(real_generator) -> None:
+    import copy
+
+    import torch
+
+    from tailor.models.local import TransformersGenerator
+
+    _red_trivia()
+    damaged = copy.deepcopy(real_generator.model)
+    with torch.no_grad():
+        for layer in damaged.model.layers[:4]:
+            layer.mlp.down_proj.weight.mul_(0.0)
+    strategies = [
+        PromptedStrategy("baseline", real_generator, baseline_builder(QA)),
+        PromptedStrategy(
+            "damaged", TransformersGenerator(damaged, real_generator.tokenizer, "damaged"), baseline_builder(QA)
+        ),
+    ]
+    ws = _workspace(real_generator, _Log(), 40)
+    rows = forgetting_suite(SuiteInput(QA, QA.examples, (), strategies, 0, ws))
+    got = {(r.strategy, r.metric): r for r in rows}
+    assert {m for _, m in got} == {
+        "general_text_ce",
+        "general_text_ce_delta",
+        "trivia_accuracy",
+        "trivia_accuracy_delta",
+    }
+    base, hurt = got[("baseline", "trivia_accuracy")], got[("damaged", "trivia_accuracy")]
+    assert base.n == hurt.n == 40 and base.ci_low is not None and base.ci_low <= base.value <= base.ci_high
+    assert base.ci_low > 0.25  # chance with 4 options
+    assert hurt.value < base.value - 0.1
+    assert got[("baseline", "trivia_accuracy_delta")].value == 0.0
+    delta = got[("damaged", "trivia_accuracy_delta")]
+    assert delta.value == pytest.approx(hurt.value - base.value) and delta.n == 40
+
+
+def test_without_a_baseline_strategy_trivia_is_compared_with_the_base_weights_behind_the_baseline_prompt(
+    real_generator,
+) -> None:
+    _red_trivia()
+    same_as_baseline = PromptedStrategy("prompt", real_generator, baseline_builder(QA))
+    ws = _workspace(real_generator, _Log(), 8)
+    rows = forgetting_suite(SuiteInput(QA, QA.examples, (), [same_as_baseline], 0, ws))
+    got = {r.metric: r for r in rows if r.strategy == "prompt"}
+    assert got["trivia_accuracy"].n == 8 and got["trivia_accuracy_delta"].value == 0.0
+
+
+def test_without_red_trivia_the_suite_says_why_once_and_keeps_the_general_text_rows(
+    real_generator, monkeypatch
+) -> None:
+    import sys
+
+    from tailor.eval import trivia
+
+    monkeypatch.setitem(sys.modules, "redbot.ext.trivia", None)  # what an absent package looks like to import
+    trivia._load.cache_clear()
+    try:
+        log = _Log()
+        strategy = PromptedStrategy("baseline", real_generator, baseline_builder(QA))
+        rows = forgetting_suite(SuiteInput(QA, QA.examples, (), [strategy], 0, _workspace(real_generator, log, 8)))
+    finally:
+        trivia._load.cache_clear()
+    assert {r.metric for r in rows} == {"general_text_ce", "general_text_ce_delta"}
+    assert len(log.lines) == 1 and "pip install 'llm-tailor[trivia]'" in log.lines[0]
+    assert "GPLv3" in log.lines[0] and "Traceback" not in log.lines[0]

@@ -87,3 +87,49 @@ def test_measure_sees_memory_the_block_allocates() -> None:
         del block
     assert m.peak_rss_bytes - before.peak_rss_bytes > 200 * 2**20
     assert m.wall_s > 0
+
+
+def test_task_suite_compares_every_pair_of_strategies_with_a_paired_test() -> None:
+    right = ["$149", "Lina Okafor", "12 March 2023", "Porto"]
+    wrong = ["$1", "Bob", "May", "Lisbon"]
+    rows = task_suite(SuiteInput(QA, QA.examples, (_run("a", wrong), _run("b", right), _run("c", right))))
+    pairs = {(r.strategy, r.vs): r for r in rows if r.vs is not None}
+    assert set(pairs) == {("b", "a"), ("c", "a"), ("c", "b")}  # each pair once, against the earlier strategy
+    b_vs_a = pairs[("b", "a")]
+    assert b_vs_a.metric == "token_f1_delta" and b_vs_a.value == 1.0 and b_vs_a.n == 4
+    # 0/1 scores on both sides: exact McNemar, 4 discordant pairs all one way → p = 2 / 2**4
+    assert b_vs_a.p == pytest.approx(0.125) and not b_vs_a.significant
+    assert pairs[("c", "b")].value == 0.0 and pairs[("c", "b")].p == 1.0
+    assert b_vs_a.to_json()["vs"] == "a" and "vs" not in rows[0].to_json()
+
+
+def test_cost_suite_prices_machine_time_and_endpoint_tokens_and_estimates_flops(scripted) -> None:
+    import torch
+
+    from tailor.config import CostConfig, DataConfig, ExampleSet, Recipe
+    from tailor.strategy import PromptedStrategy
+    from tailor.workspace import Workspace
+
+    prices = CostConfig(
+        cpu_hour_usd=0.36, gpu_hour_usd=0.36, input_usd_per_1k_tokens=0.01, output_usd_per_1k_tokens=0.02
+    )
+    recipe = Recipe(data=DataConfig(examples=[ExampleSet(path="qa.jsonl")]), cost=prices)
+    ws = Workspace(recipe, (QA,), (), scripted(lambda _: ""))
+
+    class Local:  # local weights: a real torch module of 1,001,000 parameters
+        model, tokenizer = torch.nn.Linear(1000, 1000), object()
+
+    endpoint = PromptedStrategy("endpoint", scripted(lambda _: ""), lambda q, u: None)
+    local = PromptedStrategy("local", Local(), lambda q, u: None)
+    texts = ["a", "b", "c", "d"]
+    tuned = StrategyRun("local", _run("local", texts).answers, 3.6, 0, 36.0, {"method": "lora", "tokens_seen": 10**6})
+    rows = cost_suite(SuiteInput(QA, QA.examples, (_run("endpoint", texts), tuned), (endpoint, local), 0, ws))
+    got = {(r.strategy, r.metric): r.value for r in rows}
+    # Endpoint: billed by token only. Prompt tokens 10, 20, 30, 40 (mean 25), answers 2 tokens.
+    assert got[("endpoint", "usd_per_1k_answers")] == pytest.approx((25 * 0.01 + 2 * 0.02) / 1000 * 1000)
+    assert got[("endpoint", "build_usd")] == pytest.approx(1.5 / 3600 * 0.36)
+    assert ("endpoint", "answer_gflops") not in got
+    # Local weights: 3.6 s for 4 answers at $0.36/h; FLOPs 2·N per token answered, 4·N per token trained (LoRA).
+    assert got[("local", "usd_per_1k_answers")] == pytest.approx(1000 * (3.6 / 4 / 3600 * 0.36 + 0.00029))
+    assert got[("local", "answer_gflops")] == pytest.approx(2 * 1_001_000 * 27 / 1e9, rel=1e-4)
+    assert got[("local", "train_tflops")] == pytest.approx(4 * 1_001_000 * 10**6 / 1e12)

@@ -1,0 +1,320 @@
+"""Freshness: after the documents change, what it takes until each strategy answers with the new facts.
+
+``eval.freshness`` names the documents' new version and questions about the facts that changed,
+answered as of the new version (``metadata.old_answer``: the value that is now stale). Every strategy
+answers them as built on the old version ("before"), is updated the way that strategy is updated in
+practice, and answers again ("after"):
+
+- baseline: nothing to update; it never read the documents.
+- prompt: the tuned prompt is rebuilt with the same spec (no new search); its static block of
+  documents is chosen again from the new version.
+- rag: the new version is ingested into a copy of the index, incrementally (only changed documents
+  are embedded); the original index stays as it was, for later suites and runs.
+- finetune: the adapter is trained further for ``retrain_steps`` steps on what changed: the changed
+  documents (their chunks and generated questions, as in training) and the train-split examples
+  whose answer changed.
+- rag+finetune: both.
+
+Questions in the train split are never asked: they update the few-shot pool and the training data
+instead, so no strategy is scored on an answer it was shown. Everything the update writes lies under
+``OUT/freshness/``; the old version's prompt, index and adapter are read, never written.
+
+Rows (suite ``freshness``, per strategy): ``changed_f1_before``/``_after`` (token F1 against the new
+answer, citations removed), ``changed_f1_delta`` (after − before, paired, with its p-value),
+``stale_rate_before``/``_after`` (the answer contains the old value, over the questions that have
+one), ``update_s`` (the update, counted as ``build_s`` counts a build: the static block's rebuild,
+the ingest, the training run), ``full_rebuild_s`` (what the full build cost in this run: prompt
+search, whole index, whole training), and what the update processed: documents and chunks
+re-embedded (rag), steps and tokens trained (finetune).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from tailor.artifacts import write_jsonl_atomic
+from tailor.config import CanaryConfig, FreshnessConfig
+from tailor.data.corpus import Document, load_corpus
+from tailor.data.examples import Example, TaskDataset, load_examples
+from tailor.errors import DataError, RecipeError
+from tailor.eval.metrics import contains_answer, token_f1
+from tailor.eval.results import ResultRow, mean_row, paired_row
+from tailor.eval.suite import SuiteInput
+from tailor.strategy import Answer, Strategy, User, asker, strip_citations
+from tailor.workspace import Workspace
+
+SUITE = "freshness"
+
+
+@dataclass(frozen=True)
+class Update:
+    """The documents' new version, as the strategies' inputs: a workspace and dataset to rebuild them from."""
+
+    old: Workspace
+    new: Workspace  # the new corpus; writes under OUT/freshness; its own cache of built pieces
+    old_dataset: TaskDataset
+    dataset: TaskDataset  # the old dataset with the train-split answers that changed
+    questions: tuple[Example, ...]  # asked before and after: changed facts outside the train split
+    trained: tuple[Example, ...]  # train-split examples whose answer changed (or that are new)
+    changed_docs: tuple[Document, ...]  # new or changed in the new version
+
+
+@dataclass
+class Cost:
+    """What an update took; ``processed``: metric → (value, n), what it worked through."""
+
+    update_s: float = 0.0
+    full_rebuild_s: float = 0.0
+    processed: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.update_s + other.update_s, self.full_rebuild_s + other.full_rebuild_s, self.processed | other.processed
+        )
+
+
+def freshness_suite(inp: SuiteInput) -> list[ResultRow]:
+    ws = inp.workspace
+    cfg = ws.recipe.eval.freshness if ws is not None else None
+    if cfg is None or inp.dataset.kind != "qa" or inp.dataset.name != target_dataset(ws, cfg):
+        return []
+    update = load_update(ws, cfg, inp.dataset)
+    questions = update.questions[: ws.recipe.eval.size("freshness_questions")]
+    ws.reporter.log(
+        f"freshness: {len(questions)} questions about changed facts; {len(update.changed_docs)} documents "
+        f"new or changed, {len(update.trained)} train-split answers changed"
+    )
+    if not questions:
+        return []
+    rows, answers = [], []
+    for before in inp.strategies:
+        updated = _updated(before, update)
+        if updated is None:
+            ws.reporter.log(f"freshness: no update is defined for strategy {before.name!r}; skipped")
+            continue
+        # What the runner asked already (a changed fact's question in the evaluated split) is not asked again.
+        old = _answers(ws, before, questions, "before", _runner_answers(inp, before.name))
+        after, cost = updated
+        # baseline: nothing changed, the same prompts to the same weights
+        new = old if after is before else _answers(ws, after, questions, "after", {})
+        strategy_rows = _rows(before.name, inp.dataset.name, questions, old, new, cost, inp.seed)
+        rows += strategy_rows
+        ws.reporter.log(_summary(before.name, strategy_rows))
+        answers += [
+            {
+                "strategy": before.name,
+                "id": e.id,
+                "question": e.question,
+                "answer": e.answer,
+                "old_answer": e.metadata.get("old_answer"),
+                "before": a.text,
+                "after": b.text,
+            }
+            for e, a, b in zip(questions, old, new, strict=True)
+        ]
+    write_jsonl_atomic(freshness_dir(ws) / "answers.jsonl", answers)
+    return rows
+
+
+def _runner_answers(inp: SuiteInput, strategy: str) -> dict[tuple[str, User], Answer]:
+    run = next((r for r in inp.runs if r.strategy == strategy), None)
+    if run is None:
+        return {}
+    return {(e.question, asker(e)): a for e, a in zip(inp.examples, run.answers, strict=True)}
+
+
+def _answers(
+    ws: Workspace, strategy: Strategy, questions: tuple[Example, ...], when: str, known: dict[tuple[str, User], Answer]
+) -> list[Answer]:
+    todo = [e for e in questions if (e.question, asker(e)) not in known]
+    with ws.reporter.task(f"freshness · {strategy.name}: {when}", len(todo)) as advance:
+        fresh = strategy.answer_batch([e.question for e in todo], [asker(e) for e in todo], advance) if todo else []
+    got = known | {(e.question, asker(e)): a for e, a in zip(todo, fresh, strict=True)}
+    return [got[(e.question, asker(e))] for e in questions]
+
+
+def freshness_dir(ws: Workspace) -> Path:
+    return ws.recipe.out_dir / SUITE
+
+
+def target_dataset(ws: Workspace, cfg: FreshnessConfig) -> str | None:
+    """The dataset the freshness questions belong to: ``cfg.dataset``, else the first QA dataset.
+
+    Raises:
+        RecipeError: ``cfg.dataset`` names no QA dataset of the recipe.
+    """
+    qa = [d.name for d in ws.datasets if d.kind == "qa"]
+    if cfg.dataset is None:
+        return qa[0] if qa else None
+    if cfg.dataset not in qa:
+        message = f"no question/answer dataset named {cfg.dataset!r} (QA datasets: {', '.join(qa) or 'none'})"
+        raise RecipeError(ws.recipe.problem(message, "eval", "freshness", "dataset"))
+    return cfg.dataset
+
+
+def load_update(ws: Workspace, cfg: FreshnessConfig, dataset: TaskDataset) -> Update:
+    """The new version of ``ws``'s documents and ``dataset``, from ``cfg``; nothing is built yet.
+
+    Raises:
+        DataError: the examples file is unusable, or the corpus globs match no document.
+    """
+    r = ws.recipe
+    recipe = r.model_copy(
+        update={
+            "data": r.data.model_copy(update={"corpus": list(cfg.corpus)}),
+            "out": str(freshness_dir(ws)),
+            "rag": r.rag.model_copy(update={"index_dir": None}),  # → OUT/freshness/index
+            # Continued training: no warm-up (the adapter is trained already), no canaries (planted once).
+            "finetune": r.finetune.model_copy(
+                update={"max_steps": cfg.retrain_steps, "warmup_steps": 0, "canaries": CanaryConfig()}
+            ),
+        }
+    )
+    corpus = tuple(load_corpus(recipe))
+    if not corpus:
+        raise DataError(r.problem("matched no documents", "eval", "freshness", "corpus"))
+    fresh = load_examples(r.resolve(cfg.examples))
+    if r.data.default_groups:
+        fresh = [e if e.groups else e.model_copy(update={"groups": tuple(r.data.default_groups)}) for e in fresh]
+    # A question keeps its fact's split in the dataset; a fact the dataset lacks is asked unless marked train.
+    known = {e.id: e.split for e in dataset.examples}
+    fresh = [e.model_copy(update={"split": known.get(e.id) or e.split or "test"}) for e in fresh]
+    trained = {e.id: e for e in fresh if e.split == "train"}
+    examples = [_renewed(e, trained[e.id]) if e.id in trained else e for e in dataset.examples]
+    examples += [e for i, e in trained.items() if i not in known]
+    old_text = {d.doc_id: d.text for d in ws.corpus}
+    return Update(
+        old=ws,
+        new=replace(ws, recipe=recipe, corpus=corpus, _shared={}),
+        old_dataset=dataset,
+        dataset=replace(dataset, examples=tuple(examples)),
+        questions=tuple(e for e in fresh if e.split != "train"),
+        trained=tuple(trained.values()),
+        changed_docs=tuple(d for d in corpus if old_text.get(d.doc_id) != d.text),
+    )
+
+
+def _renewed(example: Example, fresh: Example) -> Example:
+    return example.model_copy(update={"question": fresh.question, "answer": fresh.answer})
+
+
+def _updated(before: Strategy, up: Update) -> tuple[Strategy, Cost] | None:
+    """The strategy rebuilt on the new version and what that took; None for a strategy without an update."""
+    parts = set(before.name.split("+"))
+    if before.name == "baseline":
+        return before, Cost()
+    if before.name == "prompt":
+        return _prompt(up)
+    if not parts <= {"rag", "finetune"}:
+        return None
+    from tailor.strategies import build_strategy
+
+    cost = Cost()
+    if "rag" in parts:
+        cost += _reingest(up)
+    if "finetune" in parts:
+        cost += _retrain(up)
+    return build_strategy(before.name, up.new, up.dataset).strategy, cost
+
+
+def _prompt(up: Update) -> tuple[Strategy, Cost]:
+    from tailor.prompt.search import build_prompt_strategy, ensure_tuned
+
+    tuned = ensure_tuned(up.old, up.old_dataset)  # the old version's search, saved when the strategy was built
+    start = time.perf_counter()
+    strategy = build_prompt_strategy(up.new, up.dataset, tuned.spec)
+    return strategy, Cost(time.perf_counter() - start, tuned.tune_s)
+
+
+def _reingest(up: Update) -> Cost:
+    """Ingest the new version into a copy of the old index (once per update; rag and rag+finetune share it)."""
+    from tailor.rag.index import copy_index
+    from tailor.rag.strategy import ensure_index
+
+    # "rag-index": the key strategies._rag_with builds the index under, so the rebuilt strategies use these.
+    old = up.old.shared("rag-index", lambda: ensure_index(up.old))
+
+    def build():
+        copy_index(old.index_dir, up.new.recipe.index_dir)
+        return ensure_index(up.new)
+
+    ready = up.new.shared("rag-index", build)
+    report = ready.report
+    return Cost(
+        report.seconds,
+        old.index.build_s,
+        {
+            "docs_reembedded": (report.added + report.updated, len(up.new.corpus)),
+            "chunks_reembedded": (report.chunks_embedded, report.chunks_total),
+        },
+    )
+
+
+def _retrain(up: Update) -> Cost:
+    """Train the old adapter further on what changed (once per update; finetune and rag+finetune share it)."""
+    from tailor.finetune.data import evaluation_examples, training_samples
+    from tailor.finetune.train import continue_finetuned, ensure_finetuned, finetune_dir
+
+    # "finetune": the key strategies._tuned trains under, so the rebuilt strategies load this model.
+    old = up.old.shared("finetune", lambda: ensure_finetuned(up.old))
+
+    def train():
+        delta = replace(
+            up.new,
+            corpus=up.changed_docs,
+            datasets=(replace(up.dataset, examples=up.trained),),
+            _shared={},
+        )
+        samples = training_samples(delta)
+        never = [*evaluation_examples(up.old), *up.questions]
+        return continue_finetuned(up.new, old, samples, finetune_dir(up.new), never)
+
+    tuned = up.new.shared("finetune", train)
+    m = tuned.manifest
+    sequences = int(m.get("sequences") or 0)
+    return Cost(
+        tuned.build_s,
+        old.build_s,
+        {"retrain_steps": (m["steps"], sequences), "retrain_tokens": (int(m.get("tokens_seen") or 0), sequences)},
+    )
+
+
+def _rows(
+    strategy: str,
+    dataset: str,
+    questions: tuple[Example, ...],
+    before: list[Answer],
+    after: list[Answer],
+    cost: Cost,
+    seed: int,
+) -> list[ResultRow]:
+    rows, f1s = [], []
+    for when, answers in (("before", before), ("after", after)):
+        texts = [strip_citations(a.text) for a in answers]
+        f1s.append([token_f1(t, e.answer) for t, e in zip(texts, questions, strict=True)])
+        rows.append(mean_row(strategy, dataset, SUITE, f"changed_f1_{when}", f1s[-1], seed))
+        stale = [
+            contains_answer(t, e.metadata["old_answer"])
+            for t, e in zip(texts, questions, strict=True)
+            if e.metadata.get("old_answer")
+        ]
+        if stale:
+            rows.append(mean_row(strategy, dataset, SUITE, f"stale_rate_{when}", stale, seed))
+    rows.append(paired_row(strategy, dataset, SUITE, "changed_f1_delta", f1s[1], f1s[0], seed))  # after − before
+    rows.append(ResultRow(strategy, dataset, SUITE, "update_s", round(cost.update_s, 3), 1))
+    rows.append(ResultRow(strategy, dataset, SUITE, "full_rebuild_s", round(cost.full_rebuild_s, 3), 1))
+    rows += [ResultRow(strategy, dataset, SUITE, name, value, n) for name, (value, n) in cost.processed.items()]
+    return rows
+
+
+def _summary(strategy: str, rows: list[ResultRow]) -> str:
+    got = {r.metric: r.value for r in rows}
+    stale = (
+        f", stale {got['stale_rate_before']:.2f} → {got['stale_rate_after']:.2f}" if "stale_rate_before" in got else ""
+    )
+    return (
+        f"freshness · {strategy}: F1 {got['changed_f1_before']:.3f} → {got['changed_f1_after']:.3f}{stale}; "
+        f"update {got['update_s']:.1f} s (full rebuild {got['full_rebuild_s']:.1f} s)"
+    )
