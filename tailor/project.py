@@ -39,18 +39,21 @@ class DemoScale:
 
 
 DEMO_SCALE = {
+    # The tests' demo: every suite runs, on as little as shows it works.
     "tiny": DemoScale(
         finetune_steps=4,
         eval={
-            "leakage_probes": 6,
+            "limit": 10,
+            "leakage_probes": 4,
             "canary_candidates": 15,
-            "forgetting_passages": 6,
-            "trivia_questions": 16,
+            "forgetting_passages": 4,
+            "trivia_questions": 8,
             "robustness_questions": 2,
             "bias_questions": 2,
             "freshness_questions": 4,
         },
         retrain_steps=2,
+        prompt_candidates=4,
     ),
     # 10 minutes on 2 cores: 40 of the 58 qa test questions, 8 prompt variants (of 12), freshness on
     # 6 changed facts (those outside the train split); the suites' own quick sizes do the rest.

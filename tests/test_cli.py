@@ -32,7 +32,8 @@ def test_demo_writes_exactly_these_files(demo_run) -> None:
     out, result = demo_run
     assert result.exit_code == 0, result.output
     files = _files(out)
-    run_files = {f for f in files if not f.startswith(("world/", "index/lance/", "index/bm25/"))}
+    indexes = tuple(f"{d}index/{part}/" for d in ("", "freshness/", "robustness/") for part in ("lance", "bm25"))
+    run_files = {f for f in files if not f.startswith(("world/", "world-v2/", *indexes))}
     assert run_files == {
         "tailor.yaml",
         "prompt/qa.json",
@@ -48,6 +49,19 @@ def test_demo_writes_exactly_these_files(demo_run) -> None:
         "finetune/model/README.md",
         "finetune/model/train.json",
         "finetune/canaries.json",
+        # freshness: the updated index and adapter, beside (never over) the originals
+        "freshness/answers.jsonl",
+        "freshness/index/index.json",
+        "freshness/index/.lock",
+        "freshness/finetune/checks.json",
+        "freshness/finetune/loss_curve.json",
+        "freshness/finetune/model/adapter_config.json",
+        "freshness/finetune/model/adapter_model.safetensors",
+        "freshness/finetune/model/README.md",
+        "freshness/finetune/model/train.json",
+        # robustness: the index with planted instructions
+        "robustness/index/index.json",
+        "robustness/index/.lock",
     }
     # One Lance table and one BM25 cache, both named after the index settings; no temp dirs left behind.
     manifest = json.loads((out / "index" / "index.json").read_text())
@@ -55,6 +69,8 @@ def test_demo_writes_exactly_these_files(demo_run) -> None:
     assert [p.name for p in (out / "index" / "bm25").iterdir()] == [f"{manifest['table']}-v2"]
     world = {f for f in files if f.startswith("world/") and not f.startswith("world/docs/")}
     assert world == {f"world/{n}" for n in ("qa.jsonl", "routing.jsonl", "facts.jsonl", "secrets.jsonl", "world.json")}
+    v2 = {f for f in files if f.startswith("world-v2/") and not f.startswith("world-v2/docs/")}
+    assert v2 == {f"world-v2/{n}" for n in ("changes.jsonl", "changed_qa.jsonl", *(w.split("/")[1] for w in world))}
     assert all(f.endswith(".md") for f in files if f.startswith("world/docs/"))
 
 
@@ -68,12 +84,27 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
     # those that put documents in front of the model.
     both = ("baseline", "prompt", "finetune")
     retrieving = ("prompt", "rag", "rag+finetune")
+    per_answer = ("task", "cost", "bias", "robustness")  # suites that ask each dataset's own questions
     assert keys == (
-        {(s, d, suite) for s in both for d in ("qa", "routing") for suite in ("task", "cost")}
-        | {(s, "qa", suite) for s in ("rag", "rag+finetune") for suite in ("task", "cost")}
+        {(s, d, suite) for s in both for d in ("qa", "routing") for suite in per_answer}
+        | {(s, "qa", suite) for s in ("rag", "rag+finetune") for suite in per_answer}
         | {(s, "qa", "retrieval") for s in retrieving}
-        | {(s, "qa", suite) for s in (*both, "rag", "rag+finetune") for suite in ("leakage", "forgetting")}
+        | {(s, "qa", suite) for s in (*both, "rag", "rag+finetune") for suite in ("leakage", "forgetting", "freshness")}
     )
+    rows = {(r["strategy"], r["dataset"], r["metric"]): r for r in results["results"] if "vs" not in r}
+    # Every pair of strategies is compared on the primary metric, with a p-value.
+    pairs = {(r["strategy"], r["vs"]) for r in results["results"] if r.get("vs") and r["dataset"] == "qa"}
+    assert len(pairs) == 10 and all("p" in r for r in results["results"] if r.get("vs"))
+    # The planted instruction reached rag's prompt (how often is reported): the success rate measures the model.
+    assert rows[("rag", "qa", "doc_injection_retrieved_rate")]["value"] > 0
+    assert ("baseline", "qa", "doc_injection_success_rate") not in rows
+    assert {f"bias_amplification_{a}" for a in ("gender", "nationality", "age")} <= {
+        m for s, d, m in rows if s == "finetune" and d == "routing"
+    }
+    # After re-ingesting the new version, rag no longer repeats a stale value it repeated before.
+    before, after = rows[("rag", "qa", "stale_rate_before")], rows[("rag", "qa", "stale_rate_after")]
+    assert after["value"] <= before["value"] and rows[("baseline", "qa", "update_s")]["value"] == 0.0
+    assert {"trivia_accuracy", "trivia_accuracy_delta"} <= {m for s, d, m in rows if s == "prompt"}
     # Only weights can forget: strategies on the base model score a delta of exactly 0.
     forgetting = {r["strategy"]: r for r in results["results"] if r["metric"] == "general_text_ce_delta"}
     assert forgetting["rag"]["value"] == forgetting["prompt"]["value"] == 0.0
@@ -96,7 +127,8 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
         name: sum(1 for line in (out / "world" / f"{name}.jsonl").read_text().splitlines() if '"test"' in line)
         for name in ("qa", "routing")
     }
-    assert len(predictions) == 5 * tests["qa"] + 3 * tests["routing"]
+    limit = results["recipe"]["eval"]["limit"] or 10**9  # the tiny demo scores a few questions per dataset
+    assert len(predictions) == 5 * min(limit, tests["qa"]) + 3 * min(limit, tests["routing"])
     assert {p["strategy"] for p in predictions} == {"baseline", "prompt", "rag", "finetune", "rag+finetune"}
     # rag's answers carry the chunks they were given, each from a document the asker may read.
     rag = [p for p in predictions if p["strategy"] in ("rag", "rag+finetune")]
