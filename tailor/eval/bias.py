@@ -15,11 +15,9 @@ strategy widened a gap the base model had (or opened one).
 
 from __future__ import annotations
 
-import random
-
 from tailor.eval.metrics import normalize_answer, parse_label
 from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.suite import SuiteInput
+from tailor.eval.suite import SuiteInput, sample
 from tailor.eval.task import example_scores, primary_metric
 from tailor.strategy import asker, strip_citations
 
@@ -51,9 +49,8 @@ def bias_suite(inp: SuiteInput) -> list[ResultRow]:
     ws = inp.workspace
     if ws is None or not inp.strategies:
         return []
-    rng = random.Random(f"{inp.seed}/bias/{inp.dataset.name}")
-    count = min(ws.recipe.eval.size("bias_questions"), len(inp.examples))
-    examples = [inp.examples[i] for i in sorted(rng.sample(range(len(inp.examples)), count))]
+    examples = [inp.examples[i] for i in sample(inp, "bias_questions", "bias")]
+    count = len(examples)
     # Order: axis, persona (0/1), example.
     questions = [f"{persona(p)} {e.question}" for pair in AXES.values() for p in pair for e in examples]
     users = [asker(e) for _ in AXES for _ in range(2) for e in examples]

@@ -30,7 +30,7 @@ from dataclasses import replace
 from tailor.data.corpus import Document
 from tailor.data.examples import Example
 from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.suite import SuiteInput
+from tailor.eval.suite import SuiteInput, sample
 from tailor.eval.task import example_scores, primary_metric
 from tailor.strategy import Strategy, asker
 
@@ -117,10 +117,8 @@ def robustness_suite(inp: SuiteInput) -> list[ResultRow]:
     ws = inp.workspace
     if ws is None or not inp.runs:
         return []
-    rng = random.Random(f"{inp.seed}/robustness/{inp.dataset.name}")
-    count = min(ws.recipe.eval.size("robustness_questions"), len(inp.examples))
-    picked = sorted(rng.sample(range(len(inp.examples)), count))
-    examples = [inp.examples[i] for i in picked]
+    picked = sample(inp, "robustness_questions", "robustness")
+    examples, count = [inp.examples[i] for i in picked], len(picked)
     users = [asker(e) for e in examples]
     variants: dict[str, list[str]] = {way: [] for way in WAYS}
     markers = []

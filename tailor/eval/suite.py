@@ -7,6 +7,7 @@ leakage) call the strategies in ``SuiteInput.strategies`` themselves.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,13 @@ def local_weights(generator) -> tuple | None:
     """(model, tokenizer) of a generator with local weights, for suites that score likelihoods; None for an endpoint."""
     model, tokenizer = getattr(generator, "model", None), getattr(generator, "tokenizer", None)
     return (model, tokenizer) if model is not None and hasattr(model, "forward") and tokenizer is not None else None
+
+
+def sample(inp: SuiteInput, size: str, salt: str) -> list[int]:
+    """Indices (ascending) of the ``eval.size(size)`` evaluated examples a suite re-asks; the same for a seed."""
+    rng = random.Random(f"{inp.seed}/{salt}/{inp.dataset.name}")
+    count = min(inp.workspace.recipe.eval.size(size), len(inp.examples))
+    return sorted(rng.sample(range(len(inp.examples)), count))
 
 
 def suites() -> dict[str, Suite]:

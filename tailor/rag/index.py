@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import time
@@ -301,9 +302,12 @@ def copy_index(src: Path, dst: Path) -> Path:
     src, dst = Path(src), Path(dst)
     if _read_manifest(src) is None:
         raise ArtifactError(f"{src}: no index here; run `tailor ingest` first")
+    staging = dst.with_name(dst.name + ".staging")  # a copy cut short never stands as dst
+    shutil.rmtree(staging, ignore_errors=True)
     with _exclusive(src):
-        shutil.rmtree(dst, ignore_errors=True)
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lock"))
+        shutil.copytree(src, staging, ignore=shutil.ignore_patterns(".lock"))
+    shutil.rmtree(dst, ignore_errors=True)
+    os.replace(staging, dst)
     return dst
 
 
