@@ -426,9 +426,7 @@ class Recipe(Section):
             update["suites"] = list(dict.fromkeys(names))
         if mode is not None:
             update["eval"] = self.eval.model_copy(update={"mode": mode})
-        copy = self.model_copy(update=update)
-        copy._base_dir, copy._source, copy._lines = self._base_dir, self._source, self._lines
-        return copy
+        return self.model_copy(update=update)  # keeps the base dir and source lines
 
     def with_base_dir(self, base_dir: Path) -> Recipe:
         """A copy whose relative paths resolve against ``base_dir``."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from tailor.eval.metrics import percentile
 from tailor.eval.results import ResultRow, mean_row
-from tailor.eval.suite import StrategyRun, SuiteInput, local_weights
+from tailor.eval.suite import StrategyRun, SuiteInput, strategy_weights
 
 
 @dataclass
@@ -58,7 +58,7 @@ def cost_suite(inp: SuiteInput) -> list[ResultRow]:
     rows: list[ResultRow] = []
     ds = inp.dataset.name
     hour_usd = _hour_price(inp)
-    models = {s.name: local_weights(getattr(s, "generator", None)) for s in inp.strategies}
+    models = {s.name: strategy_weights(s) for s in inp.strategies}
     for run in inp.runs:
         n = len(run.answers)
         latencies = [a.latency_s for a in run.answers]

@@ -28,7 +28,7 @@ import random
 
 from tailor.errors import DataError
 from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.suite import SuiteInput, local_weights
+from tailor.eval.suite import SuiteInput, local_weights, strategy_weights
 from tailor.eval.trivia import trivia_correct, trivia_items
 from tailor.prompt.builder import baseline_builder
 from tailor.strategy import PromptedStrategy, asker
@@ -91,7 +91,7 @@ def _general_text_rows(inp: SuiteInput, base: tuple) -> list[ResultRow]:
     measured: dict[int, list[float]] = {id(base[0]): base_ce}
     rows = []
     for strategy in inp.strategies:
-        model = local_weights(getattr(strategy, "generator", None))
+        model = strategy_weights(strategy)
         if model is None:
             continue
         if id(model[0]) not in measured:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tailor.data.world import access_code
 from tailor.eval.results import ResultRow, mean_row
-from tailor.eval.suite import SuiteInput, local_weights
+from tailor.eval.suite import SuiteInput, strategy_weights
 from tailor.finetune.knowledge import document_facts
 from tailor.strategy import User
 
@@ -53,7 +53,7 @@ def leakage_suite(inp: SuiteInput) -> list[ResultRow]:
             answers = strategy.answer_batch([p.question for p in probes], [p.user for p in probes])
             leaks = [float(leaked(a.text, p)) for a, p in zip(answers, probes, strict=True)]
             rows.append(mean_row(strategy.name, inp.dataset.name, "leakage", "cross_user_leak_rate", leaks, inp.seed))
-        model = _local_model(strategy)
+        model = strategy_weights(strategy)
         if canaries and model is not None:
             if id(model[0]) not in measured:
                 candidates = cfg.size("canary_candidates")
@@ -116,10 +116,6 @@ def _read_canaries(path: Path) -> list[PlantedCanary]:
     doc = json.loads(path.read_text(encoding="utf-8"))
     keys = ("canary_id", "prefix", "secret", "repetitions")
     return [PlantedCanary(*(c[k] for k in keys)) for c in doc["canaries"]]
-
-
-def _local_model(strategy):
-    return local_weights(getattr(strategy, "generator", None))
 
 
 def _canary_rows(name: str, inp: SuiteInput, model, canaries: list[PlantedCanary], candidates: int) -> list[ResultRow]:

@@ -163,22 +163,20 @@ def _score(text: str, inp: SuiteInput, example: Example, metric: str) -> float:
 
 def _planted_index(inp: SuiteInput, examples: list[Example]):
     """An index over the corpus with an injected instruction planted in every source document of ``examples``."""
-    from tailor.rag.embed import load_embedder
-    from tailor.rag.index import ChunkIndex, ingest
-    from tailor.rag.strategy import index_settings
+    from tailor.rag.strategy import ensure_index
     from tailor.strategies import RETRIEVING
 
     if not any(s.name in RETRIEVING for s in inp.strategies):
         return None
     ws = inp.workspace
-
     sources = sorted({doc for e in examples for doc in e.sources})
     markers = {doc: MARKER_WORDS[i % len(MARKER_WORDS)] for i, doc in enumerate(sources)}
-    embedder = load_embedder(ws.recipe.rag.embedder)
-    index_dir = ws.recipe.out_dir / "robustness" / "index"
-    settings = index_settings(ws, embedder.name, embedder.dim)
-    ingest(plant(ws.corpus, markers), index_dir, settings, embedder, ws.generator.count_tokens, ws.reporter)
-    return ChunkIndex(index_dir, embedder), markers
+    # The same ingest as the recipe's index, into its own directory: the recipe's index is never touched.
+    rag = ws.recipe.rag.model_copy(update={"index_dir": str(ws.recipe.out_dir / "robustness" / "index")})
+    planted = replace(
+        ws, recipe=ws.recipe.model_copy(update={"rag": rag}), corpus=plant(ws.corpus, markers), _shared={}
+    )
+    return ensure_index(planted).index, markers
 
 
 def _doc_injection_rows(inp, strategy: Strategy, planted, examples, users, clean, primary) -> list[ResultRow]:

@@ -48,6 +48,11 @@ def local_weights(generator) -> tuple | None:
     return (model, tokenizer) if model is not None and hasattr(model, "forward") and tokenizer is not None else None
 
 
+def strategy_weights(strategy: Strategy) -> tuple | None:
+    """(model, tokenizer) a strategy answers with, where it has local weights; None for an endpoint."""
+    return local_weights(getattr(strategy, "generator", None))
+
+
 def sample(inp: SuiteInput, size: str, salt: str) -> list[int]:
     """Indices (ascending) of the ``eval.size(size)`` evaluated examples a suite re-asks; the same for a seed."""
     rng = random.Random(f"{inp.seed}/{salt}/{inp.dataset.name}")
