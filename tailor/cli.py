@@ -112,10 +112,11 @@ def demo(
     seed: Annotated[int, typer.Option(help="world and search seed")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the embedded default end to end, offline on CPU: synthetic world → prompt search, index, LoRA → eval.
+    """Run the embedded default end to end, offline on CPU: synthetic world → prompt search, index, LoRA → every suite.
 
-    Writes OUT/tailor.yaml, OUT/world/, OUT/prompt/, OUT/index/, OUT/finetune/, OUT/results.json and
-    OUT/predictions.jsonl. About 9 minutes on 2 CPU cores for the default (small) world.
+    Writes OUT/tailor.yaml, OUT/world/ and OUT/world-v2/ (changed facts), OUT/prompt/, OUT/index/,
+    OUT/finetune/, OUT/freshness/, OUT/robustness/, OUT/results.json and OUT/predictions.jsonl.
+    Under 10 minutes on 2 CPU cores for the default (small) world, suites in quick mode.
     """
     from tailor.project import run_demo
 
