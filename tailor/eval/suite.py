@@ -66,6 +66,7 @@ def suites() -> dict[str, Suite]:
     from tailor.eval.cost import cost_suite
     from tailor.eval.forgetting import forgetting_suite
     from tailor.eval.freshness import freshness_suite
+    from tailor.eval.interpret import interpret_suite
     from tailor.eval.leakage import leakage_suite
     from tailor.eval.retrieval import retrieval_suite
     from tailor.eval.robustness import robustness_suite
@@ -79,5 +80,6 @@ def suites() -> dict[str, Suite]:
         "robustness": robustness_suite,
         "leakage": leakage_suite,
         "freshness": freshness_suite,
+        "interpret": interpret_suite,
         "cost": cost_suite,
     }

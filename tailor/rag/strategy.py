@@ -105,7 +105,8 @@ def ensure_index(ws: Workspace) -> ReadyIndex:
         raise DataError(
             ws.recipe.problem("the rag strategy needs documents; data.corpus matched none", "data", "corpus")
         )
-    embedder = load_embedder(ws.recipe.rag.embedder)
+    name = ws.recipe.rag.embedder
+    embedder = ws.shared(f"embedder/{name}", lambda: load_embedder(name))  # one copy per workspace
     report = ingest(
         ws.corpus,
         ws.recipe.index_dir,
