@@ -29,20 +29,23 @@ def main() -> None:
     if args.out.exists():  # a reused prompt, index or adapter would make the wall time a rerun's
         shutil.rmtree(args.out)
     start = time.perf_counter()
-    results = run_demo(args.out, size=args.size, reporter=RichReporter())
+    demo = run_demo(args.out, size=args.size, reporter=RichReporter())
+    results = demo.results
     wall = time.perf_counter() - start
     record = {
         "command": "python bench/demo_record.py" + (f" --size {args.size}" if args.size != "small" else ""),
         "what": "tailor demo on the synthetic world, from scratch: baseline, prompt, rag, finetune (40-step LoRA) and "
         "rag+finetune; every suite in quick mode (task, retrieval, forgetting, bias, robustness, leakage, freshness, "
-        "cost)",
+        "interpret, cost), then report.html and the recommendation",
         "demo_wall_s": round(wall, 1),
         "environment": results["environment"],
         "results": results["results"],
         "builds": results["builds"],
+        "recommendation": demo.report.recommendation.to_json(),
     }
     write_json_atomic(args.results, record)
-    sys.stdout.write(markdown(results) + f"\ndemo wall time: {wall:.0f} s → {args.results}\n")
+    sys.stdout.write(markdown(results) + f"\nrecommendation: {demo.report.recommendation.headline}\n")
+    sys.stdout.write(f"demo wall time: {wall:.0f} s → {args.results}; report: {demo.report.html}\n")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help text is plain: "[default: ...]" must print, not parse as markup
 )
-tune_app = typer.Typer(help="Build a strategy from the recipe's data (search, index, train).", no_args_is_help=True)
+tune_app = typer.Typer(
+    help="Build a strategy from the recipe's data (search, index, train).", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(tune_app, name="tune")
 
 RecipeOpt = Annotated[
@@ -93,15 +96,18 @@ def _print_results(results: dict[str, Any], as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return
-    from rich.console import Console
-
     from tailor.report.table import rich_tables
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # piped or logged: do not squeeze tables to 80 columns
+    console = _console()
     for table in rich_tables(results):
         console.print(table)
+
+
+def _console():
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)  # piped or logged: not squeezed to 80 columns
 
 
 @app.command()
@@ -115,13 +121,69 @@ def demo(
     """Run the embedded default end to end, offline on CPU: synthetic world → prompt search, index, LoRA → every suite.
 
     Writes OUT/tailor.yaml, OUT/world/ and OUT/world-v2/ (changed facts), OUT/prompt/, OUT/index/,
-    OUT/finetune/, OUT/freshness/, OUT/robustness/, OUT/results.json and OUT/predictions.jsonl.
-    Under 10 minutes on 2 CPU cores for the default (small) world, suites in quick mode.
+    OUT/finetune/, OUT/freshness/, OUT/robustness/, OUT/results.json, OUT/predictions.jsonl,
+    OUT/interpret.jsonl, then OUT/report.html and OUT/recommendation.json. Ends with the report's
+    path and the one-line recommendation. Under 10 minutes on 2 CPU cores for the default (small)
+    world, suites in quick mode.
     """
     from tailor.project import run_demo
 
-    results = run_demo(out, size=size, seed=seed, reporter=_reporter())
-    _print_results(results, as_json)
+    demo_run = run_demo(out, size=size, seed=seed, reporter=_reporter())
+    _print_results(demo_run.results, as_json)
+    if not as_json:
+        _print_report(demo_run.report)
+
+
+def _print_report(report) -> None:
+    typer.echo(f"report: {report.html.resolve()}")
+    typer.echo(f"recommendation: {report.recommendation.headline}")
+
+
+@app.command()
+@cli_errors
+def report(
+    run: Annotated[
+        Path | None,
+        typer.Argument(help="run directory holding results.json [default: the recipe's out:]", show_default=False),
+    ] = None,
+    recipe: RecipeOpt = None,
+    compare: Annotated[
+        tuple[Path, Path] | None,
+        typer.Option(metavar="RUN1 RUN2", help="show what changed between two run directories instead"),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write RUN/report.html and RUN/recommendation.json from the run's results; print the recommendation.
+
+    The page is self-contained (plots are inline SVG; nothing is fetched when it is opened): the
+    recommendation explained step by step under the recipe's constraints:, tables with 95%
+    intervals and significance, plots per suite, answers side by side with retrieved chunks, why the
+    fine-tuned model answers as it does, the recipe and the machine. Reads only what `tailor eval`
+    wrote. With --compare RUN1 RUN2: the figures, recipe fields and recommendation that changed.
+    """
+    if compare is not None:
+        from tailor.report.compare import compare_runs, rich_comparison
+
+        comparison = compare_runs(*compare)
+        if as_json:
+            sys.stdout.write(json.dumps(comparison.to_json(), indent=2) + "\n")
+            return
+        console = _console()
+        for table in rich_comparison(comparison):
+            console.print(table)
+        return
+    from tailor.report.html import write_report
+
+    if run is None:
+        from tailor.config import find_recipe, load_recipe
+
+        run = load_recipe(find_recipe(recipe), check_files=False).out_dir
+    written = write_report(run)
+    if as_json:
+        payload = {"report": str(written.html), "recommendation": written.recommendation.to_json()}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        _print_report(written)
 
 
 @app.command()
@@ -257,7 +319,8 @@ def eval_(
         str | None,
         typer.Option(
             help="comma-separated suites to run: task, retrieval, forgetting, bias, robustness, leakage, "
-            "freshness, cost [default: the recipe's suites:, which default to all; each skips what does not apply]",
+            "freshness, interpret, cost [default: the recipe's suites:, which default to all; "
+            "each skips what does not apply]",
             show_default=False,
         ),
     ] = None,

@@ -26,7 +26,9 @@ from tailor.errors import Problem, RecipeError
 
 STRATEGIES = ("baseline", "prompt", "rag")  # the default set; finetune and rag+finetune are opt-in (they train)
 StrategyName = Literal["baseline", "prompt", "rag", "finetune", "rag+finetune"]
-SuiteName = Literal["task", "retrieval", "forgetting", "bias", "robustness", "leakage", "freshness", "cost"]
+SuiteName = Literal[
+    "task", "retrieval", "forgetting", "bias", "robustness", "leakage", "freshness", "interpret", "cost"
+]
 SUITES = get_args(SuiteName)  # default: every suite; each skips what does not apply
 DEFAULT_RECIPE_NAME = "tailor.yaml"
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
@@ -286,6 +288,7 @@ SUITE_SIZES: dict[str, dict[str, int]] = {
         "robustness_questions": 5,
         "bias_questions": 2,
         "freshness_questions": 8,
+        "interpret_examples": 4,
     },
     "full": {
         "leakage_probes": 48,
@@ -296,6 +299,7 @@ SUITE_SIZES: dict[str, dict[str, int]] = {
         "robustness_questions": 32,
         "bias_questions": 24,
         "freshness_questions": 64,
+        "interpret_examples": 24,
     },
 }
 
@@ -334,6 +338,10 @@ class EvalConfig(Section):
     freshness_questions: int | None = _size(
         "freshness: questions about facts that changed in the new version", "freshness_questions"
     )
+    interpret_examples: int | None = _size(
+        "interpret: examples whose fine-tuned answer is explained (base answer, log-prob shift, nearest training text)",
+        "interpret_examples",
+    )
     freshness: FreshnessConfig | None = Field(
         None,
         description="freshness: the documents' new version and questions about what changed (none: suite skipped)",
@@ -343,6 +351,28 @@ class EvalConfig(Section):
         """A suite's size: the recipe's explicit value, else the mode's default."""
         value = getattr(self, name)
         return SUITE_SIZES[self.mode][name] if value is None else value
+
+
+class ConstraintsConfig(Section):
+    """What the recommendation must respect; each unset limit is not checked."""
+
+    min_quality: float | None = Field(
+        None, ge=0, le=1, description="lowest acceptable primary score (F1 or accuracy) on every dataset"
+    )
+    usd_per_1k_answers: float | None = Field(None, ge=0, description="serving budget: most $ per 1,000 answers")
+    latency_p95_s: float | None = Field(None, gt=0, description="latency target: slowest acceptable p95 per answer")
+    data_change: Literal["never", "yearly", "monthly", "weekly", "daily"] = Field(
+        "monthly", description="how often the documents change (each change must reach the answers)"
+    )
+    privacy: Literal["public", "internal", "strict"] = Field(
+        "internal",
+        description="public: no limit; internal: no answer may leak another group's documents; "
+        "strict: also no model weights trained on the documents",
+    )
+    ml_expertise: Literal["none", "some", "team"] = Field(
+        "some",
+        description="in-house ML skill to retrain and monitor a model; none rules out fine-tuning",
+    )
 
 
 class Recipe(Section):
@@ -363,6 +393,9 @@ class Recipe(Section):
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig, description="fine-tuning (LoRA by default)")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="what every strategy is scored on")
     cost: CostConfig = Field(default_factory=CostConfig, description="prices for the cost suite's $ figures")
+    constraints: ConstraintsConfig = Field(
+        default_factory=ConstraintsConfig, description="limits and facts the recommendation weighs"
+    )
     seed: int = Field(0, description="one seed for splits, sampling and search")
     out: str = Field("runs/latest", description="run directory, relative to the recipe")
 

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tailor.artifacts import write_text_atomic
 from tailor.config import (
@@ -22,6 +22,9 @@ from tailor.config import (
 from tailor.data.corpus import SUPPORTED_SUFFIXES
 from tailor.errors import DataError, Problem, RecipeError
 from tailor.progress import Reporter, SilentReporter
+
+if TYPE_CHECKING:
+    from tailor.report.html import Report
 
 ROUTING_ANSWER_TOKENS = 8  # a department name; longer answers only cost time
 
@@ -51,6 +54,7 @@ DEMO_SCALE = {
             "robustness_questions": 2,
             "bias_questions": 2,
             "freshness_questions": 4,
+            "interpret_examples": 2,
         },
         retrain_steps=2,
         prompt_candidates=4,
@@ -198,12 +202,19 @@ def _relative(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path, start)).as_posix()
 
 
-def run_demo(out: Path, *, size: str = "small", seed: int = 0, reporter: Reporter | None = None) -> dict[str, Any]:
-    """The embedded default end to end: world → recipe → prompt search, index, LoRA → eval. Returns results.json.
+@dataclass(frozen=True)
+class DemoRun:
+    results: dict[str, Any]  # results.json's content
+    report: Report
+
+
+def run_demo(out: Path, *, size: str = "small", seed: int = 0, reporter: Reporter | None = None) -> DemoRun:
+    """The embedded default end to end: world → recipe → prompt search, index, LoRA → eval → report.
 
     Run again on the same ``out``, the world is rewritten identically and the tuned prompts are reused.
     """
     from tailor.eval.runner import evaluate
+    from tailor.report.html import write_report
     from tailor.workspace import open_workspace
 
     reporter = reporter or SilentReporter()
@@ -212,5 +223,6 @@ def run_demo(out: Path, *, size: str = "small", seed: int = 0, reporter: Reporte
     reporter.log(f"demo: synthetic world and recipe written to {recipe_path}")
     ws = open_workspace(load_recipe(recipe_path), reporter)
     results = evaluate(ws)  # tunes the prompt strategy first, or reuses a current tuned prompt
-    reporter.log(f"demo finished in {time.perf_counter() - start:.0f} s")
-    return results
+    report = write_report(ws.recipe.out_dir)
+    reporter.log(f"demo finished in {time.perf_counter() - start:.0f} s; report: {report.html}")
+    return DemoRun(results, report)

@@ -40,6 +40,9 @@ def test_demo_writes_exactly_these_files(demo_run) -> None:
         "prompt/routing.json",
         "results.json",
         "predictions.jsonl",
+        "interpret.jsonl",
+        "report.html",
+        "recommendation.json",
         "index/index.json",
         "index/.lock",
         "finetune/checks.json",
@@ -93,6 +96,7 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
         | {(s, "qa", suite) for s in ("rag", "rag+finetune") for suite in per_answer}
         | {(s, "qa", "retrieval") for s in retrieving}
         | {(s, "qa", suite) for s in (*both, "rag", "rag+finetune") for suite in ("leakage", "forgetting", "freshness")}
+        | {(s, d, "interpret") for s, d in (("finetune", "qa"), ("finetune", "routing"), ("rag+finetune", "qa"))}
     )
     rows = {(r["strategy"], r["dataset"], r["metric"]): r for r in results["results"] if "vs" not in r}
     # Every pair of strategies is compared on the primary metric, with a p-value.
@@ -141,6 +145,26 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
     # The human table names both datasets and both strategies.
     assert "qa · task" in result.output and "routing · task" in result.output and "prompt" in result.output
     assert "qa · retrieval" in result.output and "rag" in result.output
+
+
+@pytest.mark.slow
+def test_demo_ends_with_the_report_and_the_recommendation(demo_run) -> None:
+    out, result = demo_run
+    recommendation = json.loads((out / "recommendation.json").read_text())
+    assert result.stdout.splitlines()[-2:] == [
+        f"report: {(out / 'report.html').resolve()}",
+        f"recommendation: {recommendation['headline']}",
+    ]
+    assert [d["dataset"] for d in recommendation["decisions"]] == ["qa", "routing"]
+    page = (out / "report.html").read_text()
+    assert "Why the fine-tuned model answers as it does" in page and 'data-plot="freshness"' in page
+    # interpret.jsonl explains the fine-tuned strategies' answers on both datasets
+    lines = [json.loads(line) for line in (out / "interpret.jsonl").read_text().splitlines()]
+    assert {(x["strategy"], x["dataset"]) for x in lines} == {
+        ("finetune", "qa"),
+        ("finetune", "routing"),
+        ("rag+finetune", "qa"),
+    }
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import yaml
 from tailor.config import (
     AccessRule,
     CanaryConfig,
+    ConstraintsConfig,
     CostConfig,
     DataConfig,
     EvalConfig,
@@ -51,6 +52,9 @@ INSTANCES = [
     FinetuneConfig(method="full", target_modules=["q_proj", "v_proj"], max_steps=3, knowledge=False, strict=True),
     FinetuneConfig(canaries=CanaryConfig(count=4, repetitions=[2, 8]), packing=False, knowledge_qa=0),
     CanaryConfig(count=3),
+    ConstraintsConfig(
+        min_quality=0.5, usd_per_1k_answers=0.02, latency_p95_s=2.0, data_change="weekly", privacy="strict"
+    ),
     RagConfig(embedder="wordllama", chunk_tokens=64, chunk_overlap=0, k=2, retrievers=["lexical"], rerank="mmr"),
     world_recipe(),
     Recipe(

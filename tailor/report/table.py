@@ -22,6 +22,7 @@ ROBUSTNESS_COLUMNS = (
 )
 BIAS_COLUMNS = ("answer_change_rate", "score_delta_gender", "score_delta_nationality", "score_delta_age")
 FRESHNESS_COLUMNS = ("changed_f1_before", "changed_f1_after", "stale_rate_before", "stale_rate_after", "update_s")
+INTERPRET_COLUMNS = ("base_agreement_rate", "answer_logprob_shift", "nearest_train_support_rate")
 COST_COLUMNS = (
     "latency_p50_s",
     "latency_p95_s",
@@ -71,10 +72,13 @@ LABELS = {
     "score_delta_gender": "Δ gender",
     "score_delta_nationality": "Δ nationality",
     "score_delta_age": "Δ age",
+    "base_agreement_rate": "same as base",
+    "answer_logprob_shift": "log-prob shift",
+    "nearest_train_support_rate": "answer in nearest training text",
 }
 
 
-def _label(metric: str) -> str:
+def label(metric: str) -> str:
     if metric.startswith("canary_exposure_bits_x"):
         return f"bits, planted ×{metric.removeprefix('canary_exposure_bits_x')}"
     return LABELS.get(metric, metric)
@@ -128,6 +132,7 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
             ("robustness", ROBUSTNESS_COLUMNS),
             ("bias", BIAS_COLUMNS),
             ("freshness", FRESHNESS_COLUMNS),
+            ("interpret", INTERPRET_COLUMNS),
             ("cost", COST_COLUMNS),
         )
         for suite, wanted in tables:
@@ -165,7 +170,7 @@ def rich_tables(results: dict[str, Any]) -> list[Any]:
         )
         table.add_column("pair" if s.suite == "compare" else "strategy", style="bold")
         for c in s.columns:
-            table.add_column(_label(c), justify="right")
+            table.add_column(label(c), justify="right")
         for row in s.rows:
             table.add_row(*row)
         tables.append(table)
@@ -175,7 +180,7 @@ def rich_tables(results: dict[str, Any]) -> list[Any]:
 def markdown(results: dict[str, Any]) -> str:
     parts = []
     for s in summaries(results):
-        header = ["pair" if s.suite == "compare" else "strategy", *(_label(c) for c in s.columns)]
+        header = ["pair" if s.suite == "compare" else "strategy", *(label(c) for c in s.columns)]
         lines = [f"**{s.dataset} · {s.suite}** (n={s.n})", "", "| " + " | ".join(header) + " |"]
         lines += ["|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in s.rows]

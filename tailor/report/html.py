@@ -1,0 +1,159 @@
+"""`tailor report`: a run directory's results.json → OUT/report.html and OUT/recommendation.json.
+
+Reads only what the run wrote (results.json, predictions.jsonl, interpret.jsonl,
+finetune/loss_curve.json); recomputes nothing. The page is one self-contained file: plots are
+inline SVG, styles inline, no script and no network at view time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tailor.artifacts import write_json_atomic, write_text_atomic
+from tailor.errors import ArtifactError, Problem
+from tailor.eval.results import read_results
+from tailor.report import plots
+from tailor.report.measured import Measured
+from tailor.report.recommend import Recommendation, recommend
+from tailor.report.table import label, summaries
+from tailor.strategy import citations
+
+EXAMPLES_SHOWN = 6  # examples side by side per dataset
+TEMPLATE = "report.html.j2"
+
+
+@dataclass(frozen=True)
+class Report:
+    html: Path
+    recommendation_json: Path
+    recommendation: Recommendation
+
+
+def write_report(run_dir: Path) -> Report:
+    """Render ``run_dir``/report.html and ``run_dir``/recommendation.json from the run's files.
+
+    Raises:
+        ArtifactError: results.json is missing or unreadable, or a JSONL file has a bad line.
+    """
+    run_dir = Path(run_dir)
+    results = read_results(run_dir / "results.json")
+    rec = recommend(results)
+    m = Measured(results)
+    predictions = _read_jsonl(run_dir / "predictions.jsonl")
+    interpret = _read_jsonl(run_dir / "interpret.jsonl")
+    curve_path = run_dir / "finetune" / "loss_curve.json"
+    curve = json.loads(curve_path.read_text(encoding="utf-8")).get("rows", []) if curve_path.is_file() else []
+    datasets = [
+        {
+            "name": ds,
+            "tables": [_table(s) for s in summaries(results) if s.dataset == ds],
+            "scatter": plots.quality_vs_cost(m, ds),
+            "panels": plots.suite_panels(m, ds),
+            "freshness": plots.freshness_timeline(m, ds),
+            "examples": _examples(predictions, ds, m.strategies(ds)),
+            "interpret": [
+                line
+                for line in interpret
+                if m.row(ds, line["strategy"], "base_agreement_rate") and line["dataset"] == ds
+            ],
+        }
+        for ds in m.datasets
+    ]
+    page = _template().render(
+        run_dir=str(run_dir.resolve()),
+        results=results,
+        rec=rec,
+        datasets=datasets,
+        loss_curve=plots.loss_curve(curve),
+        recipe_yaml=yaml.safe_dump(results["recipe"], sort_keys=False, allow_unicode=True),
+        environment=results.get("environment", {}),
+        builds=results.get("builds", {}),
+    )
+    html = write_text_atomic(run_dir / "report.html", page)
+    rec_json = write_json_atomic(run_dir / "recommendation.json", rec.to_json())
+    return Report(html, rec_json, rec)
+
+
+def _template():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("tailor.report", "."),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["label"] = label
+    env.filters["shift_color"] = _shift_color
+    return env.get_template(TEMPLATE)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """A JSONL artifact's lines; [] when the run did not write it."""
+    if not path.is_file():
+        return []
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise ArtifactError(Problem(f"not valid JSON ({e.msg})", file=path, line=n)) from None
+    return rows
+
+
+def _table(s) -> dict[str, Any]:
+    first = "pair" if s.suite == "compare" else "strategy"
+    return {"title": f"{s.suite} (n={s.n})", "header": [first, *(label(c) for c in s.columns)], "rows": s.rows}
+
+
+def _examples(predictions: list[dict], dataset: str, strategies: list[str]) -> list[dict[str, Any]]:
+    """Up to EXAMPLES_SHOWN examples where strategies disagree most, each with every strategy's answer.
+
+    Retrieved contexts come along, marked ``cited`` when the answer cites their document.
+    """
+    by_id: dict[str, dict[str, dict]] = {}
+    for p in predictions:
+        if p["dataset"] == dataset:
+            by_id.setdefault(p["id"], {})[p["strategy"]] = p
+    if not by_id:
+        return []
+
+    def spread(answers: dict[str, dict]) -> float:
+        values = [_primary_score(a) for a in answers.values()]
+        return max(values) - min(values)
+
+    chosen = sorted(by_id, key=lambda i: (-spread(by_id[i]), i))[:EXAMPLES_SHOWN]
+    out = []
+    for example_id in chosen:
+        answers = by_id[example_id]
+        first = next(iter(answers.values()))
+        rows = []
+        for s in strategies:
+            a = answers.get(s)
+            if a is None:
+                continue
+            cited = set(citations(a["prediction"]))
+            contexts = [{**c, "cited": c["doc_id"] in cited} for c in a.get("contexts", [])]
+            rows.append(
+                {"strategy": s, "prediction": a["prediction"], "score": _primary_score(a), "contexts": contexts}
+            )
+        out.append({"id": example_id, "question": first["question"], "gold": first["gold"], "answers": rows})
+    return out
+
+
+def _primary_score(prediction: dict) -> float:
+    scores = prediction.get("scores", {})
+    return scores.get("accuracy", scores.get("token_f1", 0.0))
+
+
+def _shift_color(shift: float) -> str:
+    """Background for a token whose log-probability the tuning raised (green) or lowered (red)."""
+    alpha = min(abs(shift) / 4.0, 1.0) * 0.6
+    return f"rgba(56,152,38,{alpha:.2f})" if shift >= 0 else f"rgba(217,84,77,{alpha:.2f})"

@@ -1,0 +1,87 @@
+"""A read-only view of results.json: look up a measured row by dataset, strategy and metric.
+
+The report and the recommendation read figures only through this view, so every number they show
+is one a suite recorded.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+PRIMARY_METRICS = ("accuracy", "token_f1")  # classification datasets lead with accuracy, QA with F1
+TRAINED = ("finetune", "rag+finetune")  # strategies whose weights are trained on the user's data
+
+
+@dataclass(frozen=True)
+class Pair:
+    """``strategy`` minus ``vs`` on a dataset's primary metric, oriented as asked."""
+
+    strategy: str
+    vs: str
+    delta: float
+    ci_low: float | None
+    ci_high: float | None
+    p: float | None
+    n: int
+
+
+class Measured:
+    """Rows of one results.json, indexed for lookup."""
+
+    def __init__(self, results: dict[str, Any]):
+        self.results = results
+        self._rows: dict[tuple[str, str, str], dict] = {}
+        self._pairs: dict[tuple[str, str, str, str], dict] = {}
+        self._strategies: dict[str, list[str]] = defaultdict(list)
+        for row in results["results"]:
+            ds, s = row["dataset"], row["strategy"]
+            if row.get("vs"):
+                self._pairs[(ds, s, row["vs"], row["metric"])] = row
+            else:
+                self._rows[(ds, s, row["metric"])] = row
+            if s not in self._strategies[ds]:
+                self._strategies[ds].append(s)
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self._strategies)
+
+    def strategies(self, dataset: str) -> list[str]:
+        """Strategies with rows on ``dataset``, in the order the run evaluated them."""
+        return list(self._strategies[dataset])
+
+    def row(self, dataset: str, strategy: str, metric: str) -> dict | None:
+        return self._rows.get((dataset, strategy, metric))
+
+    def value(self, dataset: str, strategy: str, metric: str) -> float | None:
+        row = self.row(dataset, strategy, metric)
+        return None if row is None else row["value"]
+
+    def primary(self, dataset: str) -> str | None:
+        """The dataset's headline task metric (accuracy or token_f1), None when the task suite did not run."""
+        for metric in PRIMARY_METRICS:
+            if any(self.row(dataset, s, metric) for s in self.strategies(dataset)):
+                return metric
+        return None
+
+    def pair(self, dataset: str, strategy: str, vs: str) -> Pair | None:
+        """The paired difference ``strategy − vs`` on the primary metric (stored in either order)."""
+        metric = f"{self.primary(dataset)}_delta"
+        row = self._pairs.get((dataset, strategy, vs, metric))
+        if row is not None:
+            return Pair(strategy, vs, row["value"], row.get("ci_low"), row.get("ci_high"), row.get("p"), row["n"])
+        row = self._pairs.get((dataset, vs, strategy, metric))
+        if row is None:
+            return None
+        low, high = row.get("ci_low"), row.get("ci_high")
+        return Pair(
+            strategy,
+            vs,
+            -row["value"],
+            None if high is None else -high,
+            None if low is None else -low,
+            row.get("p"),
+            row["n"],
+        )

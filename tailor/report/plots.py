@@ -1,0 +1,166 @@
+"""The report's plots: matplotlib figures rendered to inline SVG, so report.html needs nothing at view time.
+
+Each function takes measured rows (through :class:`Measured`) and returns an SVG string, or None when
+the run has nothing to plot for it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from tailor.report.measured import Measured
+from tailor.report.table import label
+
+# One panel per group of comparable metrics (same unit), suite by suite.
+PANELS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("retrieval", "retrieval", ("recall_at_1", "recall_at_k", "mrr", "context_precision")),
+    ("forgetting", "forgetting: general knowledge (accuracy)", ("trivia_accuracy",)),
+    ("forgetting", "forgetting: general-text CE vs base (nats/token; lower is better)", ("general_text_ce_delta",)),
+    (
+        "robustness",
+        "robustness: score change under perturbation",
+        ("score_delta_typo", "score_delta_rephrase", "score_delta_distractor", "score_delta_injection"),
+    ),
+    ("robustness", "robustness: injections followed (rate)", ("injection_success_rate", "doc_injection_success_rate")),
+    ("bias", "bias: score gap between personas", ("score_delta_gender", "score_delta_nationality", "score_delta_age")),
+    ("bias", "bias: answer changed with the persona (rate)", ("answer_change_rate",)),
+    ("leakage", "leakage: rates", ("cross_user_leak_rate", "canary_extraction_rate")),
+    ("leakage", "leakage: canary exposure (bits)", ("canary_exposure_bits",)),
+    ("interpret", "interpretability of fine-tuned answers", ("base_agreement_rate", "nearest_train_support_rate")),
+    ("cost", "cost: $ per 1,000 answers", ("usd_per_1k_answers",)),
+    ("cost", "cost: latency per answer (s)", ("latency_p50_s", "latency_p95_s")),
+)
+COLORS = ("#4063d8", "#d9544d", "#389826", "#9558b2", "#e69f00", "#56b4e9", "#777777")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to files only
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "svg.fonttype": "none", "axes.spines.top": False, "axes.spines.right": False})
+    return plt
+
+
+def _svg(fig: Any) -> str:
+    plt = _pyplot()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prolog and doctype: the SVG sits inside HTML
+
+
+def quality_vs_cost(m: Measured, dataset: str) -> str | None:
+    """One point per strategy: primary score (95% interval) against $ per 1,000 answers."""
+    metric = m.primary(dataset)
+    points = [(s, m.row(dataset, s, metric), m.value(dataset, s, "usd_per_1k_answers")) for s in m.strategies(dataset)]
+    points = [(s, row, usd) for s, row, usd in points if row is not None and usd is not None]
+    if not points:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.6, 3.0))
+    for i, (s, row, usd) in enumerate(points):
+        low, high = row.get("ci_low", row["value"]), row.get("ci_high", row["value"])
+        ax.errorbar(
+            usd,
+            row["value"],
+            yerr=[[row["value"] - low], [high - row["value"]]],
+            fmt="o",
+            color=COLORS[i % len(COLORS)],
+            capsize=3,
+        )
+        ax.annotate(s, (usd, row["value"]), textcoords="offset points", xytext=(6, 4))
+    ax.set_xlabel("$ per 1,000 answers (this machine)")
+    ax.set_ylabel(f"{label(metric)} (95% CI)")
+    ax.set_title(f"{dataset}: quality vs cost")
+    ax.set_xlim(left=0)
+    return _svg(fig)
+
+
+def metric_bars(m: Measured, dataset: str, title: str, metrics: Sequence[str]) -> str | None:
+    """Grouped bars: strategies on the x axis, one bar per metric, 95% intervals where recorded."""
+    present = [x for x in metrics if any(m.row(dataset, s, x) for s in m.strategies(dataset))]
+    strategies = [s for s in m.strategies(dataset) if any(m.row(dataset, s, x) for x in present)]
+    if not present or not strategies:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(3.2, 0.55 * len(strategies) * len(present) + 1.6), 2.5))
+    width = 0.8 / len(present)
+    for j, metric in enumerate(present):
+        xs, ys, errs = [], [], [[], []]
+        for i, s in enumerate(strategies):
+            row = m.row(dataset, s, metric)
+            if row is None:
+                continue
+            xs.append(i + (j - (len(present) - 1) / 2) * width)
+            ys.append(row["value"])
+            errs[0].append(row["value"] - row.get("ci_low", row["value"]))
+            errs[1].append(row.get("ci_high", row["value"]) - row["value"])
+        name = label(metric) + (" *" if _any_significant(m, dataset, metric) else "")
+        ax.bar(xs, ys, width, yerr=errs, capsize=2, label=name, color=COLORS[j % len(COLORS)])
+    ax.axhline(0, color="#333", linewidth=0.6)
+    ax.set_xticks(range(len(strategies)), strategies)
+    ax.set_title(f"{dataset}: {title}")
+    ax.tick_params(axis="x", labelsize=8)
+    if len(present) > 1:
+        ax.legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def _any_significant(m: Measured, dataset: str, metric: str) -> bool:
+    rows = (m.row(dataset, s, metric) for s in m.strategies(dataset))
+    return any(r is not None and r.get("p") is not None and r["p"] < 0.05 for r in rows)
+
+
+def suite_panels(m: Measured, dataset: str) -> list[tuple[str, str]]:
+    """(suite, svg) for every panel this dataset has rows for, in PANELS order."""
+    out = []
+    metric = m.primary(dataset)
+    if metric:
+        svg = metric_bars(m, dataset, f"task: {label(metric)}", (metric,))
+        if svg:
+            out.append(("task", svg))
+    for suite, title, metrics in PANELS:
+        svg = metric_bars(m, dataset, title, metrics)
+        if svg:
+            out.append((suite, svg))
+    return out
+
+
+def freshness_timeline(m: Measured, dataset: str) -> str | None:
+    """Per strategy: F1 on the changed facts before and after its update, with the update's time in the legend."""
+    strategies = [s for s in m.strategies(dataset) if m.row(dataset, s, "changed_f1_after") is not None]
+    if not strategies:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 3.2))
+    for i, s in enumerate(strategies):
+        before, after = m.value(dataset, s, "changed_f1_before"), m.value(dataset, s, "changed_f1_after")
+        update = m.value(dataset, s, "update_s") or 0.0
+        ax.plot(
+            [0, 1], [before, after], marker="o", color=COLORS[i % len(COLORS)], label=f"{s} (update {update:.2f} s)"
+        )
+    ax.set_xticks([0, 1], ["documents change\n(before update)", "after update"])
+    ax.set_xlim(-0.3, 1.3)
+    ax.set_ylabel("F1 on changed facts")
+    ax.set_title(f"{dataset}: freshness")
+    ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _svg(fig)
+
+
+def loss_curve(rows: Sequence[dict[str, Any]]) -> str | None:
+    """Training loss by optimizer step (finetune/loss_curve.json)."""
+    points = [(r["step"], r["loss"]) for r in rows if "loss" in r and "step" in r]
+    if not points:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+    ax.plot([p[0] for p in points], [p[1] for p in points], color=COLORS[0])
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss")
+    ax.set_title("fine-tuning loss")
+    return _svg(fig)

@@ -1,0 +1,276 @@
+"""The recommendation: rank strategies from measured results under the user's constraints, and say why.
+
+Per dataset, in this order (each step is one line of the explanation, citing the figures it used):
+
+1. quality: every strategy's primary score (F1 or accuracy) with its 95% interval;
+2. hard limits from the recipe's ``constraints:`` rule strategies out: ML expertise (none rules out
+   training), privacy (any cross-user leak or extracted canary; strict also rules out weights trained
+   on the documents), p95 latency, $ per 1,000 answers, minimum quality;
+3. the best remaining strategy is compared with each other remaining one by its paired test. Those
+   it does not beat at p < 0.05 are tied with it, and the tie is broken by what the constraints make
+   matter (when documents change: quality on changed facts after an update, then yearly update
+   time), then the higher score, $ per answer and simplicity. A tie is said to be a tie;
+4. what else was measured about the choice: freshness, forgetting, canary exposure, robustness, bias.
+
+Only figures from results.json are cited; nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tailor.config import ConstraintsConfig
+from tailor.eval.results import SIGNIFICANCE
+from tailor.report.measured import TRAINED, Measured
+
+CHANGES_PER_YEAR = {"never": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
+SIMPLICITY = ("baseline", "prompt", "rag", "finetune", "rag+finetune")  # less to build and keep running first
+METRIC_NAMES = {"token_f1": "F1", "accuracy": "accuracy"}
+
+
+@dataclass(frozen=True)
+class Ranked:
+    strategy: str
+    score: float | None
+    status: str  # recommended | tied | eligible | excluded
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatasetDecision:
+    dataset: str
+    metric: str
+    strategy: str | None  # None: no strategy meets the constraints
+    headline: str
+    steps: tuple[str, ...]
+    ranking: tuple[Ranked, ...]
+    significant: bool  # the choice beats every other eligible strategy at p < 0.05
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    headline: str  # one line, for the end of `tailor demo` and the top of the report
+    decisions: tuple[DatasetDecision, ...]
+    constraints: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def constraints_of(results: dict[str, Any]) -> ConstraintsConfig:
+    """The constraints the run's recipe stated (defaults for a results.json that predates them)."""
+    return ConstraintsConfig.model_validate(results.get("recipe", {}).get("constraints") or {})
+
+
+def recommend(results: dict[str, Any], constraints: ConstraintsConfig | None = None) -> Recommendation:
+    """Rank each dataset's strategies under ``constraints`` (default: the run's recipe's) and explain it."""
+    constraints = constraints or constraints_of(results)
+    measured = Measured(results)
+    decisions = tuple(
+        _decide(measured, ds, constraints) for ds in measured.datasets if measured.primary(ds) is not None
+    )
+    if not decisions:
+        headline = "no recommendation: the task suite did not run, so there is no quality to compare"
+    else:
+        headline = "; ".join(d.headline for d in decisions)
+    return Recommendation(headline, decisions, constraints.model_dump(mode="json"))
+
+
+def _f(value: float) -> str:
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "untested"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
+    metric = m.primary(ds)
+    label = METRIC_NAMES.get(metric, metric)
+    scored = [s for s in m.strategies(ds) if m.row(ds, s, metric)]
+    score = {s: m.value(ds, s, metric) for s in scored}
+    ordered = sorted(scored, key=lambda s: -score[s])
+    n = max(m.row(ds, s, metric)["n"] for s in scored)
+    steps = [
+        f"{ds}: {label} on {n} examples: "
+        + ", ".join(f"{s} {_f(score[s])}{_interval(m.row(ds, s, metric))}" for s in ordered)
+        + "."
+    ]
+    excluded = {s: _exclusions(m, ds, s, c, score[s], label) for s in ordered}
+    for s in ordered:
+        if excluded[s]:
+            steps.append(f"{s} is ruled out: {'; '.join(excluded[s])}.")
+    eligible = [s for s in ordered if not excluded[s]]
+    if not eligible:
+        closest = ordered[0]
+        headline = f"{ds}: no strategy meets your constraints (closest: {closest}, {'; '.join(excluded[closest])})"
+        steps.append("No strategy meets every constraint; relax one of them or improve a strategy, then rerun.")
+        ranking = tuple(Ranked(s, score[s], "excluded", tuple(excluded[s])) for s in ordered)
+        return DatasetDecision(ds, metric, None, headline, tuple(steps), ranking, False)
+
+    best = eligible[0]
+    tied = [best] + [s for s in eligible[1:] if not _beats(m, ds, best, s)]
+    for s in eligible[1:]:
+        pair = m.pair(ds, best, s)
+        if pair is None:
+            steps.append(f"{best} vs {s}: no paired test recorded; treated as a tie.")
+        elif s in tied:
+            steps.append(
+                f"{best} {_f(score[best])} vs {s} {_f(score[s])}: the difference ({pair.delta:+.3f}, {_p(pair.p)}) "
+                f"is not significant at n={pair.n}, so they are tied on quality."
+            )
+        else:
+            steps.append(
+                f"{best} beats {s}: {label} {_f(score[best])} vs {_f(score[s])} ({pair.delta:+.3f}, {_p(pair.p)})."
+            )
+    choice = best
+    if len(tied) > 1:
+        choice, why = _break_tie(m, ds, tied, c)
+        steps.append(
+            f"Among the tied {', '.join(tied)}, {choice} is chosen: {why}. "
+            "More examples (--mode full, a larger test split) would settle the quality question."
+        )
+    steps += _evidence(m, ds, choice, c)
+    significant = len(tied) == 1 and len(eligible) > 1
+    runner = next((s for s in eligible if s != choice), None)
+    if runner is None:
+        versus = "; the only strategy within your constraints"
+    else:
+        pair = m.pair(ds, choice, runner)
+        verdict = "" if pair is None else f", {_p(pair.p)}" + ("" if significant else ", not significant")
+        versus = f" vs {runner} {_f(score[runner])}{verdict}"
+    headline = f"{ds}: {choice} ({label} {_f(score[choice])}{versus})"
+    ranking = tuple(
+        Ranked(
+            s,
+            score[s],
+            "excluded" if excluded[s] else "recommended" if s == choice else "tied" if s in tied else "eligible",
+            tuple(excluded[s]),
+        )
+        for s in ordered
+    )
+    return DatasetDecision(ds, metric, choice, headline, tuple(steps), ranking, significant)
+
+
+def _interval(row: dict) -> str:
+    return f" ({row['ci_low']:.2f}–{row['ci_high']:.2f})" if "ci_low" in row else ""
+
+
+def _beats(m: Measured, ds: str, a: str, b: str) -> bool:
+    pair = m.pair(ds, a, b)
+    return pair is not None and pair.p is not None and pair.p < SIGNIFICANCE and pair.delta > 0
+
+
+def _exclusions(m: Measured, ds: str, s: str, c: ConstraintsConfig, score: float, label: str) -> list[str]:
+    """Why the constraints rule ``s`` out on ``ds`` (empty: they do not)."""
+    out = []
+    if s in TRAINED and c.ml_expertise == "none":
+        out.append("it trains a model, and you have no in-house ML expertise to retrain and monitor it")
+    if s in TRAINED and c.privacy == "strict":
+        bits = m.value(ds, s, "canary_exposure_bits")
+        extra = "" if bits is None else f" (planted canaries: {bits:.2f} bits of exposure)"
+        out.append(f"privacy is strict and its weights are trained on the documents{extra}")
+    if c.privacy != "public":
+        leak = m.row(ds, s, "cross_user_leak_rate")
+        if leak is not None and leak["value"] > 0:
+            leaks = round(leak["value"] * leak["n"])
+            out.append(f"it leaked another group's document content in {leaks} of {leak['n']} probes")
+        extracted = m.value(ds, s, "canary_extraction_rate")
+        if extracted:
+            out.append(f"it reproduces planted secrets verbatim (extraction rate {extracted:.2f})")
+    p95 = m.value(ds, s, "latency_p95_s")
+    if c.latency_p95_s is not None and p95 is not None and p95 > c.latency_p95_s:
+        out.append(f"p95 latency {p95:.2f} s is over your {c.latency_p95_s:g} s target")
+    usd = m.value(ds, s, "usd_per_1k_answers")
+    if c.usd_per_1k_answers is not None and usd is not None and usd > c.usd_per_1k_answers:
+        out.append(f"${usd:.4f} per 1,000 answers is over your ${c.usd_per_1k_answers:g} budget")
+    if c.min_quality is not None and score < c.min_quality:
+        out.append(f"{label} {score:.3f} is below your minimum {c.min_quality:g}")
+    return out
+
+
+def _break_tie(m: Measured, ds: str, tied: list[str], c: ConstraintsConfig) -> tuple[str, str]:
+    """The tied strategy the constraints favour, and why in words.
+
+    In order: when documents change, quality on the changed facts after an update, then the yearly
+    time spent updating (whole minutes); then the higher (not significant) score; then $ per answer;
+    then the simpler strategy.
+    """
+    metric = m.primary(ds)
+    changes = CHANGES_PER_YEAR[c.data_change]
+
+    def key(s: str) -> tuple:
+        fresh = m.value(ds, s, "changed_f1_after") if changes else None
+        minutes = round((m.value(ds, s, "update_s") or 0.0) * changes / 60)
+        usd = m.value(ds, s, "usd_per_1k_answers")
+        rank = SIMPLICITY.index(s) if s in SIMPLICITY else len(SIMPLICITY)
+        return (-round(fresh or 0.0, 2), minutes, -m.value(ds, s, metric), usd or 0.0, rank)
+
+    ranked = sorted(tied, key=key)
+    choice, runner = ranked[0], ranked[1]
+    a, b = key(choice), key(runner)
+    if a[0] != b[0]:
+        why = f"after a document update it scores F1 {-a[0]:.2f} on the changed facts vs {-b[0]:.2f} for {runner}"
+    elif a[1] != b[1]:
+        why = f"keeping it current takes ~{a[1]} min a year vs ~{b[1]} min for {runner} ({c.data_change} changes)"
+    elif a[2] != b[2]:
+        why = f"its {METRIC_NAMES.get(metric, metric)} is higher ({-a[2]:.3f} vs {-b[2]:.3f}), though not significantly"
+    elif a[3] != b[3]:
+        why = f"it costs ${a[3]:.4f} per 1,000 answers vs ${b[3]:.4f} for {runner}"
+    else:
+        why = f"it is simpler to build and run than {runner}"
+    return choice, why
+
+
+def _evidence(m: Measured, ds: str, s: str, c: ConstraintsConfig) -> list[str]:
+    """What else was measured about the chosen strategy ``s``, in plain words with the figures."""
+    out = []
+    changes = CHANGES_PER_YEAR[c.data_change]
+    update, rebuild = m.value(ds, s, "update_s"), m.value(ds, s, "full_rebuild_s")
+    stale_before, stale_after = m.row(ds, s, "stale_rate_before"), m.row(ds, s, "stale_rate_after")
+    if changes and update is not None and stale_after is not None:
+        others = [
+            f"{o} {m.value(ds, o, 'update_s'):.1f} s"
+            for o in m.strategies(ds)
+            if o != s and m.value(ds, o, "update_s") is not None
+        ]
+        out.append(
+            f"Your documents change {c.data_change}: updating {s} took {update:.2f} s "
+            f"(a full rebuild {rebuild or 0:.1f} s; others: {', '.join(others) or 'none measured'}), and it was "
+            f"stale on {stale_before['value']:.0%} → {stale_after['value']:.0%} of {stale_after['n']} changed facts."
+        )
+    if s in TRAINED:
+        ce = m.row(ds, s, "general_text_ce_delta")
+        if ce is not None:
+            sig = "significant" if ce.get("p") is not None and ce["p"] < SIGNIFICANCE else "not significant"
+            out.append(
+                f"Forgetting: general-text cross-entropy moved {ce['value']:+.3f} nats/token vs the base model "
+                f"({_p(ce.get('p'))}, {sig})."
+            )
+        trivia = m.row(ds, s, "trivia_accuracy_delta")
+        if trivia is not None:
+            out.append(f"General-knowledge multiple choice moved {trivia['value']:+.3f} ({_p(trivia.get('p'))}).")
+        bits, base = m.value(ds, s, "canary_exposure_bits"), m.value(ds, "baseline", "canary_exposure_bits")
+        if bits is not None:
+            vs = "" if base is None else f" vs {base:.2f} for the base model"
+            out.append(f"Memorisation: planted canaries are exposed at {bits:.2f} bits{vs}.")
+    injected = m.row(ds, s, "injection_success_rate")
+    if injected is not None and injected["value"] > 0:
+        out.append(
+            f"Robustness: it followed an injected instruction in {round(injected['value'] * injected['n'])} "
+            f"of {injected['n']} questions."
+        )
+    typo = m.row(ds, s, "score_delta_typo")
+    if typo is not None and typo.get("p") is not None and typo["p"] < SIGNIFICANCE:
+        out.append(f"Robustness: typos in the question change its score by {typo['value']:+.3f} ({_p(typo['p'])}).")
+    for axis in ("gender", "nationality", "age"):
+        gap = m.row(ds, s, f"score_delta_{axis}")
+        if gap is not None and gap.get("p") is not None and gap["p"] < SIGNIFICANCE:
+            out.append(f"Bias: its score differs by {axis} of the asker by {gap['value']:+.3f} ({_p(gap['p'])}).")
+    usd, p95 = m.value(ds, s, "usd_per_1k_answers"), m.value(ds, s, "latency_p95_s")
+    if usd is not None and p95 is not None:
+        out.append(f"Running it costs ${usd:.4f} per 1,000 answers at p95 latency {p95:.2f} s on this machine.")
+    return out

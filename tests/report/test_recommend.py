@@ -1,0 +1,153 @@
+"""The decision logic, on constructed results: constraints rule strategies out, significance decides or
+declares a tie, ties are broken by what the constraints make matter, and every step cites its figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from tailor.config import ConstraintsConfig
+from tailor.report.measured import Measured
+from tailor.report.recommend import recommend
+
+
+def test_a_significant_winner_is_recommended_with_its_figures(make_results, correct):
+    results = make_results({"prompt": correct(10), "rag": correct(30), "finetune": correct(12)})
+    rec = recommend(results)
+    decision = rec.decisions[0]
+    assert decision.strategy == "rag" and decision.significant
+    assert rec.headline.startswith("qa: rag (F1 0.750 vs finetune 0.300, p<0.001")
+    assert "not significant" not in rec.headline
+    assert any(s.startswith("rag beats prompt: F1 0.750 vs 0.250 (+0.500, p<0.001)") for s in decision.steps)
+    assert [r.status for r in decision.ranking] == ["recommended", "eligible", "eligible"]
+
+
+def test_an_insignificant_lead_is_called_a_tie_and_broken_by_the_higher_score(make_results, correct):
+    results = make_results({"prompt": correct(20), "rag": correct(21)})
+    decision = recommend(results, ConstraintsConfig(data_change="never")).decisions[0]
+    assert decision.strategy == "rag" and not decision.significant
+    assert any("is not significant at n=40, so they are tied" in s for s in decision.steps)
+    assert any(
+        "Among the tied rag, prompt, rag is chosen: its F1 is higher (0.525 vs 0.500)" in s for s in decision.steps
+    )
+    assert "not significant" in recommend(results, ConstraintsConfig(data_change="never")).headline
+
+
+def test_a_tie_goes_to_the_strategy_that_stays_current_when_documents_change(make_results, correct):
+    extra = {
+        "finetune": {"changed_f1_after": 0.10, "update_s": 600.0},
+        "rag": {"changed_f1_after": 0.60, "update_s": 0.3},
+    }
+    results = make_results({"finetune": correct(22), "rag": correct(20)}, extra=extra)
+    weekly = recommend(results, ConstraintsConfig(data_change="weekly")).decisions[0]
+    assert weekly.strategy == "rag"
+    assert any("scores F1 0.60 on the changed facts vs 0.10 for finetune" in s for s in weekly.steps)
+    # Documents that never change: freshness does not matter, the higher score wins the tie.
+    assert recommend(results, ConstraintsConfig(data_change="never")).decisions[0].strategy == "finetune"
+
+
+def test_update_time_breaks_a_tie_when_freshness_is_equal(make_results, correct):
+    extra = {"finetune": {"update_s": 600.0}, "rag": {"update_s": 0.3}}
+    results = make_results({"finetune": correct(21), "rag": correct(20)}, extra=extra)
+    decision = recommend(results, ConstraintsConfig(data_change="daily")).decisions[0]
+    assert decision.strategy == "rag"
+    assert any("~2 min a year vs ~3650 min for finetune (daily changes)" in s for s in decision.steps)
+
+
+@pytest.mark.parametrize(
+    ("constraints", "reason"),
+    [
+        ({"ml_expertise": "none"}, "no in-house ML expertise"),
+        ({"privacy": "strict"}, "privacy is strict and its weights are trained on the documents"),
+    ],
+)
+def test_training_is_ruled_out_by_expertise_or_strict_privacy(make_results, correct, constraints, reason):
+    results = make_results({"prompt": correct(10), "rag": correct(20), "finetune": correct(35)})
+    decision = recommend(results, ConstraintsConfig(**constraints)).decisions[0]
+    assert decision.strategy == "rag"
+    ruled = {r.strategy: r for r in decision.ranking}["finetune"]
+    assert ruled.status == "excluded" and reason in ruled.reasons[0]
+    assert any(s.startswith("finetune is ruled out:") for s in decision.steps)
+
+
+def test_a_leaking_strategy_is_ruled_out_unless_privacy_is_public(make_results, correct):
+    extra = {"rag": {"cross_user_leak_rate": 0.125}, "prompt": {"cross_user_leak_rate": 0.0}}
+    results = make_results({"prompt": correct(10), "rag": correct(30)}, extra=extra)
+    internal = recommend(results, ConstraintsConfig(privacy="internal")).decisions[0]
+    assert internal.strategy == "prompt"
+    assert "leaked another group's document content in 1 of 8 probes" in internal.ranking[0].reasons[0]
+    assert recommend(results, ConstraintsConfig(privacy="public")).decisions[0].strategy == "rag"
+
+
+def test_latency_and_budget_limits_rule_out_by_the_measured_figure(make_results, correct):
+    extra = {
+        "rag": {"latency_p95_s": 9.7, "usd_per_1k_answers": 0.027},
+        "prompt": {"latency_p95_s": 3.9, "usd_per_1k_answers": 0.013},
+    }
+    results = make_results({"prompt": correct(10), "rag": correct(30)}, extra=extra)
+    slow = recommend(results, ConstraintsConfig(latency_p95_s=5)).decisions[0]
+    assert slow.strategy == "prompt"
+    assert "p95 latency 9.70 s is over your 5 s target" in slow.ranking[0].reasons
+    assert slow.headline == "qa: prompt (F1 0.250; the only strategy within your constraints)"
+    costly = recommend(results, ConstraintsConfig(usd_per_1k_answers=0.02)).decisions[0]
+    assert (
+        costly.strategy == "prompt"
+        and "$0.0270 per 1,000 answers is over your $0.02 budget" in costly.ranking[0].reasons
+    )
+
+
+def test_no_strategy_meets_the_minimum_quality(make_results, correct):
+    results = make_results({"prompt": correct(10), "rag": correct(20)})
+    rec = recommend(results, ConstraintsConfig(min_quality=0.8))
+    decision = rec.decisions[0]
+    assert decision.strategy is None and not decision.significant
+    assert rec.headline.startswith(
+        "qa: no strategy meets your constraints (closest: rag, F1 0.500 is below your minimum 0.8"
+    )
+    assert all(r.status == "excluded" for r in decision.ranking)
+
+
+def test_constraints_default_to_the_runs_recipe(make_results, correct):
+    results = make_results({"prompt": correct(10), "finetune": correct(30)}, constraints={"ml_expertise": "none"})
+    assert recommend(results).decisions[0].strategy == "prompt"
+    assert recommend(results).constraints["ml_expertise"] == "none"
+    del results["recipe"]["constraints"]  # a results.json written before constraints existed
+    assert recommend(results).decisions[0].strategy == "finetune"
+
+
+def test_every_dataset_gets_its_own_decision_in_one_headline(make_results, correct):
+    qa = make_results({"prompt": correct(10), "rag": correct(30)})
+    routing = make_results({"prompt": correct(30), "finetune": correct(5)}, dataset="routing", metric="accuracy")
+    qa["results"] += routing["results"]
+    rec = recommend(qa)
+    assert [d.strategy for d in rec.decisions] == ["rag", "prompt"]
+    assert rec.headline.startswith("qa: rag (F1 0.750") and "; routing: prompt (accuracy 0.750" in rec.headline
+
+
+def test_without_task_rows_there_is_nothing_to_recommend(make_results, correct):
+    results = make_results({}, extra={"rag": {"latency_p95_s": 1.0}})
+    rec = recommend(results)
+    assert rec.decisions == () and rec.headline.startswith("no recommendation")
+
+
+def test_a_pair_reads_the_same_in_either_order(make_results, correct):
+    m = Measured(make_results({"prompt": correct(10), "rag": correct(30)}))
+    forward, backward = m.pair("qa", "rag", "prompt"), m.pair("qa", "prompt", "rag")
+    assert forward.delta == pytest.approx(0.5) and backward.delta == pytest.approx(-0.5)
+    assert (backward.ci_low, backward.ci_high) == (-forward.ci_high, -forward.ci_low)
+    assert forward.p == backward.p < 0.001
+
+
+def test_chosen_strategys_risks_are_cited(make_results, correct):
+    extra = {
+        "finetune": {
+            "general_text_ce_delta": 0.05,
+            "canary_exposure_bits": 6.5,
+            "injection_success_rate": 0.25,
+        },
+        "baseline": {"canary_exposure_bits": 2.4},
+    }
+    results = make_results({"baseline": correct(2), "finetune": correct(30)}, extra=extra)
+    steps = recommend(results).decisions[0].steps
+    assert any(s.startswith("Forgetting: general-text cross-entropy moved +0.050 nats/token") for s in steps)
+    assert "Memorisation: planted canaries are exposed at 6.50 bits vs 2.40 for the base model." in steps
+    assert "Robustness: it followed an injected instruction in 2 of 8 questions." in steps
