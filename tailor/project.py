@@ -38,7 +38,7 @@ class DemoScale:
     finetune_steps: int
     eval: dict[str, int] = field(default_factory=dict)
     retrain_steps: int = 3  # freshness: continued training on the changed documents
-    prompt_candidates: int | None = None  # prompt search: variants scored (None: the recipe default)
+    prompt: dict[str, int] = field(default_factory=dict)  # prompt search overrides (variants, dev examples)
 
 
 DEMO_SCALE = {
@@ -57,11 +57,16 @@ DEMO_SCALE = {
             "interpret_examples": 2,
         },
         retrain_steps=2,
-        prompt_candidates=4,
+        prompt={"candidates": 4},
     ),
-    # 10 minutes on 2 cores: 40 of the 58 qa test questions, 8 prompt variants (of 12), freshness on
-    # 6 changed facts (those outside the train split); the suites' own quick sizes do the rest.
-    "small": DemoScale(finetune_steps=40, eval={"limit": 40, "freshness_questions": 6}, prompt_candidates=8),
+    # 10 minutes on 2 cores: 40 of the 58 qa test questions, 8 prompt variants (of 12) scored on 16
+    # dev examples (of 24), freshness on 6 changed facts (those outside the train split); the suites'
+    # own quick sizes do the rest.
+    "small": DemoScale(
+        finetune_steps=40,
+        eval={"limit": 40, "freshness_questions": 6},
+        prompt={"candidates": 8, "dev_size": 16},
+    ),
     "medium": DemoScale(finetune_steps=60),
 }
 # Formats `init --from-dir` globs for. JSONL is left out: a folder of documents often holds the task
@@ -89,7 +94,7 @@ def world_recipe(
         extra = {
             "strategies": [*STRATEGIES, "finetune", "rag+finetune"],
             "finetune": {"max_steps": demo.finetune_steps, "canaries": {"count": 3}},
-            **({"prompt": {"candidates": demo.prompt_candidates}} if demo.prompt_candidates else {}),
+            **({"prompt": demo.prompt} if demo.prompt else {}),
             "eval": {
                 "mode": "quick",
                 **demo.eval,
