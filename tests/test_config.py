@@ -25,6 +25,7 @@ from tailor.config import (
     PromptConfig,
     RagConfig,
     Recipe,
+    ServeConfig,
     SplitConfig,
     load_recipe,
     render_recipe,
@@ -52,6 +53,7 @@ INSTANCES = [
     FinetuneConfig(method="full", target_modules=["q_proj", "v_proj"], max_steps=3, knowledge=False, strict=True),
     FinetuneConfig(canaries=CanaryConfig(count=4, repetitions=[2, 8]), packing=False, knowledge_qa=0),
     CanaryConfig(count=3),
+    ServeConfig(port=9000, dataset="qa", strategies=["rag"], keys="k.yaml", batch_size=1, max_queue=3),
     ConstraintsConfig(
         min_quality=0.5, usd_per_1k_answers=0.02, latency_p95_s=2.0, data_change="weekly", privacy="strict"
     ),

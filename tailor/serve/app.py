@@ -1,0 +1,320 @@
+"""The OpenAI-compatible API: ``create_app(state)`` → a FastAPI app; every served strategy is a model.
+
+Routes: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST
+/v1/completions`` (both also streaming, as server-sent events). Responses follow OpenAI's schema,
+``usage`` included; each completion also carries a ``tailor`` extension field::
+
+    "tailor": {"strategy": "rag", "contexts": ["doc-a", "doc-b"], "citations": ["doc-a"]}
+
+``contexts`` are the documents put in front of the model (only ones the caller's groups may read);
+``citations`` those the answer cites. A chat's question is its last user message; earlier turns
+and sampling options are accepted and ignored (each strategy answers with its own prompt and
+decoding settings).
+
+Errors are OpenAI-style JSON ``{"error": {"message", "type", "param", "code"}}``: 401 missing or
+unknown key, 403 a model the key may not use, 404 an unknown model or route, 400 a malformed body,
+413 an oversized body or question, 429 a full queue (with ``Retry-After``). Bad input never gets a
+500. Logs carry request id, key id, user, model, status and time: never a key, a question, an
+answer or document text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tailor.config import ServeConfig
+from tailor.serve.batching import Batcher, QueueFull
+from tailor.serve.keys import ApiKey, KeyStore
+from tailor.strategy import Answer, Strategy, User, citations
+
+log = logging.getLogger("tailor.serve")
+MODEL_PREFIX = "tailor-"
+
+
+class ApiError(Exception):
+    """An error answered as OpenAI-style JSON with ``status``."""
+
+    def __init__(self, status: int, message: str, code: str, *, kind: str = "invalid_request_error", param=None):
+        super().__init__(message)
+        self.status, self.message, self.code, self.kind, self.param = status, message, code, kind, param
+        self.headers: dict[str, str] = {}
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # temperature, top_p, user...: accepted, not used
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    n: int = Field(1, ge=1, le=1)
+
+
+class CompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str
+    prompt: str | list[str]
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    n: int = Field(1, ge=1, le=1)
+
+
+@dataclass
+class ServeState:
+    models: Mapping[str, Strategy]  # model name (tailor-<strategy>) → strategy
+    keys: KeyStore
+    batcher: Batcher
+    config: ServeConfig
+
+
+def model_name(strategy: str) -> str:
+    return MODEL_PREFIX + strategy
+
+
+def create_app(state: ServeState) -> FastAPI:
+    """The API over ``state``'s strategies, keys and batcher."""
+    app = FastAPI(title="tailor", summary="OpenAI-compatible API; every strategy is a model", docs_url=None)
+    app.state.tailor = state
+
+    @app.middleware("http")
+    async def _log_and_limit(request: Request, call_next):
+        request.state.id = uuid.uuid4().hex[:12]
+        start = time.perf_counter()
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > state.config.max_body_bytes:
+            response = _error(ApiError(413, f"request body over {state.config.max_body_bytes} bytes", "body_too_large"))
+        else:
+            response = await call_next(request)
+        key: ApiKey | None = getattr(request.state, "key", None)
+        log.info(
+            "%s %s %s status=%d key=%s user=%s model=%s %.0f ms",
+            request.state.id,
+            request.method,
+            request.url.path,
+            response.status_code,
+            key.id if key else "-",
+            key.user if key else "-",
+            getattr(request.state, "model", "-"),
+            (time.perf_counter() - start) * 1000,
+        )
+        response.headers["x-request-id"] = request.state.id
+        return response
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, e: ApiError):
+        return _error(e)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, e: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+        return _error(ApiError(e.status_code, str(e.detail), code))
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, e: Exception):
+        log.error("%s internal error: %s", getattr(request.state, "id", "-"), type(e).__name__)
+        return _error(ApiError(500, "internal error; see the server log", "internal_error", kind="server_error"))
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "models": len(state.models), "queued": state.batcher.waiting}
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        key = _authenticate(request, state.keys)
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "tailor"}
+            for name in state.models
+            if key.may_use(name)
+        ]
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        key = _authenticate(request, state.keys)
+        body = _parse(ChatRequest, await _json(request))
+        question = _last_user_message(body)
+        answer, model = await _answer(request, state, key, body.model, question)
+        if body.stream:
+            include_usage = bool((body.stream_options or {}).get("include_usage"))
+            return _sse(_chat_chunks(model, answer, include_usage))
+        return _chat_response(model, answer)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        key = _authenticate(request, state.keys)
+        body = _parse(CompletionRequest, await _json(request))
+        if isinstance(body.prompt, list) and len(body.prompt) != 1:
+            raise ApiError(400, "send one prompt per request", "invalid_prompt", param="prompt")
+        question = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
+        answer, model = await _answer(request, state, key, body.model, question)
+        if body.stream:
+            include_usage = bool((body.stream_options or {}).get("include_usage"))
+            return _sse(_completion_chunks(model, answer, include_usage))
+        return _completion_response(model, answer)
+
+    return app
+
+
+def _error(e: ApiError) -> JSONResponse:
+    body = {"error": {"message": e.message, "type": e.kind, "param": e.param, "code": e.code}}
+    return JSONResponse(body, status_code=e.status, headers=e.headers)
+
+
+def _authenticate(request: Request, keys: KeyStore) -> ApiKey:
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise ApiError(401, "missing API key: send Authorization: Bearer <key>", "missing_api_key")
+    key = keys.find(presented.strip())
+    if key is None:
+        raise ApiError(401, "invalid API key", "invalid_api_key")
+    request.state.key = key
+    return key
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ApiError(400, f"body is not valid JSON ({e})", "invalid_json") from None
+
+
+def _parse(model: type[BaseModel], body: Any) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as e:
+        first = e.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise ApiError(400, f"{param or 'body'}: {first['msg']}", "invalid_request", param=param) from None
+
+
+def _last_user_message(body: ChatRequest) -> str:
+    for message in reversed(body.messages):
+        if message.role == "user":
+            content = message.content
+            if isinstance(content, list):  # content parts: only text parts are read
+                content = "\n".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+            if content and content.strip():
+                return content
+            break
+    raise ApiError(400, "messages: the last user message has no text", "invalid_messages", param="messages")
+
+
+async def _answer(request: Request, state: ServeState, key: ApiKey, model: str, question: str) -> tuple[Answer, str]:
+    request.state.model = model
+    if model not in state.models:
+        raise ApiError(404, f"model {model!r} does not exist; GET /v1/models lists yours", "model_not_found")
+    if not key.may_use(model):
+        raise ApiError(403, f"this key may not use {model!r}", "model_not_allowed", kind="permission_error")
+    if len(question) > state.config.max_input_chars:
+        raise ApiError(413, f"question over {state.config.max_input_chars} characters", "input_too_large")
+    try:
+        future = state.batcher.submit(model, question, User(key.user, key.groups))
+    except QueueFull:
+        e = ApiError(429, "too many requests waiting; retry later", "rate_limit_exceeded", kind="rate_limit_error")
+        e.headers["Retry-After"] = str(state.config.retry_after_s)
+        raise e from None
+    return await asyncio.wrap_future(future), model
+
+
+def _extension(model: str, answer: Answer) -> dict[str, Any]:
+    shown = list(dict.fromkeys(c.doc_id for c in answer.contexts))
+    cited = [d for d in dict.fromkeys(citations(answer.text)) if d in shown]  # only what the caller was shown
+    return {"strategy": model.removeprefix(MODEL_PREFIX), "contexts": shown, "citations": cited}
+
+
+def _usage(answer: Answer) -> dict[str, int]:
+    p, c = answer.prompt_tokens, answer.completion_tokens
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def _chat_response(model: str, answer: Answer) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
+        "usage": _usage(answer),
+        "tailor": _extension(model, answer),
+    }
+
+
+def _completion_response(model: str, answer: Answer) -> dict[str, Any]:
+    return {
+        "id": f"cmpl-{uuid.uuid4().hex}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "text": answer.text, "finish_reason": "stop", "logprobs": None}],
+        "usage": _usage(answer),
+        "tailor": _extension(model, answer),
+    }
+
+
+def _pieces(text: str) -> list[str]:
+    """The answer in word-sized deltas (whitespace kept), so clients render it as it streams."""
+    out, current = [], ""
+    for ch in text:
+        current += ch
+        if ch.isspace() and current.strip():
+            out.append(current)
+            current = ""
+    return [*out, current] if current else out
+
+
+def _chat_chunks(model: str, answer: Answer, include_usage: bool) -> Iterator[dict]:
+    base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time())}
+    base["model"] = model
+    yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+    for piece in _pieces(answer.text):
+        yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+    last = {
+        **base,
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "tailor": _extension(model, answer),
+    }
+    yield last
+    if include_usage:
+        yield {**base, "choices": [], "usage": _usage(answer)}
+
+
+def _completion_chunks(model: str, answer: Answer, include_usage: bool) -> Iterator[dict]:
+    base = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time())}
+    base["model"] = model
+    for piece in _pieces(answer.text):
+        yield {**base, "choices": [{"index": 0, "text": piece, "finish_reason": None, "logprobs": None}]}
+    yield {
+        **base,
+        "choices": [{"index": 0, "text": "", "finish_reason": "stop", "logprobs": None}],
+        "tailor": _extension(model, answer),
+    }
+    if include_usage:
+        yield {**base, "choices": [], "usage": _usage(answer)}
+
+
+def _sse(chunks: Iterator[dict]) -> StreamingResponse:
+    def events() -> Iterator[str]:
+        for chunk in chunks:
+            yield f"data: {json.dumps(chunk)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")

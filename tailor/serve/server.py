@@ -1,0 +1,96 @@
+"""Build the served strategies from a workspace and run the API with uvicorn.
+
+Scale-out: with ``model: {kind: openai, base_url: ...}`` in the recipe, every served strategy
+generates through that endpoint (a vLLM server, say) while retrieval, access control and prompts
+stay here; see README.md for a vLLM launch line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+from tailor.config import ServeConfig
+from tailor.errors import Problem, RecipeError
+from tailor.serve.app import ServeState, create_app, model_name
+from tailor.serve.batching import Batcher
+from tailor.serve.keys import KeyStore, load_keys
+from tailor.workspace import Workspace
+
+
+def build_state(ws: Workspace, keys: KeyStore | None = None, config: ServeConfig | None = None) -> ServeState:
+    """Strategies of the served dataset (reusing or building prompt, index and adapter), keys and a batcher.
+
+    Raises:
+        RecipeError: serve.dataset names no dataset, or a listed strategy is not the dataset's.
+    """
+    from tailor.strategies import build_strategy
+
+    recipe = ws.recipe
+    config = config or recipe.serve
+    if keys is None:  # first: a missing keys file fails before any model work
+        keys = load_keys(recipe.resolve(config.keys))
+    names = [d.name for d in ws.datasets]
+    if config.dataset is not None and config.dataset not in names:
+        raise RecipeError(recipe.problem(f"no dataset {config.dataset!r}; datasets: {', '.join(names)}", "serve"))
+    dataset = next(d for d in ws.datasets if config.dataset in (None, d.name))
+    allowed = [s for s in recipe.strategies if dataset.strategies is None or s in dataset.strategies]
+    wanted = config.strategies or allowed
+    missing = [s for s in wanted if s not in allowed]
+    if missing:
+        raise RecipeError(recipe.problem(f"{missing[0]} is not a strategy of dataset {dataset.name!r}", "serve"))
+    models = {}
+    for name in wanted:
+        ws.reporter.log(f"serve: building {name} for {dataset.name}")
+        models[model_name(name)] = build_strategy(name, ws, dataset).strategy
+    batcher = Batcher(
+        models, batch_size=config.batch_size, wait_s=config.batch_wait_ms / 1000, max_queue=config.max_queue
+    )
+    return ServeState(models, keys, batcher, config)
+
+
+def serve(ws: Workspace, keys: KeyStore | None = None, *, host: str | None = None, port: int | None = None) -> None:
+    """Run the API until interrupted (``keys``: default, the recipe's serve.keys file)."""
+    import uvicorn
+
+    config = ws.recipe.serve
+    state = build_state(ws, keys)
+    if not len(state.keys):
+        raise RecipeError(Problem("the keys file holds no key; add one with `tailor keys add USER`"))
+    host, port = host or config.host, port or config.port
+    ws.reporter.log(f"serve: {', '.join(state.models)} on http://{host}:{port}/v1 ({len(state.keys)} key(s))")
+    try:
+        uvicorn.run(create_app(state), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        state.batcher.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(state: ServeState, port: int | None = None) -> Iterator[str]:
+    """The API on 127.0.0.1 in a background thread, for tests and benchmarks; yields its /v1 base URL."""
+    import uvicorn
+
+    port = port or free_port()
+    config = uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
