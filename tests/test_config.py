@@ -37,8 +37,9 @@ CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 
 INSTANCES = [
     PackagedModel(),
+    PackagedModel(backend="llamacpp"),
     HFModel(kind="hf", path="models/x"),
-    GGUFModel(kind="gguf", path="m.gguf"),
+    GGUFModel(kind="gguf", path="m.gguf", backend="llamacpp"),
     OpenAIModel(kind="openai", base_url="http://127.0.0.1:8000/v1", model="m", api_key_env="K", concurrency=9),
     GenerationConfig(max_new_tokens=7, batch_size=3, temperature=0.5),
     ExampleSet(path="a.jsonl", name="a", instruction="Be brief.", max_new_tokens=4, strategies=["baseline"]),
@@ -47,7 +48,7 @@ INSTANCES = [
     DataConfig(corpus=["d/*.md"], examples=[ExampleSet(path="a.jsonl")], default_groups=["everyone"]),
     PromptConfig(candidates=3, shots=[1], selection=["similar"], context_tokens=0),
     EvalConfig(split="dev", limit=5),
-    EvalConfig(mode="quick", bias_questions=2, canary_candidates=9),
+    EvalConfig(mode="quick", bias_questions=2, canary_candidates=9, compress=["int8", "bf16"], compress_prompts=2),
     FreshnessConfig(corpus=["v2/*.md"], examples="v2/q.jsonl", dataset="qa", retrain_steps=3),
     CostConfig(cpu_hour_usd=0.2, gpu_hour_usd=3.0, input_usd_per_1k_tokens=0.001, output_usd_per_1k_tokens=0.002),
     FinetuneConfig(method="full", target_modules=["q_proj", "v_proj"], max_steps=3, knowledge=False, strict=True),

@@ -20,7 +20,8 @@ class ResultRow:
 
     A paired difference (a ``*_delta`` metric) also carries ``p``, the two-sided p-value that it is
     not zero, and ``vs``, the strategy it is measured against (None: against the same strategy under
-    other conditions, such as clean vs perturbed questions).
+    other conditions, such as clean vs perturbed questions). ``variant`` names the compressed form of
+    the strategy's model a figure was measured with.
     """
 
     strategy: str
@@ -33,6 +34,7 @@ class ResultRow:
     ci_high: float | None = None
     p: float | None = None
     vs: str | None = None
+    variant: str | None = None  # a compressed model variant (bf16, int8); None: the model as built
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

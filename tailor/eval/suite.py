@@ -63,6 +63,7 @@ def sample(inp: SuiteInput, size: str, salt: str) -> list[int]:
 def suites() -> dict[str, Suite]:
     """Suites by name, as the recipe's ``suites:`` names them."""
     from tailor.eval.bias import bias_suite
+    from tailor.eval.compression import compress_suite
     from tailor.eval.cost import cost_suite
     from tailor.eval.forgetting import forgetting_suite
     from tailor.eval.freshness import freshness_suite
@@ -81,5 +82,6 @@ def suites() -> dict[str, Suite]:
         "leakage": leakage_suite,
         "freshness": freshness_suite,
         "interpret": interpret_suite,
+        "compress": compress_suite,
         "cost": cost_suite,
     }

@@ -39,6 +39,11 @@ def _load(recipe: Recipe, log: Callable[[str], None]) -> Generator:
     from tailor.models.gguf import converted_dir, packaged_gguf
     from tailor.models.local import TransformersGenerator
 
+    if isinstance(model, PackagedModel | GGUFModel) and model.backend == "llamacpp":
+        from tailor.models.llamacpp import LlamaCppGenerator
+
+        path = packaged_gguf(model.name) if isinstance(model, PackagedModel) else recipe.resolve(model.path)
+        return LlamaCppGenerator(path, name=getattr(model, "name", None))
     if isinstance(model, PackagedModel):
         return TransformersGenerator.load(converted_dir(packaged_gguf(model.name), log), name=model.name)
     if isinstance(model, GGUFModel):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tailor.eval.results import read_results
+from tailor.report.measured import strategy_key
 from tailor.report.recommend import recommend
 
 Key = tuple[str, str, str, str]  # dataset, strategy, suite, metric
@@ -77,7 +78,7 @@ def _rows(results: dict[str, Any]) -> dict[Key, dict]:
     out = {}
     for row in results["results"]:
         metric = f"{row['metric']} vs {row['vs']}" if row.get("vs") else row["metric"]
-        out[(row["dataset"], row["strategy"], row["suite"], metric)] = row
+        out[(row["dataset"], strategy_key(row), row["suite"], metric)] = row
     return out
 
 

@@ -55,6 +55,7 @@ def write_report(run_dir: Path) -> Report:
             "scatter": plots.quality_vs_cost(m, ds),
             "panels": plots.suite_panels(m, ds),
             "freshness": plots.freshness_timeline(m, ds),
+            "frontier": plots.compression_frontier(m, ds),
             "examples": _examples(predictions, ds, m.strategies(ds)),
             "interpret": [
                 line

@@ -27,6 +27,11 @@ class Pair:
     n: int
 
 
+def strategy_key(row: dict) -> str:
+    """A row's strategy, as reports name it: ``finetune``, or ``finetune@int8`` for a compressed variant."""
+    return f"{row['strategy']}@{row['variant']}" if row.get("variant") else row["strategy"]
+
+
 class Measured:
     """Rows of one results.json, indexed for lookup."""
 
@@ -36,7 +41,7 @@ class Measured:
         self._pairs: dict[tuple[str, str, str, str], dict] = {}
         self._strategies: dict[str, list[str]] = defaultdict(list)
         for row in results["results"]:
-            ds, s = row["dataset"], row["strategy"]
+            ds, s = row["dataset"], strategy_key(row)
             if row.get("vs"):
                 self._pairs[(ds, s, row["vs"], row["metric"])] = row
             else:

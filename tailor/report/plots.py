@@ -29,6 +29,7 @@ PANELS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("leakage", "leakage: rates", ("cross_user_leak_rate", "canary_extraction_rate")),
     ("leakage", "leakage: canary exposure (bits)", ("canary_exposure_bits",)),
     ("interpret", "interpretability of fine-tuned answers", ("base_agreement_rate", "nearest_train_support_rate")),
+    ("compress", "compression: answer change vs fp32 (primary metric)", ("compressed_score_delta",)),
     ("cost", "cost: $ per 1,000 answers", ("usd_per_1k_answers",)),
     ("cost", "cost: latency per answer (s)", ("latency_p50_s", "latency_p95_s")),
 )
@@ -163,4 +164,29 @@ def loss_curve(rows: Sequence[dict[str, Any]]) -> str | None:
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("training loss")
     ax.set_title("fine-tuning loss")
+    return _svg(fig)
+
+
+def compression_frontier(m: Measured, dataset: str) -> str | None:
+    """Per strategy, one point per model variant: decode tokens/s against the score on the same questions."""
+    points: dict[str, list[tuple[str, float, dict]]] = {}
+    for key in m.strategies(dataset):
+        speed, score = m.value(dataset, key, "decode_tokens_per_s"), m.row(dataset, key, "compressed_score")
+        if speed is not None and score is not None and "@" in key:
+            strategy, variant = key.split("@", 1)
+            points.setdefault(strategy, []).append((variant, speed, score))
+    if not points:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    for i, (strategy, variants) in enumerate(points.items()):
+        variants.sort(key=lambda v: v[1])
+        color = COLORS[i % len(COLORS)]
+        ax.plot([v[1] for v in variants], [v[2]["value"] for v in variants], marker="o", color=color, label=strategy)
+        for variant, speed, score in variants:
+            ax.annotate(variant, (speed, score["value"]), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ax.set_xlabel("decode tokens/s (batch 1, this machine)")
+    ax.set_ylabel("score on the same questions")
+    ax.set_title(f"{dataset}: speed vs quality by model variant")
+    ax.legend(fontsize=7, frameon=False)
     return _svg(fig)

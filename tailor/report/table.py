@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tailor.eval.results import SIGNIFICANCE
+from tailor.report.measured import strategy_key
 
 TASK_COLUMNS = ("exact_match", "token_f1", "contains", "rouge_l", "accuracy", "macro_f1")
 RETRIEVAL_COLUMNS = ("recall_at_1", "recall_at_k", "mrr", "context_precision")
@@ -23,6 +24,15 @@ ROBUSTNESS_COLUMNS = (
 BIAS_COLUMNS = ("answer_change_rate", "score_delta_gender", "score_delta_nationality", "score_delta_age")
 FRESHNESS_COLUMNS = ("changed_f1_before", "changed_f1_after", "stale_rate_before", "stale_rate_after", "update_s")
 INTERPRET_COLUMNS = ("base_agreement_rate", "answer_logprob_shift", "nearest_train_support_rate")
+COMPRESS_COLUMNS = (
+    "compressed_score",
+    "compressed_score_delta",
+    "same_answer_rate",
+    "prefill_tokens_per_s",
+    "decode_tokens_per_s",
+    "answer_p50_s",
+    "model_mb",
+)
 COST_COLUMNS = (
     "latency_p50_s",
     "latency_p95_s",
@@ -75,6 +85,13 @@ LABELS = {
     "base_agreement_rate": "same as base",
     "answer_logprob_shift": "log-prob shift",
     "nearest_train_support_rate": "answer in nearest training text",
+    "compressed_score": "score",
+    "compressed_score_delta": "Δ vs fp32",
+    "same_answer_rate": "same answer",
+    "prefill_tokens_per_s": "prefill tok/s",
+    "decode_tokens_per_s": "decode tok/s",
+    "answer_p50_s": "p50 s (batch 1)",
+    "model_mb": "MiB",
 }
 
 
@@ -118,7 +135,7 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
         if row.get("vs"):
             pairs[row["dataset"]].append(row)
         else:
-            by[row["dataset"]][row["strategy"]][row["metric"]] = row
+            by[row["dataset"]][strategy_key(row)][row["metric"]] = row
     out = []
     for dataset, strategies in by.items():
         present = {m for metrics in strategies.values() for m in metrics}
@@ -133,6 +150,7 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
             ("bias", BIAS_COLUMNS),
             ("freshness", FRESHNESS_COLUMNS),
             ("interpret", INTERPRET_COLUMNS),
+            ("compress", COMPRESS_COLUMNS),
             ("cost", COST_COLUMNS),
         )
         for suite, wanted in tables:

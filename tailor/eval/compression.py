@@ -1,0 +1,115 @@
+"""The compress suite: each strategy with local weights, answered by compressed variants of its model.
+
+For every variant in ``eval.compress`` (bf16, int8 in torch; q8_0, q4_k_m as GGUF files run by
+llama.cpp, written to ``OUT/compress/``; see :mod:`tailor.compress.variants`) and every strategy
+whose generator has local weights, the strategy is rebuilt on the variant (same prompts,
+same retrieval) and asked ``eval.compress_examples`` of the evaluated questions. Rows carry
+``variant`` and are keyed in reports as ``<strategy>@<variant>``:
+
+- ``compressed_score`` (fp32 and each variant): the primary metric (F1 or accuracy) on those
+  questions, 95% CI;
+- ``compressed_score_delta`` (variant): paired against the uncompressed answers to the same
+  questions, with p (McNemar for 0/1 scores, paired bootstrap otherwise);
+- ``same_answer_rate`` (variant): answers identical to the uncompressed ones;
+- ``prefill_tokens_per_s``, ``decode_tokens_per_s``, ``answer_p50_s``, ``answer_p95_s`` (fp32 and
+  each variant): ``eval.compress_prompts`` of the strategy's own prompts timed one at a time;
+- ``model_mb`` (fp32 and each variant): the model's saved size.
+
+Each (model, variant) is compressed once per workspace and shared by the strategies on that model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tailor.eval.results import ResultRow, mean_row, paired_row
+from tailor.eval.suite import SuiteInput, sample
+from tailor.eval.task import example_scores, primary_metric
+from tailor.strategy import PromptedStrategy, asker
+
+SUITE = "compress"
+
+
+def _variant(ws, generator, variant: str, source: str):
+    """``generator`` in ``variant`` form: a torch copy, or a GGUF export run by llama.cpp."""
+    from tailor.compress.variants import GGUF_VARIANTS, compress, compress_gguf, gguf_template
+
+    if variant not in GGUF_VARIANTS:
+        return compress(generator, variant)
+    out = ws.recipe.out_dir / "compress" / f"{source}-{variant}.gguf"
+    out.unlink(missing_ok=True)  # exported from the weights this run evaluates
+    return compress_gguf(generator, variant, gguf_template(ws), out)
+
+
+def compress_suite(inp: SuiteInput) -> list[ResultRow]:
+    from tailor.compress.variants import size_bytes, speed
+
+    ws = inp.workspace
+    if ws is None or not ws.recipe.eval.compress:
+        return []
+    picked = sample(inp, "compress_examples", SUITE)
+    timed = picked[: ws.recipe.eval.size("compress_prompts")]
+    if not picked:
+        return []
+    ds, primary = inp.dataset, primary_metric(inp.dataset)
+    runs = {r.strategy: r for r in inp.runs}
+    examples = [inp.examples[i] for i in picked]
+    settings = ws.settings_for(ds)
+    rows: list[ResultRow] = []
+    for strategy in inp.strategies:
+        if not isinstance(strategy, PromptedStrategy) or strategy.name not in runs:
+            continue
+        if not hasattr(getattr(strategy.generator, "model", None), "parameters"):
+            ws.reporter.log(f"compress: {strategy.name} answers through an endpoint; no weights to compress")
+            continue
+        base_answers = [runs[strategy.name].answers[i] for i in picked]
+        base_scores = [example_scores(a.text, e, ds)[primary] for a, e in zip(base_answers, examples, strict=True)]
+        prompts = [strategy.build(inp.examples[i].question, asker(inp.examples[i])).messages for i in timed]
+        key = id(strategy.generator)
+        source = "base" if strategy.generator is ws.generator else f"{strategy.name}-model"
+        for variant in ("fp32", *ws.recipe.eval.compress):
+            generator = ws.shared(
+                f"compress/{key}/{variant}", lambda g=strategy.generator, v=variant, s=source: _variant(ws, g, v, s)
+            )
+            if variant == "fp32":  # the reference point of the speed / quality frontier
+                rows.append(
+                    replace(
+                        mean_row(strategy.name, ds.name, SUITE, "compressed_score", base_scores, inp.seed),
+                        variant=variant,
+                    )
+                )
+            else:
+                answers = replace(strategy, generator=generator).answer_batch(
+                    [e.question for e in examples], [asker(e) for e in examples]
+                )
+                scores = [example_scores(a.text, e, ds)[primary] for a, e in zip(answers, examples, strict=True)]
+                same = [float(a.text == b.text) for a, b in zip(answers, base_answers, strict=True)]
+                rows += [
+                    replace(
+                        mean_row(strategy.name, ds.name, SUITE, "compressed_score", scores, inp.seed), variant=variant
+                    ),
+                    replace(
+                        paired_row(
+                            strategy.name, ds.name, SUITE, "compressed_score_delta", scores, base_scores, inp.seed
+                        ),
+                        variant=variant,
+                    ),
+                    replace(
+                        mean_row(strategy.name, ds.name, SUITE, "same_answer_rate", same, inp.seed), variant=variant
+                    ),
+                ]
+            if prompts:
+                timing = speed(generator, prompts, settings.max_new_tokens)
+                figures = {
+                    "prefill_tokens_per_s": timing.prefill_tokens_per_s,
+                    "decode_tokens_per_s": timing.decode_tokens_per_s,
+                    "answer_p50_s": timing.latency_p50_s,
+                    "answer_p95_s": timing.latency_p95_s,
+                }
+                rows += [
+                    ResultRow(strategy.name, ds.name, SUITE, m, v, len(prompts), variant=variant)
+                    for m, v in figures.items()
+                ]
+            mb = ws.shared(f"compress/{key}/{variant}/mb", lambda g=generator: round(size_bytes(g) / 2**20, 1))
+            rows.append(ResultRow(strategy.name, ds.name, SUITE, "model_mb", mb, 1, variant=variant))
+    return rows
