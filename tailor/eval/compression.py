@@ -13,7 +13,10 @@ same retrieval) and asked ``eval.compress_examples`` of the evaluated questions.
 - ``same_answer_rate`` (variant): answers identical to the uncompressed ones;
 - ``prefill_tokens_per_s``, ``decode_tokens_per_s``, ``answer_p50_s``, ``answer_p95_s`` (fp32 and
   each variant): ``eval.compress_prompts`` of the strategy's own prompts timed one at a time;
-- ``model_mb`` (fp32 and each variant): the model's saved size.
+- ``model_mb`` (fp32 and each variant): the model's saved size;
+- ``variant_peak_rss_mb`` (fp32 and each variant): the process's peak resident memory while that
+  model answered (fp32: during the evaluation itself). Like the cost suite's figure it counts
+  everything the process holds (here the uncompressed model too); ``model_mb`` is the variant's own.
 
 Each (model, variant) is compressed once per workspace and shared by the strategies on that model.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tailor.eval.cost import measure
 from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.eval.suite import SuiteInput, sample
 from tailor.eval.task import example_scores, primary_metric
@@ -78,13 +82,23 @@ def compress_suite(inp: SuiteInput) -> list[ResultRow]:
                         variant=variant,
                     )
                 )
+                if runs[strategy.name].peak_rss_bytes:  # measured while it answered in the evaluation
+                    peak, n = round(runs[strategy.name].peak_rss_bytes / 2**20, 1), len(runs[strategy.name].answers)
+                    rows.append(
+                        ResultRow(strategy.name, ds.name, SUITE, "variant_peak_rss_mb", peak, n, variant=variant)
+                    )
             else:
-                answers = replace(strategy, generator=generator).answer_batch(
-                    [e.question for e in examples], [asker(e) for e in examples]
-                )
+                with measure() as used:
+                    answers = replace(strategy, generator=generator).answer_batch(
+                        [e.question for e in examples], [asker(e) for e in examples]
+                    )
                 scores = [example_scores(a.text, e, ds)[primary] for a, e in zip(answers, examples, strict=True)]
                 same = [float(a.text == b.text) for a, b in zip(answers, base_answers, strict=True)]
+                peak = round(used.peak_rss_bytes / 2**20, 1)
                 rows += [
+                    ResultRow(
+                        strategy.name, ds.name, SUITE, "variant_peak_rss_mb", peak, len(examples), variant=variant
+                    ),
                     replace(
                         mean_row(strategy.name, ds.name, SUITE, "compressed_score", scores, inp.seed), variant=variant
                     ),

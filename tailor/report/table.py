@@ -32,6 +32,7 @@ COMPRESS_COLUMNS = (
     "decode_tokens_per_s",
     "answer_p50_s",
     "model_mb",
+    "variant_peak_rss_mb",
 )
 COST_COLUMNS = (
     "latency_p50_s",
@@ -92,6 +93,7 @@ LABELS = {
     "decode_tokens_per_s": "decode tok/s",
     "answer_p50_s": "p50 s (batch 1)",
     "model_mb": "MiB",
+    "variant_peak_rss_mb": "peak MiB",
 }
 
 

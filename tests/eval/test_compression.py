@@ -13,6 +13,7 @@ from tailor.compress.variants import compress, load_variant, save_variant, size_
 from tailor.config import load_recipe
 from tailor.errors import ArtifactError, ModelError
 from tailor.eval.compression import compress_suite
+from tailor.eval.cost import measure
 from tailor.eval.runner import evaluated_examples
 from tailor.eval.suite import StrategyRun, SuiteInput
 from tailor.models.base import GenerationSettings
@@ -80,8 +81,12 @@ def test_the_suite_pairs_each_variant_with_the_uncompressed_answers(tmp_path: Pa
     baseline = build_strategy("baseline", ws, dataset).strategy
     endpoint = build_strategy("baseline", open_workspace(load_recipe(path), generator=scripted(lambda m: "x")), dataset)
     remote = replace(endpoint.strategy, name="remote")
-    answers = baseline.answer_batch([e.question for e in examples], [asker(e) for e in examples])
-    runs = (StrategyRun("baseline", tuple(answers), 1.0, 0), StrategyRun("remote", tuple(answers), 1.0, 0))
+    with measure() as used:
+        answers = baseline.answer_batch([e.question for e in examples], [asker(e) for e in examples])
+    runs = (
+        StrategyRun("baseline", tuple(answers), 1.0, used.peak_rss_bytes),
+        StrategyRun("remote", tuple(answers), 1.0, 0),
+    )
     rows = compress_suite(SuiteInput(dataset, tuple(examples), runs, (baseline, remote), 0, ws))
     got = {(r.variant, r.metric): r for r in rows}
     assert {r.strategy for r in rows} == {"baseline"}  # the endpoint-backed strategy has no weights here
@@ -89,6 +94,7 @@ def test_the_suite_pairs_each_variant_with_the_uncompressed_answers(tmp_path: Pa
     assert delta.n == 4 and delta.p is not None and delta.variant == "int8"
     assert 0 <= got[("int8", "same_answer_rate")].value <= 1
     assert got[("int8", "model_mb")].value < got[("fp32", "model_mb")].value
+    assert got[("int8", "variant_peak_rss_mb")].value > 0 and got[("fp32", "variant_peak_rss_mb")].value > 0
     for variant in ("fp32", "int8"):
         assert got[(variant, "decode_tokens_per_s")].value > 0 and got[(variant, "prefill_tokens_per_s")].value > 0
     assert all(r.suite == "compress" for r in rows)
