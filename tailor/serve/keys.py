@@ -73,7 +73,7 @@ def load_keys(path: Path | None) -> KeyStore:
     """Keys from ``TAILOR_API_KEYS`` if set, else from the YAML file at ``path``.
 
     Raises:
-        RecipeError: the file is missing or malformed (file, entry and field named).
+        RecipeError: the file is missing, malformed (file, entry and field named) or holds no key.
     """
     text, source = os.environ.get(KEYS_ENV), Path(KEYS_ENV)
     if text is None:
@@ -85,7 +85,10 @@ def load_keys(path: Path | None) -> KeyStore:
             )
         source = Path(path)
         text = source.read_text(encoding="utf-8")
-    return parse_keys(text, source)
+    store = parse_keys(text, source)
+    if not len(store):  # a server nobody may call: say so before any model is loaded
+        raise RecipeError(Problem("holds no key; add one with `tailor keys add USER`", file=source, field="keys"))
+    return store
 
 
 def parse_keys(text: str, source: Path) -> KeyStore:

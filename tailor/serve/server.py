@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 
 from tailor.config import ServeConfig
-from tailor.errors import Problem, RecipeError
+from tailor.errors import RecipeError
 from tailor.serve.app import ServeState, create_app, model_name
 from tailor.serve.batching import Batcher
 from tailor.serve.keys import KeyStore, load_keys
@@ -58,8 +58,6 @@ def serve(ws: Workspace, keys: KeyStore | None = None, *, host: str | None = Non
 
     config = ws.recipe.serve
     state = build_state(ws, keys)
-    if not len(state.keys):
-        raise RecipeError(Problem("the keys file holds no key; add one with `tailor keys add USER`"))
     host, port = host or config.host, port or config.port
     ws.reporter.log(f"serve: {', '.join(state.models)} on http://{host}:{port}/v1 ({len(state.keys)} key(s))")
     try:

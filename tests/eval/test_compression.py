@@ -69,13 +69,20 @@ def test_speed_separates_prefill_from_decode(int8):
     assert 0 < timing.latency_p50_s <= timing.latency_p95_s and timing.completion_tokens > 0
 
 
-def test_the_suite_pairs_each_variant_with_the_uncompressed_answers(tmp_path: Path, real_generator, scripted):
+def _tiny_workspace(tmp_path: Path, generator, **eval_fields):
+    """A tiny world's workspace on ``generator`` with 8-token answers and ``eval_fields`` in its recipe."""
     path = init_project(tmp_path, size="tiny")
     recipe = yaml.safe_load(path.read_text())
-    recipe["eval"] = {"limit": 6, "compress": ["int8"], "compress_examples": 4, "compress_prompts": 1}
+    recipe["eval"] = eval_fields
     recipe["generation"] = {"max_new_tokens": 8}
     path.write_text(yaml.safe_dump(recipe))
-    ws = open_workspace(load_recipe(path), generator=real_generator)
+    return open_workspace(load_recipe(path), generator=generator), path
+
+
+def test_the_suite_pairs_each_variant_with_the_uncompressed_answers(tmp_path: Path, real_generator, scripted):
+    ws, path = _tiny_workspace(
+        tmp_path, real_generator, limit=6, compress=["int8"], compress_examples=4, compress_prompts=1
+    )
     dataset = ws.datasets[0]
     examples = evaluated_examples(ws, dataset)
     baseline = build_strategy("baseline", ws, dataset).strategy
@@ -168,12 +175,9 @@ def test_llama_cpp_runs_each_gguf_variant(real_generator, tmp_path: Path, varian
 
 @needs_llama_cpp
 def test_the_suite_runs_a_gguf_variant_in_llama_cpp(tmp_path: Path, real_generator):
-    path = init_project(tmp_path, size="tiny")
-    recipe = yaml.safe_load(path.read_text())
-    recipe["eval"] = {"limit": 4, "compress": ["q8_0"], "compress_examples": 3, "compress_prompts": 1}
-    recipe["generation"] = {"max_new_tokens": 8}
-    path.write_text(yaml.safe_dump(recipe))
-    ws = open_workspace(load_recipe(path), generator=real_generator)
+    ws, _ = _tiny_workspace(
+        tmp_path, real_generator, limit=4, compress=["q8_0"], compress_examples=3, compress_prompts=1
+    )
     dataset = ws.datasets[0]
     examples = evaluated_examples(ws, dataset)
     baseline = build_strategy("baseline", ws, dataset).strategy

@@ -251,6 +251,10 @@ def test_keys_come_from_the_environment_and_bad_files_are_named(monkeypatch, tmp
     bad.write_text("keys:\n  - user: x\n    sha256: not-a-hash\n")
     with pytest.raises(RecipeError, match=r"bad.yaml.*keys\[0\].*64 lowercase hex"):
         load_keys(bad)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("keys: []\n")
+    with pytest.raises(RecipeError, match=r"empty.yaml.*holds no key"):  # before any model is loaded
+        load_keys(empty)
     assert isinstance(KeyStore([]).find("anything"), type(None))
 
 
