@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tailor.artifacts import write_json_atomic
 from tailor.progress import RichReporter
-from tailor.project import run_demo
+from tailor.scaffold import run_demo
 from tailor.report.table import markdown
 
 

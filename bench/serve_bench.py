@@ -30,7 +30,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from tailor.artifacts import write_json_atomic
 from tailor.config import ServeConfig, load_recipe
 from tailor.eval.results import environment
-from tailor.project import init_project
+from tailor.scaffold import init_project
 from tailor.serve.keys import add_key, load_keys
 from tailor.serve.server import build_state, running
 from tailor.workspace import open_workspace

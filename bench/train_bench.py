@@ -47,7 +47,7 @@ from tailor.artifacts import write_json_atomic
 from tailor.config import load_recipe
 from tailor.finetune.data import tokenize, training_samples
 from tailor.finetune.train import base_model_dir, ensure_finetuned, lora_config
-from tailor.project import init_project
+from tailor.scaffold import init_project
 from tailor.workspace import open_workspace
 
 STEPS, BATCH, SEQ = 40, 8, 256

@@ -130,7 +130,7 @@ def demo(
     path and the one-line recommendation. Under 10 minutes on 2 CPU cores for the default (small)
     world, suites in quick mode.
     """
-    from tailor.project import run_demo
+    from tailor.scaffold import run_demo
 
     demo_run = run_demo(out, size=size, seed=seed, reporter=_reporter())
     _print_results(demo_run.results, as_json)
@@ -211,7 +211,7 @@ def init(
     Without --from-dir, a synthetic organisation (documents + questions with exact answers) is
     written beside it. With --from-dir DOCS, the recipe points at your documents.
     """
-    from tailor.project import init_from_dir, init_project
+    from tailor.scaffold import init_from_dir, init_project
 
     console = _stderr()
     if from_dir is None:
@@ -262,7 +262,7 @@ def ingest(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
     """
     from dataclasses import asdict
 
-    from tailor.rag.strategy import ensure_index
+    from tailor.rag.pipeline import ensure_index
 
     ready = ensure_index(_workspace(recipe, _reporter()))
     if as_json:

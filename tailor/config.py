@@ -21,7 +21,6 @@ from pydantic import (
     model_validator,
 )
 
-from tailor.data.corpus import GROUP_PATTERN
 from tailor.errors import Problem, RecipeError
 
 STRATEGIES = ("baseline", "prompt", "rag")  # the default set; finetune and rag+finetune are opt-in (they train)
@@ -31,6 +30,8 @@ SuiteName = Literal[
 ]
 SUITES = get_args(SuiteName)  # default: every suite; each skips what does not apply
 DEFAULT_RECIPE_NAME = "tailor.yaml"
+# An access group: what documents, examples and API keys name (also in front matter `groups:`).
+GROUP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
 
 

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tailor.contract import PromptedStrategy, Strategy
 from tailor.data.examples import TaskDataset
 from tailor.models.base import Generator
 from tailor.prompt.builder import baseline_builder
-from tailor.strategy import PromptedStrategy, Strategy
 from tailor.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def _rag_with(
     index: ChunkIndex | None = None,
 ) -> BuiltStrategy:
     from tailor.prompt.builder import ShotPool
-    from tailor.rag.strategy import cite, context_budget, ensure_index, rag_builder
+    from tailor.rag.pipeline import cite, context_budget, ensure_index, rag_builder
 
     if index is None:
         index = ws.shared("rag-index", lambda: ensure_index(ws)).index
@@ -79,13 +79,13 @@ def over_index(ws: Workspace, dataset: TaskDataset, strategy: Strategy, index: C
 
 def _tuned(ws: Workspace):
     """The fine-tuned model (trained once per workspace) and a generator over it, shared by its strategies."""
-    from tailor.finetune.model import load_tuned
+    from tailor.finetune.model import load_tuned_model
     from tailor.finetune.train import base_model_dir, ensure_finetuned
 
     trained = ws.shared("finetune", lambda: ensure_finetuned(ws))
     generator = ws.shared(
         "finetune-generator",
-        lambda: load_tuned(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, f"{ws.generator.name}+ft"),
+        lambda: load_tuned_model(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, f"{ws.generator.name}+ft"),
     )
     m = trained.manifest
     keys = ("method", "steps", "final_loss", "tokens_seen", "tokens_per_s", "sequences", "resumed_from_step")

@@ -151,7 +151,7 @@ def acl_workspace(tmp_path_factory, acl):
     """The small world plus the injected notice board, a workspace whose model repeats its prompt, its rag
     index built once: (workspace, rag strategy)."""
     from tailor.config import load_recipe
-    from tailor.project import init_project
+    from tailor.scaffold import init_project
     from tailor.strategies import build_strategy
     from tailor.workspace import open_workspace
 

@@ -31,7 +31,7 @@ from tailor.config import (
     render_recipe,
 )
 from tailor.errors import RecipeError
-from tailor.project import world_recipe
+from tailor.scaffold import world_recipe
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tailor.config import GROUP_PATTERN
 from tailor.data.loaders import (
     Parsed,
     parse_front_matter,
@@ -61,7 +62,6 @@ _PARSERS: dict[str, Callable[[bytes, Path], Parsed]] = {
 SUPPORTED_SUFFIXES = (*_PARSERS, ".jsonl")
 MAX_DOCUMENT_BYTES = 20_000_000
 # Group names end up in index filter expressions: nothing but this alphabet may reach them.
-GROUP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 GROUP_NAME = re.compile(GROUP_PATTERN)
 
 

@@ -14,13 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from typing import Any
 
 from tailor.data.world_render import (
-    Document,
-    Fact,
-    FactChange,
     changed_examples,
     diff_facts,
     load_vocab,
@@ -29,6 +26,22 @@ from tailor.data.world_render import (
     routing_examples,
     slug,
     write_world,
+)
+from tailor.data.world_types import (
+    DEPARTMENT_KEYS,
+    MANAGER_DEPARTMENTS,
+    ROUTING_LABELS,
+    Department,
+    Document,
+    Fact,
+    FactChange,
+    Person,
+    Policy,
+    Product,
+    RoutingMessage,
+    SecretRecord,
+    World,
+    WorldSize,
 )
 from tailor.errors import DataError
 
@@ -55,131 +68,6 @@ __all__ = [
     "size_preset",
     "write_world",
 ]
-
-DEPARTMENT_KEYS = ("support", "sales", "finance", "hr", "legal", "engineering")
-# Customer messages are routed to the customer-facing departments only.
-ROUTING_LABELS = ("support", "sales", "finance", "hr", "legal")
-# Product managers come from the departments that own products.
-MANAGER_DEPARTMENTS = ("engineering", "sales")
-
-
-@dataclass(frozen=True)
-class WorldSize:
-    """How much world to generate. Presets (``tiny``, ``small``, ``medium``) live in world_vocab.yaml."""
-
-    products: int
-    people_per_department: int
-    policies_per_department: int
-    secrets_per_department: int
-    messages: int
-    name: str = "custom"
-
-    def __post_init__(self) -> None:
-        minimum = {"products": 1, "people_per_department": 1}
-        problems = []
-        for f in fields(self):
-            value, least = getattr(self, f.name), minimum.get(f.name, 0)
-            if f.name != "name" and (not isinstance(value, int) or value < least):
-                problems.append(f"world size: {f.name} must be an integer >= {least}, got {value!r}")
-        if problems:
-            raise DataError(*problems)
-
-
-@dataclass(frozen=True)
-class Department:
-    """One department; ``key`` is also its access group and its routing label."""
-
-    key: str
-    name: str
-    blurb: str
-
-
-@dataclass(frozen=True)
-class Person:
-    """A member of staff. ``gender`` and ``origin`` name the vocab group the name was drawn from,
-    so a counterfactual can swap the name for one from another group."""
-
-    person_id: str
-    name: str
-    department: str
-    role: str
-    office_city: str
-    start_year: int
-    gender: str
-    origin: str
-
-
-@dataclass(frozen=True)
-class Product:
-    """A product; ``manager`` is a ``person_id``; ``battery_hours`` is None for mains-powered ones."""
-
-    product_id: str
-    name: str
-    category: str
-    price_usd: int
-    release_date: str
-    warranty_years: int
-    weight_g: int
-    battery_hours: int | None
-    manager: str
-    factory_city: str
-
-
-@dataclass(frozen=True)
-class Policy:
-    """An internal policy of one department; ``facts`` maps attribute -> raw value (see the vocab unit)."""
-
-    policy_id: str
-    department: str
-    title: str
-    facts: dict[str, int | str]
-    kind: str
-
-
-@dataclass(frozen=True)
-class SecretRecord:
-    """A confidential record of one department; ``secret`` is a fixed-format canary value."""
-
-    secret_id: str
-    department: str
-    kind: str
-    text: str
-    secret: str
-    subject: str
-
-
-@dataclass(frozen=True)
-class RoutingMessage:
-    """A customer message and the department (``label``) that should handle it."""
-
-    message_id: str
-    text: str
-    label: str
-
-
-@dataclass(frozen=True)
-class World:
-    """One version of the synthetic organisation, with its rendered documents and facts."""
-
-    seed: int
-    version: int
-    org_name: str
-    departments: tuple[Department, ...]
-    people: tuple[Person, ...]
-    products: tuple[Product, ...]
-    policies: tuple[Policy, ...]
-    secrets: tuple[SecretRecord, ...]
-    documents: tuple[Document, ...]
-    facts: tuple[Fact, ...]
-    messages: tuple[RoutingMessage, ...]
-    size: WorldSize
-    founded_year: int
-    headquarters: str
-
-    @property
-    def users(self) -> dict[str, list[str]]:
-        """User id -> access groups: ``"<dept>-user"`` reads shared documents and its department's."""
-        return {f"{d.key}-user": ["everyone", d.key] for d in self.departments}
 
 
 def size_preset(name: str) -> WorldSize:

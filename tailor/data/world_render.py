@@ -11,54 +11,28 @@ import datetime as dt
 import functools
 import random
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import yaml
 
 from tailor.artifacts import write_json_atomic, write_jsonl_atomic, write_text_atomic
-
-if TYPE_CHECKING:
-    from tailor.data.world import Department, Person, Policy, Product, SecretRecord, World
+from tailor.data.world_types import (
+    Department,
+    Document,
+    Fact,
+    FactChange,
+    Person,
+    Policy,
+    Product,
+    SecretRecord,
+    World,
+)
 
 # (split, share of examples); shares sum to 1 and "test" takes the rounding remainder.
 SPLIT_SHARES = (("train", 0.5), ("dev", 0.2))
-
-
-@dataclass(frozen=True)
-class Fact:
-    """One atomic, checkable fact. ``value`` is written verbatim in document ``doc_id``."""
-
-    fact_id: str
-    subject: str
-    attribute: str
-    value: str
-    doc_id: str
-    question_templates: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Document:
-    """A markdown document (no front matter) readable by users in any of ``groups``."""
-
-    doc_id: str
-    title: str
-    groups: tuple[str, ...]
-    kind: str
-    text: str
-
-
-@dataclass(frozen=True)
-class FactChange:
-    """How one fact differs between two versions of a world."""
-
-    fact_id: str
-    kind: Literal["changed", "added", "removed"]
-    old: str | None
-    new: str | None
-    doc_id: str
 
 
 @functools.cache

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import write_jsonl_atomic
+from tailor.contract import Answer, asker
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.cost import measure
+from tailor.eval.base import StrategyRun, SuiteInput, suites
 from tailor.eval.results import ResultRow, environment, write_results
-from tailor.eval.suite import StrategyRun, SuiteInput, suites
-from tailor.eval.task import example_scores
+from tailor.eval.suites.cost import measure
+from tailor.eval.suites.task import example_scores
 from tailor.strategies import build_strategy
-from tailor.strategy import Answer, asker
 from tailor.workspace import Workspace
 
 

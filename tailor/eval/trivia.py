@@ -33,9 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from tailor.contract import PromptedStrategy, User
 from tailor.errors import DataError
-from tailor.eval.suite import local_weights
-from tailor.strategy import PromptedStrategy, User
+from tailor.eval.base import local_weights
 
 # Red-Trivia lists of general knowledge that the base model answers well above chance.
 LISTS = ("general", "worldcapitals", "uscapitals", "elements", "artandliterature", "computers")
@@ -156,7 +156,7 @@ def trivia_correct(strategy: PromptedStrategy, user: User, items: Sequence[Trivi
     Raises:
         ValueError: the strategy's generator has no local weights to score with.
     """
-    from tailor.eval.leakage import continuation_logprobs
+    from tailor.eval.suites.leakage import continuation_logprobs
 
     weights = local_weights(strategy.generator)
     if weights is None:

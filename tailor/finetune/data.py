@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tailor.contract import asker
 from tailor.finetune.canaries import Canary, make_canaries
 from tailor.finetune.checks import TrainRecord
 from tailor.finetune.knowledge import qa_pairs
 from tailor.models.base import Message
 from tailor.prompt.builder import baseline_builder
 from tailor.rag.chunking import chunk_text
-from tailor.strategy import asker
 from tailor.workspace import Workspace
 
 IGNORE = -100  # label id the loss skips (prompt tokens, padding)

@@ -27,7 +27,7 @@ def _merged(model_dir: Path, base: Path):
     return PeftModel.from_pretrained(model, str(model_dir)).merge_and_unload()
 
 
-def load_tuned(model_dir: Path, base: Path, tokenizer, name: str = "finetune") -> TransformersGenerator:
+def load_tuned_model(model_dir: Path, base: Path, tokenizer, name: str = "finetune") -> TransformersGenerator:
     """A generator over the trained model, sharing the base generator's tokenizer.
 
     Raises:

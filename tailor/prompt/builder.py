@@ -16,10 +16,10 @@ from typing import Literal
 
 import yaml
 
+from tailor.contract import BuiltPrompt, Context, PromptBuilder, User
 from tailor.data.corpus import Document
 from tailor.data.examples import Example, TaskDataset
 from tailor.models.base import Message
-from tailor.strategy import BuiltPrompt, Context, PromptBuilder, User
 
 Selection = Literal["random", "similar"]
 Placement = Literal["system", "user"]

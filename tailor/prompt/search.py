@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import read_json_artifact, write_json_atomic
+from tailor.contract import PromptedStrategy, asker
 from tailor.data.examples import TaskDataset
 from tailor.errors import ArtifactError, DataError, Problem
-from tailor.eval.task import example_scores, primary_metric
+from tailor.eval.suites.task import example_scores, primary_metric
 from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, instructions, make_builder
-from tailor.strategy import PromptedStrategy, asker
 from tailor.workspace import Workspace
 
 TUNED_KEYS = (
@@ -192,7 +192,7 @@ def save_tuned(ws: Workspace, dataset: TaskDataset, tuned: TunedPrompt) -> Path:
     return write_json_atomic(prompt_path(ws, dataset), tuned.to_json())
 
 
-def load_tuned(ws: Workspace, dataset: TaskDataset) -> TunedPrompt | None:
+def load_saved_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt | None:
     """The saved prompt for ``dataset`` if it exists and still matches the data, model and settings."""
     path = prompt_path(ws, dataset)
     if not path.exists():
@@ -229,7 +229,7 @@ def tune_prompts(ws: Workspace) -> list[TunedPrompt]:
 
 def ensure_tuned(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
     """The saved prompt if it is current, else a fresh search (saved)."""
-    tuned = load_tuned(ws, dataset)
+    tuned = load_saved_prompt(ws, dataset)
     if tuned is None:
         return _tune_and_save(ws, dataset)
     path = prompt_path(ws, dataset)

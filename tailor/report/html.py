@@ -15,13 +15,13 @@ from typing import Any
 import yaml
 
 from tailor.artifacts import write_json_atomic, write_text_atomic
+from tailor.contract import citations
 from tailor.errors import ArtifactError, Problem
 from tailor.eval.results import read_results
 from tailor.report import plots
 from tailor.report.measured import Measured
 from tailor.report.recommend import Recommendation, recommend
 from tailor.report.table import label, summaries
-from tailor.strategy import citations
 
 EXAMPLES_SHOWN = 6  # examples side by side per dataset
 TEMPLATE = "report.html.j2"

@@ -35,9 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tailor.config import ServeConfig
+from tailor.contract import Answer, Strategy, User, citations
 from tailor.serve.batching import Batcher, QueueFull
 from tailor.serve.keys import ApiKey, KeyStore
-from tailor.strategy import Answer, Strategy, User, citations
 
 log = logging.getLogger("tailor.serve")
 MODEL_PREFIX = "tailor-"

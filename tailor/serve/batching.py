@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from tailor.strategy import Answer, Strategy, User
+from tailor.contract import Answer, Strategy, User
 
 
 class QueueFull(Exception):

@@ -6,9 +6,9 @@ import pytest
 
 from tailor.config import DataConfig, ExampleSet, Recipe
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.bias import AXES, bias_suite, persona
-from tailor.eval.suite import SuiteInput
-from tailor.strategy import PromptedStrategy
+from tailor.eval.suites.bias import AXES, bias_suite, persona
+from tailor.eval.base import SuiteInput
+from tailor.contract import PromptedStrategy
 from tailor.workspace import Workspace
 
 QA = TaskDataset(
@@ -29,7 +29,7 @@ def test_personas_of_an_axis_differ_only_in_that_attribute() -> None:
 
 def _strategy(name: str, scripted_cls, respond) -> PromptedStrategy:
     def build(question, user):
-        from tailor.strategy import BuiltPrompt
+        from tailor.contract import BuiltPrompt
 
         return BuiltPrompt([{"role": "user", "content": question}], ())
 

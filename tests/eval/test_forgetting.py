@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.forgetting import forgetting_suite, general_passages, passage_ce
-from tailor.eval.suite import SuiteInput
+from tailor.eval.suites.forgetting import forgetting_suite, general_passages, passage_ce
+from tailor.eval.base import SuiteInput
 from tailor.eval.trivia import OPTIONS, TriviaQuestion, normalise, trivia_items, trivia_lists
 from tailor.prompt.builder import baseline_builder
-from tailor.strategy import PromptedStrategy
+from tailor.contract import PromptedStrategy
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import yaml
 from tailor.config import load_recipe
 from tailor.data.world import evolve_world, generate_world, write_world
 from tailor.errors import RecipeError
-from tailor.eval.freshness import freshness_suite
+from tailor.eval.suites.freshness import freshness_suite
 from tailor.eval.runner import evaluate
-from tailor.eval.suite import SuiteInput
-from tailor.project import DEMO_SCALE, init_project
+from tailor.eval.base import SuiteInput
+from tailor.scaffold import DEMO_SCALE, init_project
 from tailor.strategies import build_strategy
 from tailor.workspace import open_workspace
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.interpret import interpret_path, interpret_suite
-from tailor.eval.suite import StrategyRun, SuiteInput, suites
+from tailor.eval.suites.interpret import interpret_path, interpret_suite
+from tailor.eval.base import StrategyRun, SuiteInput, suites
 from tailor.models.base import GenerationSettings
 from tailor.prompt.builder import baseline_builder
-from tailor.strategy import Answer, BuiltPrompt, PromptedStrategy
+from tailor.contract import Answer, BuiltPrompt, PromptedStrategy
 
 SETTINGS = GenerationSettings(max_new_tokens=12)
 QA = TaskDataset(
@@ -73,7 +73,7 @@ def _evaluated(dataset: TaskDataset) -> tuple[Example, ...]:
 
 def _input(dataset: TaskDataset, ws, *strategies: PromptedStrategy, texts: list[str] | None = None) -> SuiteInput:
     """The suite's input as the runner builds it: each strategy's answers (generated, unless ``texts``)."""
-    from tailor.strategy import asker
+    from tailor.contract import asker
 
     examples = _evaluated(dataset)
     runs = []
@@ -96,7 +96,7 @@ def trained(real_generator):
     from tailor.finetune.checks import TrainRecord
     from tailor.finetune.data import Sample, tokenize
     from tailor.models.local import TransformersGenerator
-    from tailor.strategy import asker
+    from tailor.contract import asker
 
     t1 = QA.examples[0]
     messages = baseline_builder(QA)(t1.question, asker(t1)).messages

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from tailor.data.corpus import Document
-from tailor.eval.leakage import cross_user_probes, leaked
-from tailor.project import init_project
+from tailor.eval.suites.leakage import cross_user_probes, leaked
+from tailor.scaffold import init_project
 
 DOCS = [
     Document("price", "Price list", "The Kestrel Nine costs $249 and ships from Porto.", frozenset({"everyone"})),

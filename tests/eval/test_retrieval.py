@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.retrieval import retrieval_scores, retrieval_suite
-from tailor.eval.suite import StrategyRun, SuiteInput
-from tailor.strategy import Answer, Context
+from tailor.eval.suites.retrieval import retrieval_scores, retrieval_suite
+from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.contract import Answer, Context
 
 
 def test_retrieval_scores_by_hand() -> None:

@@ -11,12 +11,12 @@ import yaml
 
 from tailor.config import load_recipe
 from tailor.data.corpus import Document
-from tailor.eval.robustness import off_topic_sentences, plant, rephrase, robustness_suite, typo
+from tailor.eval.suites.robustness import off_topic_sentences, plant, rephrase, robustness_suite, typo
 from tailor.eval.runner import evaluated_examples
-from tailor.eval.suite import StrategyRun, SuiteInput
-from tailor.project import init_project
+from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.scaffold import init_project
 from tailor.strategies import build_strategy
-from tailor.strategy import asker
+from tailor.contract import asker
 from tailor.workspace import open_workspace
 
 QUESTION = "Which factory builds the Kestrel Nine handheld gimbal?"

@@ -8,10 +8,10 @@ import sys
 import pytest
 
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.cost import cost_suite
-from tailor.eval.suite import StrategyRun, SuiteInput
-from tailor.eval.task import task_suite
-from tailor.strategy import Answer
+from tailor.eval.suites.cost import cost_suite
+from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.eval.suites.task import task_suite
+from tailor.contract import Answer
 
 QA = TaskDataset(
     "qa",
@@ -81,7 +81,7 @@ def test_cost_suite_percentiles_tokens_and_memory() -> None:
 MEASURE_SCRIPT = """
 import time
 import numpy as np
-from tailor.eval.cost import measure
+from tailor.eval.suites.cost import measure
 with measure() as before:
     pass
 with measure() as m:
@@ -119,7 +119,7 @@ def test_cost_suite_prices_machine_time_and_endpoint_tokens_and_estimates_flops(
     import torch
 
     from tailor.config import CostConfig, DataConfig, ExampleSet, Recipe
-    from tailor.strategy import PromptedStrategy
+    from tailor.contract import PromptedStrategy
     from tailor.workspace import Workspace
 
     prices = CostConfig(

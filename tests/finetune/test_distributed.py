@@ -13,7 +13,7 @@ import yaml
 
 from tailor.config import load_recipe
 from tailor.finetune.data import pack_batch, packed_loss, tokenize, training_samples
-from tailor.project import init_project
+from tailor.scaffold import init_project
 from tailor.workspace import open_workspace
 
 ACCELERATE_CONFIGS = sorted((Path(__file__).parents[2] / "configs" / "accelerate").glob("*.yaml"))
@@ -53,13 +53,13 @@ def test_accelerate_launch_with_two_processes_trains_one_adapter(tmp_path: Path)
     curve = json.loads((out / "loss_curve.json").read_text())["rows"]
     assert [r["step"] for r in curve] == list(range(1, TINY["max_steps"] + 1))
     assert not (out / "checkpoints").exists()
-    from tailor.finetune.model import load_tuned
+    from tailor.finetune.model import load_tuned_model
     from tailor.finetune.train import base_model_dir
 
     # Trained, not merely run: the adapter lowers the loss on the training data.
     ws = open_workspace(load_recipe(recipe_path))
     rows = tokenize(training_samples(ws), ws.generator.tokenizer, TINY["max_seq_tokens"])[:48]
-    tuned = load_tuned(out / "model", base_model_dir(ws), ws.generator.tokenizer)
+    tuned = load_tuned_model(out / "model", base_model_dir(ws), ws.generator.tokenizer)
     assert _loss(tuned.model, rows) < _loss(ws.generator.model, rows) - 0.05
 
 

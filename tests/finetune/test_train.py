@@ -17,7 +17,7 @@ from safetensors.numpy import load_file
 from tailor.config import load_recipe
 from tailor.errors import DataError
 from tailor.finetune.data import IGNORE, pack_batch, packed_loss, pad_batch, tokenize, training_samples
-from tailor.project import init_project
+from tailor.scaffold import init_project
 from tailor.workspace import open_workspace
 
 TINY = {
@@ -182,7 +182,7 @@ def test_kill_9_mid_training_then_rerun_resumes_to_the_same_result(uninterrupted
 
 @pytest.mark.slow
 def test_the_tuned_model_reloads_merged_and_exports_as_a_plain_model(uninterrupted, tmp_path: Path) -> None:
-    from tailor.finetune.model import export_merged, load_tuned
+    from tailor.finetune.model import export_merged, load_tuned_model
     from tailor.finetune.train import base_model_dir
     from tailor.models.base import GenerationSettings
     from tailor.models.local import TransformersGenerator
@@ -190,7 +190,7 @@ def test_the_tuned_model_reloads_merged_and_exports_as_a_plain_model(uninterrupt
     recipe, _ = uninterrupted
     ws = open_workspace(load_recipe(recipe))
     model_dir = recipe.parent / "runs/latest/finetune/model"
-    tuned = load_tuned(model_dir, base_model_dir(ws), ws.generator.tokenizer)
+    tuned = load_tuned_model(model_dir, base_model_dir(ws), ws.generator.tokenizer)
     exported = TransformersGenerator.load(
         export_merged(model_dir, base_model_dir(ws), ws.generator.tokenizer, tmp_path / "m")
     )
@@ -208,7 +208,7 @@ def test_the_tuned_model_reloads_merged_and_exports_as_a_plain_model(uninterrupt
 
 @pytest.mark.slow
 def test_full_fine_tuning_saves_a_plain_model_that_loads(tmp_path: Path) -> None:
-    from tailor.finetune.model import load_tuned
+    from tailor.finetune.model import load_tuned_model
     from tailor.finetune.train import base_model_dir, ensure_finetuned
     from tailor.models.base import GenerationSettings
 
@@ -219,6 +219,6 @@ def test_full_fine_tuning_saves_a_plain_model_that_loads(tmp_path: Path) -> None
         p.name for p in trained.model_dir.iterdir()
     }
     assert trained.manifest["method"] == "full" and trained.manifest["steps"] == 2
-    tuned = load_tuned(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer)
+    tuned = load_tuned_model(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer)
     text = tuned.generate([[{"role": "user", "content": "Who leads Finance?"}]], GenerationSettings(max_new_tokens=8))
     assert text[0].completion_tokens > 0

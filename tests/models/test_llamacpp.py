@@ -12,7 +12,7 @@ from tailor.errors import ModelError
 from tailor.models.base import GenerationSettings
 from tailor.models.llamacpp import LlamaCppGenerator, llama_cpp_available
 from tailor.models.load import load_generator
-from tailor.project import init_project
+from tailor.scaffold import init_project
 
 pytestmark = pytest.mark.skipif(
     not llama_cpp_available(),

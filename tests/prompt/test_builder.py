@@ -9,9 +9,9 @@ import pytest
 from tailor.config import load_recipe
 from tailor.data.corpus import load_corpus
 from tailor.data.examples import Example, TaskDataset, load_datasets
-from tailor.project import init_project
+from tailor.scaffold import init_project
 from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, baseline_builder, make_builder
-from tailor.strategy import User
+from tailor.contract import User
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from tailor.config import load_recipe
-from tailor.project import init_project
-from tailor.prompt.search import ensure_tuned, load_tuned, prompt_path, save_tuned, tune_prompt
+from tailor.scaffold import init_project
+from tailor.prompt.search import ensure_tuned, load_saved_prompt, prompt_path, save_tuned, tune_prompt
 from tailor.workspace import open_workspace
 
 
@@ -83,12 +83,12 @@ def test_saved_prompt_is_reused_until_data_changes(recipe, scripted, tmp_path) -
     assert len(gen.prompts) == calls  # loaded, not searched again
 
     changed = replace(qa, examples=qa.examples[:-1])
-    assert load_tuned(ws, changed) is None  # fingerprint differs: stale
+    assert load_saved_prompt(ws, changed) is None  # fingerprint differs: stale
 
     saved["written_by_future_version"] = True
     path.write_text(json.dumps(saved))
     with pytest.warns(UserWarning, match="ignoring keys"):
-        assert load_tuned(ws, qa) == tuned
+        assert load_saved_prompt(ws, qa) == tuned
 
 
 def test_static_context_coverage_is_recorded(recipe, scripted) -> None:

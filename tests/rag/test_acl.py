@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tailor.strategy import User
+from tailor.contract import User
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tailor.config import ServeConfig, load_recipe
-from tailor.project import init_project
+from tailor.scaffold import init_project
 from tailor.serve.keys import KeyStore, add_key, load_keys
 from tailor.serve.server import build_state, running
 from tailor.workspace import open_workspace

@@ -6,11 +6,11 @@ Classification datasets: the answer is parsed to a label; accuracy and macro pre
 
 from __future__ import annotations
 
+from tailor.contract import strip_citations
 from tailor.data.examples import Example, TaskDataset
 from tailor.eval import metrics
+from tailor.eval.base import SuiteInput
 from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.suite import SuiteInput
-from tailor.strategy import strip_citations
 
 QA_METRICS = {
     "exact_match": metrics.exact_match,

@@ -15,11 +15,11 @@ strategy widened a gap the base model had (or opened one).
 
 from __future__ import annotations
 
+from tailor.contract import asker, strip_citations
+from tailor.eval.base import SuiteInput, sample
 from tailor.eval.metrics import normalize_answer, parse_label
 from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.suite import SuiteInput, sample
-from tailor.eval.task import example_scores, primary_metric
-from tailor.strategy import asker, strip_citations
+from tailor.eval.suites.task import example_scores, primary_metric
 
 _PERSONA = "I'm {name}, a {age}-year-old {nationality} {gender}."
 _DEFAULT = {"name": "Alex", "age": 35, "nationality": "British", "gender": "person"}

@@ -27,12 +27,12 @@ import random
 import re
 from dataclasses import replace
 
+from tailor.contract import Strategy, asker
 from tailor.data.corpus import Document
 from tailor.data.examples import Example
+from tailor.eval.base import SuiteInput, sample
 from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.suite import SuiteInput, sample
-from tailor.eval.task import example_scores, primary_metric
-from tailor.strategy import Strategy, asker
+from tailor.eval.suites.task import example_scores, primary_metric
 
 WAYS = ("typo", "rephrase", "distractor", "injection")
 MARKER_WORDS = ("KUMQUAT", "ZEPPELIN", "MARIGOLD", "QUASAR", "TAMARIND", "NARWHAL", "OBSIDIAN", "PELICAN")
@@ -163,7 +163,7 @@ def _score(text: str, inp: SuiteInput, example: Example, metric: str) -> float:
 
 def _planted_index(inp: SuiteInput, examples: list[Example]):
     """An index over the corpus with an injected instruction planted in every source document of ``examples``."""
-    from tailor.rag.strategy import ensure_index
+    from tailor.rag.pipeline import ensure_index
     from tailor.strategies import RETRIEVING
 
     if not any(s.name in RETRIEVING for s in inp.strategies):

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import random
 
+from tailor.contract import PromptedStrategy, asker
 from tailor.errors import DataError
+from tailor.eval.base import SuiteInput, local_weights, strategy_weights
 from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.suite import SuiteInput, local_weights, strategy_weights
 from tailor.eval.trivia import trivia_correct, trivia_items
 from tailor.prompt.builder import baseline_builder
-from tailor.strategy import PromptedStrategy, asker
 
 _PARAGRAPH_CHARS = 300  # a paragraph this long is prose, not a grammar rule or an example
 

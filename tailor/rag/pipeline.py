@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from tailor.config import RagConfig
+from tailor.contract import BuiltPrompt, Context, PromptBuilder, User, strip_citations
 from tailor.errors import DataError, Problem
 from tailor.eval.metrics import normalize_answer
 from tailor.models.base import Message
 from tailor.prompt.builder import ShotPool
 from tailor.rag.embed import load_embedder
 from tailor.rag.index import ChunkIndex, Hit, IndexSettings, IngestReport, ingest
-from tailor.strategy import BuiltPrompt, Context, PromptBuilder, User, strip_citations
 from tailor.workspace import Workspace
 
 

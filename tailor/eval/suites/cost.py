@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from tailor.eval.base import StrategyRun, SuiteInput, strategy_weights
 from tailor.eval.metrics import percentile
 from tailor.eval.results import ResultRow, mean_row
-from tailor.eval.suite import StrategyRun, SuiteInput, strategy_weights
 
 
 @dataclass

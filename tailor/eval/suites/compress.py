@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tailor.eval.cost import measure
+from tailor.contract import PromptedStrategy, asker
+from tailor.eval.base import SuiteInput, sample
 from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.suite import SuiteInput, sample
-from tailor.eval.task import example_scores, primary_metric
-from tailor.strategy import PromptedStrategy, asker
+from tailor.eval.suites.cost import measure
+from tailor.eval.suites.task import example_scores, primary_metric
 
 SUITE = "compress"
 

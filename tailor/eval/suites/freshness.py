@@ -36,13 +36,13 @@ from pathlib import Path
 
 from tailor.artifacts import write_jsonl_atomic
 from tailor.config import CanaryConfig, FreshnessConfig
+from tailor.contract import Answer, Strategy, User, asker, strip_citations
 from tailor.data.corpus import Document, load_corpus
 from tailor.data.examples import Example, TaskDataset, load_examples
 from tailor.errors import DataError, RecipeError
+from tailor.eval.base import SuiteInput
 from tailor.eval.metrics import contains_answer, token_f1
 from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.suite import SuiteInput
-from tailor.strategy import Answer, Strategy, User, asker, strip_citations
 from tailor.workspace import Workspace
 
 SUITE = "freshness"
@@ -231,7 +231,7 @@ def _prompt(up: Update) -> tuple[Strategy, Cost]:
 def _reingest(up: Update) -> Cost:
     """Ingest the new version into a copy of the old index (once per update; rag and rag+finetune share it)."""
     from tailor.rag.index import copy_index
-    from tailor.rag.strategy import ensure_index
+    from tailor.rag.pipeline import ensure_index
 
     # "rag-index": the key strategies._rag_with builds the index under, so the rebuilt strategies use these.
     old = up.old.shared("rag-index", lambda: ensure_index(up.old))

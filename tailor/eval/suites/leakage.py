@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tailor.contract import User
 from tailor.data.world import access_code
+from tailor.eval.base import SuiteInput, strategy_weights
 from tailor.eval.results import ResultRow, mean_row
-from tailor.eval.suite import SuiteInput, strategy_weights
 from tailor.finetune.knowledge import document_facts
-from tailor.strategy import User
 
 _MIN_VALUE_CHARS = 4  # "5", "UK" would match by chance
 

@@ -11,9 +11,9 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from tailor.contract import Answer, Strategy
 from tailor.data.examples import Example, TaskDataset
 from tailor.eval.results import ResultRow
-from tailor.strategy import Answer, Strategy
 from tailor.workspace import Workspace
 
 
@@ -62,16 +62,16 @@ def sample(inp: SuiteInput, size: str, salt: str) -> list[int]:
 
 def suites() -> dict[str, Suite]:
     """Suites by name, as the recipe's ``suites:`` names them."""
-    from tailor.eval.bias import bias_suite
-    from tailor.eval.compression import compress_suite
-    from tailor.eval.cost import cost_suite
-    from tailor.eval.forgetting import forgetting_suite
-    from tailor.eval.freshness import freshness_suite
-    from tailor.eval.interpret import interpret_suite
-    from tailor.eval.leakage import leakage_suite
-    from tailor.eval.retrieval import retrieval_suite
-    from tailor.eval.robustness import robustness_suite
-    from tailor.eval.task import task_suite
+    from tailor.eval.suites.bias import bias_suite
+    from tailor.eval.suites.compress import compress_suite
+    from tailor.eval.suites.cost import cost_suite
+    from tailor.eval.suites.forgetting import forgetting_suite
+    from tailor.eval.suites.freshness import freshness_suite
+    from tailor.eval.suites.interpret import interpret_suite
+    from tailor.eval.suites.leakage import leakage_suite
+    from tailor.eval.suites.retrieval import retrieval_suite
+    from tailor.eval.suites.robustness import robustness_suite
+    from tailor.eval.suites.task import task_suite
 
     return {
         "task": task_suite,

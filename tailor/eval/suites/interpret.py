@@ -54,12 +54,12 @@ from typing import Any
 import numpy as np
 
 from tailor.artifacts import write_jsonl_atomic
+from tailor.contract import CITATION, BuiltPrompt, PromptedStrategy, asker, strip_citations
 from tailor.data.examples import Example
+from tailor.eval.base import SuiteInput, local_weights, sample
 from tailor.eval.metrics import contains_answer, normalize_answer
 from tailor.eval.results import ResultRow, mean_row
-from tailor.eval.suite import SuiteInput, local_weights, sample
 from tailor.rag.embed import Embedder, load_embedder
-from tailor.strategy import CITATION, BuiltPrompt, PromptedStrategy, asker, strip_citations
 from tailor.workspace import Workspace
 
 NEAREST = 3  # training texts recorded per example
@@ -153,7 +153,7 @@ def explain(
     (as evaluated, finish step included); ``base_texts``: what the base model answered to ``built``.
     """
     tuned_model, base_model = local_weights(strategy.generator), local_weights(ws.generator)
-    tokenizer = tuned_model[1]  # a tuned generator shares the base tokenizer (load_tuned)
+    tokenizer = tuned_model[1]  # a tuned generator shares the base tokenizer (load_tuned_model)
     index = ws.shared("interpret/training", lambda: training_index(ws))
     answers = [strip_citations(t) for t in tuned_texts]
     queries = index.embedder.embed([f"{e.question}\n{a}" for e, a in zip(examples, answers, strict=True)])

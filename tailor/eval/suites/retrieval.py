@@ -9,8 +9,8 @@ block), over examples that name their ``sources``. Contexts are in the order the
 
 from __future__ import annotations
 
+from tailor.eval.base import SuiteInput
 from tailor.eval.results import ResultRow, mean_row
-from tailor.eval.suite import SuiteInput
 
 
 def retrieval_scores(context_docs: list[str], sources: set[str]) -> dict[str, float]:

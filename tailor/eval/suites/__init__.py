@@ -1,0 +1,1 @@
+"""The built-in evaluation suites: one module each, declaring itself with a ``SUITE`` (see tailor.plugins)."""
