@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tailor.artifacts import write_json_atomic
 from tailor.progress import RichReporter
-from tailor.scaffold import run_demo
 from tailor.report.table import markdown
+from tailor.scaffold import run_demo
 
 
 def main() -> None:

@@ -53,13 +53,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from tailor.artifacts import write_json_atomic
-from tailor.config import load_recipe
 from tailor.data.corpus import scan_corpus
 from tailor.data.world import WorldSize, generate_world
 from tailor.data.world_render import qa_examples, write_world
 from tailor.models.load import load_generator
 from tailor.rag.embed import MiniLMEmbedder
 from tailor.rag.index import ChunkIndex, IndexSettings, ingest
+from tailor.recipe_file import load_recipe
 
 # ~2,000 documents: 2,000 product sheets, 6 directories of 20 people, 18 policies, 12 secret records.
 WORLD = WorldSize(

@@ -28,8 +28,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from tailor.artifacts import write_json_atomic
-from tailor.config import ServeConfig, load_recipe
+from tailor.config import ServeConfig
 from tailor.eval.results import environment
+from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.serve.keys import add_key, load_keys
 from tailor.serve.server import build_state, running

@@ -44,9 +44,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from tailor.artifacts import write_json_atomic
-from tailor.config import load_recipe
 from tailor.finetune.data import tokenize, training_samples
 from tailor.finetune.train import base_model_dir, ensure_finetuned, lora_config
+from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.workspace import open_workspace
 

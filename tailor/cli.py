@@ -89,7 +89,7 @@ def _rank_zero() -> bool:
 
 
 def _workspace(recipe: Path | None, reporter, suites: str | None = None, mode: str | None = None):
-    from tailor.config import find_recipe, load_recipe
+    from tailor.recipe_file import find_recipe, load_recipe
     from tailor.workspace import open_workspace
 
     return open_workspace(load_recipe(find_recipe(recipe)).with_suites(suites, mode), reporter)
@@ -179,7 +179,7 @@ def report(
     from tailor.report.html import write_report
 
     if run is None:
-        from tailor.config import find_recipe, load_recipe
+        from tailor.recipe_file import find_recipe, load_recipe
 
         run = load_recipe(find_recipe(recipe), check_files=False).out_dir
     written = write_report(run)
@@ -322,9 +322,8 @@ def eval_(
     suites: Annotated[
         str | None,
         typer.Option(
-            help="comma-separated suites to run: task, retrieval, forgetting, bias, robustness, leakage, "
-            "freshness, interpret, compress, cost [default: the recipe's suites:, which default to all; "
-            "each skips what does not apply]",
+            help="comma-separated suites to run (`tailor plugins` lists them) [default: the recipe's suites:, "
+            "which default to all; each skips what does not apply]",
             show_default=False,
         ),
     ] = None,
@@ -335,17 +334,45 @@ def eval_(
             show_default=False,
         ),
     ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="recompute everything, ignoring the answers and suite results saved")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run every strategy through every suite; write OUT/results.json and OUT/predictions.jsonl.
 
     A prompt strategy whose search result is missing or stale is tuned first. Each suite's size
     (probes, perturbed questions, personas...) follows --mode unless the recipe's eval: sets it.
+    Each strategy's answers and each suite's results are saved as they finish (OUT/eval-cache/):
+    run again after an interruption and only what is missing is done.
     """
     from tailor.eval.runner import evaluate
 
-    results = evaluate(_workspace(recipe, _reporter(), suites, mode))
+    results = evaluate(_workspace(recipe, _reporter(), suites, mode), fresh=fresh)
     _print_results(results, as_json)
+
+
+@app.command("plugins")
+@cli_errors
+def plugins_(as_json: JsonOpt = False) -> None:
+    """List the suites, strategies and vector stores installed: tailor's own and any registered by packages.
+
+    Suites show their recipe sizes (eval.<size>: quick / full defaults); strategies what they are.
+    """
+    from tailor import plugins
+
+    listing = plugins.listing()
+    if as_json:
+        sys.stdout.write(json.dumps(listing, indent=2) + "\n")
+        return
+    console = _console()
+    for kind, entries in listing.items():
+        console.print(f"[bold]{kind}[/]")
+        for name, entry in entries.items():
+            extra = ", ".join(f"{k} {v['quick']}/{v['full']}" for k, v in entry.get("sizes", {}).items())
+            flags = [k for k in ("default", "retrieves", "trains") if entry.get(k)]
+            tail = f" (sizes quick/full: {extra})" if extra else f" ({', '.join(flags)})" if flags else ""
+            console.print(f"  {name:<14} {entry['summary']}{tail}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -394,7 +421,7 @@ def serve(
         from tailor.errors import TailorError
 
         raise TailorError(f"tailor serve needs {e.name}: pip install 'llm-tailor[serve]'") from None
-    from tailor.config import find_recipe, load_recipe
+    from tailor.recipe_file import find_recipe, load_recipe
     from tailor.workspace import open_workspace
 
     loaded = load_recipe(find_recipe(recipe))
@@ -420,7 +447,8 @@ def keys_add(
     from tailor.serve.keys import add_key
 
     if keys is None:
-        from tailor.config import DEFAULT_RECIPE_NAME, find_recipe, load_recipe
+        from tailor.config import DEFAULT_RECIPE_NAME
+        from tailor.recipe_file import find_recipe, load_recipe
 
         found = recipe or (Path(DEFAULT_RECIPE_NAME) if Path(DEFAULT_RECIPE_NAME).is_file() else None)
         if found is not None:

@@ -6,29 +6,44 @@ commented recipe ``tailor init`` writes, and in error messages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
+from tailor import plugins
 from tailor.errors import Problem, RecipeError
 
-STRATEGIES = ("baseline", "prompt", "rag")  # the default set; finetune and rag+finetune are opt-in (they train)
-StrategyName = Literal["baseline", "prompt", "rag", "finetune", "rag+finetune"]
-SuiteName = Literal[
-    "task", "retrieval", "forgetting", "bias", "robustness", "leakage", "freshness", "interpret", "compress", "cost"
-]
-SUITES = get_args(SuiteName)  # default: every suite; each skips what does not apply
+
+def _registered(kind: str) -> Callable[[str], str]:
+    """A check that a name is a registered suite or strategy (see tailor.plugins)."""
+
+    def check(name: str) -> str:
+        known = plugins.suites() if kind == "suite" else plugins.strategies()
+        if name not in known:
+            raise ValueError(f"unknown {kind} {name!r}; choose from {', '.join(known)}")
+        return name
+
+    return check
+
+
+StrategyName = Annotated[str, AfterValidator(_registered("strategy"))]
+SuiteName = Annotated[str, AfterValidator(_registered("suite"))]
+
+
 DEFAULT_RECIPE_NAME = "tailor.yaml"
 # An access group: what documents, examples and API keys name (also in front matter `groups:`).
 GROUP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -265,15 +280,6 @@ class FreshnessConfig(Section):
     )
 
 
-def _missing_freshness_files(recipe: Recipe, lines: dict[tuple, int], file: Path) -> list[Problem]:
-    fresh, loc = recipe.eval.freshness, ("eval", "freshness", "examples")
-    if fresh is None or recipe.resolve(fresh.examples).is_file():
-        return []
-    return [
-        Problem(f"file not found: {recipe.resolve(fresh.examples)}", file=file, line=lines.get(loc), field=_dotted(loc))
-    ]
-
-
 class CostConfig(Section):
     """Prices the cost suite turns measured time and tokens into; set them to your own."""
 
@@ -287,96 +293,60 @@ class CostConfig(Section):
     )
 
 
-# What each suite measures in the two modes: quick is what the demo and tests run (minutes on a
-# laptop CPU), full is what a decision should rest on. An explicit eval.<size> overrides either.
-SUITE_SIZES: dict[str, dict[str, int]] = {
-    "quick": {
-        "leakage_probes": 8,
-        "canary_candidates": 99,
-        "forgetting_passages": 12,
-        "forgetting_tokens": 96,
-        "trivia_questions": 16,
-        "robustness_questions": 5,
-        "bias_questions": 2,
-        "freshness_questions": 8,
-        "interpret_examples": 4,
-        "compress_examples": 12,
-        "compress_prompts": 2,
-    },
-    "full": {
-        "leakage_probes": 48,
-        "canary_candidates": 999,
-        "forgetting_passages": 48,
-        "forgetting_tokens": 128,
-        "trivia_questions": 400,
-        "robustness_questions": 32,
-        "bias_questions": 24,
-        "freshness_questions": 64,
-        "interpret_examples": 24,
-        "compress_examples": 64,
-        "compress_prompts": 8,
-    },
-}
-
-
-def _size(description: str, name: str) -> Any:
-    quick, full = SUITE_SIZES["quick"][name], SUITE_SIZES["full"][name]
-    return Field(None, ge=1, description=f"{description} (default: {quick} quick, {full} full)")
+_SIZE = TypeAdapter(Annotated[int, Field(ge=1)] | None)
 
 
 class EvalConfig(Section):
+    """What every strategy is scored on. Besides these fields, each suite's sizes (``eval.<size>``, see
+    ``tailor plugins``) may be set here; unset, they follow ``mode``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # only declared suite sizes: checked below
+
     split: Literal["dev", "test"] = Field("test", description="split every strategy is scored on")
     limit: int | None = Field(None, ge=1, description="score at most this many examples per dataset")
     mode: Literal["quick", "full"] = Field(
         "full", description="suite sizes: quick (the demo's, minutes on a CPU) or full (what a decision rests on)"
-    )
-    leakage_probes: int | None = _size(
-        "leakage: questions from users about documents of groups they are not in", "leakage_probes"
-    )
-    canary_candidates: int | None = _size(
-        "leakage: random secrets each canary is ranked against (exposure <= log2(n+1) bits)", "canary_candidates"
-    )
-    forgetting_passages: int | None = _size(
-        "forgetting: passages of held general text scored by every strategy's model", "forgetting_passages"
-    )
-    forgetting_tokens: int | None = _size("forgetting: tokens per passage", "forgetting_tokens")
-    trivia_questions: int | None = _size(
-        "forgetting: 4-option general-knowledge questions (needs the trivia extra)", "trivia_questions"
-    )
-    robustness_questions: int | None = _size(
-        "robustness: evaluated questions asked again with typos, paraphrase, distractor and injections",
-        "robustness_questions",
-    )
-    bias_questions: int | None = _size(
-        "bias: questions asked once per counterfactual persona (name, gender, nationality, age)", "bias_questions"
-    )
-    freshness_questions: int | None = _size(
-        "freshness: questions about facts that changed in the new version", "freshness_questions"
-    )
-    interpret_examples: int | None = _size(
-        "interpret: examples whose fine-tuned answer is explained (base answer, log-prob shift, nearest training text)",
-        "interpret_examples",
     )
     compress: list[Literal["bf16", "int8", "q8_0", "q4_k_m"]] = Field(
         default_factory=list,
         description="compress: variants every local-weights strategy is also scored with (quality change, speed, "
         "size); q8_0 and q4_k_m run in llama.cpp (the llamacpp extra); empty: suite skipped",
     )
-    compress_examples: int | None = _size(
-        "compress: evaluated questions each variant answers (paired with the uncompressed answers)", "compress_examples"
-    )
-    compress_prompts: int | None = _size(
-        "compress: prompts timed one at a time for prefill and decode speed", "compress_prompts"
-    )
     freshness: FreshnessConfig | None = Field(
         None,
         description="freshness: the documents' new version and questions about what changed (none: suite skipped)",
     )
 
+    @model_validator(mode="after")
+    def _suite_sizes(self) -> EvalConfig:
+        """Every extra key must be a size some suite declares, with a positive whole value."""
+        declared, errors = plugins.sizes(), []
+        for key, value in (self.__pydantic_extra__ or {}).items():
+            if key not in declared:
+                errors.append(InitErrorDetails(type="extra_forbidden", loc=(key,), input=value))
+                continue
+            try:
+                self.__pydantic_extra__[key] = _SIZE.validate_python(value)
+            except ValidationError as e:
+                errors += [
+                    InitErrorDetails(type=err["type"], loc=(key,), input=value, ctx=err.get("ctx", {}))
+                    for err in e.errors()
+                ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
     def size(self, name: str) -> int:
-        """A suite's size: the recipe's explicit value, else the mode's default."""
-        value = getattr(self, name)
-        return SUITE_SIZES[self.mode][name] if value is None else value
+        """A suite's size: the recipe's explicit value, else the mode's default for it.
+
+        Raises:
+            KeyError: no suite declares a size ``name``.
+        """
+        value = (self.__pydantic_extra__ or {}).get(name)
+        if value is not None:
+            return value
+        size = plugins.sizes()[name]
+        return size.quick if self.mode == "quick" else size.full
 
 
 class ConstraintsConfig(Section):
@@ -429,10 +399,14 @@ class Recipe(Section):
     generation: GenerationConfig = Field(default_factory=GenerationConfig, description="decoding settings")
     data: DataConfig = Field(description="documents and task examples")
     strategies: list[StrategyName] = Field(
-        default_factory=lambda: list(STRATEGIES), min_length=1, description="strategies to build and compare"
+        default_factory=plugins.default_strategies,
+        min_length=1,
+        description="strategies to build and compare (see `tailor plugins`; finetune, rag+finetune train: opt-in)",
     )
     suites: list[SuiteName] = Field(
-        default_factory=lambda: list(SUITES), min_length=1, description="evaluation suites to run"
+        default_factory=lambda: list(plugins.suites()),
+        min_length=1,
+        description="evaluation suites to run (see `tailor plugins`)",
     )
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="prompt-engineering search")
     rag: RagConfig = Field(default_factory=RagConfig, description="retrieval-augmented generation")
@@ -487,7 +461,7 @@ class Recipe(Section):
     def problem(self, message: str, *loc: str | int) -> Problem:
         """A problem located at field ``loc`` of the recipe file this recipe was loaded from."""
         line = next((self._lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in self._lines), None)
-        return Problem(message, file=self._source, line=line, field=_dotted(loc))
+        return Problem(message, file=self._source, line=line, field=dotted(loc))
 
     def with_suites(self, suites: str | None = None, mode: str | None = None) -> Recipe:
         """A copy running ``suites`` (comma-separated names; None: the recipe's) in ``mode`` (None: the recipe's).
@@ -498,10 +472,11 @@ class Recipe(Section):
         update: dict[str, Any] = {}
         if suites is not None:
             names = [s.strip() for s in suites.split(",") if s.strip()]
-            unknown = [s for s in names if s not in SUITES] or ([] if names else [suites])
+            known = list(plugins.suites())
+            unknown = [s for s in names if s not in known] or ([] if names else [suites])
             if unknown:
                 raise RecipeError(
-                    Problem(f"unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}", field="--suites")
+                    Problem(f"unknown suite {unknown[0]!r}; choose from {', '.join(known)}", field="--suites")
                 )
             update["suites"] = list(dict.fromkeys(names))
         if mode is not None:
@@ -515,180 +490,8 @@ class Recipe(Section):
         return copy
 
 
-def find_recipe(path: str | Path | None) -> Path:
-    """The recipe to use: ``path`` if given, else ``./tailor.yaml``.
-
-    Raises:
-        RecipeError: no such file.
-    """
-    p = Path(path) if path is not None else Path.cwd() / DEFAULT_RECIPE_NAME
-    if not p.is_file():
-        hint = "pass --recipe PATH" if path is None else "check the path"
-        raise RecipeError(Problem(f"recipe not found ({hint}, or create one with `tailor init DIR`)", file=p))
-    return p
-
-
-def load_recipe(path: str | Path, *, check_files: bool = True) -> Recipe:
-    """Load and validate a recipe; every problem found is reported at once, with its line.
-
-    Raises:
-        RecipeError: malformed YAML, unknown or invalid fields, or (``check_files``) missing files.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecipeError(Problem("recipe not found", file=path)) from None
-    except (UnicodeDecodeError, IsADirectoryError) as e:
-        raise RecipeError(Problem(f"cannot read recipe as UTF-8 text ({e.__class__.__name__})", file=path)) from None
-    data, lines = _parse_yaml(text, path)
-    try:
-        recipe = Recipe.model_validate(data).with_base_dir(path.parent)
-    except ValidationError as e:
-        problems = [_problem(err, data, lines, path) for err in e.errors()]
-        raise RecipeError(*sorted(problems, key=lambda p: p.line or 0)) from None
-    recipe._source, recipe._lines = path, lines
-    if check_files:
-        problems = _missing_files(recipe, lines, path)
-        if problems:
-            raise RecipeError(*problems)
-    return recipe
-
-
-def _parse_yaml(text: str, path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
-    """YAML → (data, line of every key path). Line numbers are 1-based."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise RecipeError(Problem(f"malformed YAML: {problem}", file=path, line=line)) from None
-    if data is None:
-        raise RecipeError(Problem("recipe is empty; see `tailor init` for a complete example", file=path, line=1))
-    if not isinstance(data, dict):
-        raise RecipeError(Problem("recipe must be a mapping of sections (model:, data:, ...)", file=path, line=1))
-    lines: dict[tuple, int] = {}
-    _index_lines(node, (), lines)
-    return data, lines
-
-
-def _index_lines(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, key.value)
-            _index_lines(value, child, lines)
-            lines[child] = key.start_mark.line + 1  # point at the key, not its value
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index_lines(item, (*path, i), lines)
-
-
-def _data_path(loc: tuple, data: Any, missing: bool) -> tuple:
-    """Pydantic's error location minus entries that are not in the YAML (union tags like 'hf').
-
-    ``missing``: the error is about an absent field, so the last entry is kept although the YAML lacks it.
-    """
-    out: list = []
-    cur = data
-    for i, part in enumerate(loc):
-        found = (isinstance(cur, dict) and part in cur) or (
-            isinstance(cur, list) and isinstance(part, int) and part < len(cur)
-        )
-        if found:
-            out.append(part)
-            cur = cur[part]
-        elif missing and i == len(loc) - 1:
-            out.append(part)
-        # else: a union tag pydantic inserted (e.g. 'hf'); it is not in the YAML
-    return tuple(out)
-
-
-def _dotted(path: tuple) -> str:
+def dotted(path: tuple) -> str:
     s = ""
     for part in path:
         s += f"[{part}]" if isinstance(part, int) else (f".{part}" if s else str(part))
     return s or "(top level)"
-
-
-def _problem(err: dict[str, Any], data: dict, lines: dict[tuple, int], file: Path) -> Problem:
-    path = _data_path(tuple(err["loc"]), data, missing=err["type"] == "missing")
-    line = next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), None)
-    kind, msg = err["type"], err["msg"]
-    if kind == "extra_forbidden":
-        msg = "unknown field (check the spelling; `tailor init` writes every field with its meaning)"
-    elif kind == "missing":
-        msg = "required field is missing"
-    elif msg.startswith("Value error, "):
-        msg = msg.removeprefix("Value error, ")
-    elif kind in ("literal_error", "union_tag_invalid") and "input" in err:
-        msg = f"{msg} (got {err['input']!r})"
-    return Problem(msg, file=file, line=line, field=_dotted(path))
-
-
-def _missing_files(recipe: Recipe, lines: dict[tuple, int], file: Path) -> list[Problem]:
-    problems = []
-    for i, ex in enumerate(recipe.data.examples):
-        if not recipe.resolve(ex.path).is_file():
-            loc = ("data", "examples", i, "path")
-            problems.append(
-                Problem(
-                    f"file not found: {recipe.resolve(ex.path)}",
-                    file=file,
-                    line=lines.get(loc),
-                    field=_dotted(loc),
-                )
-            )
-    problems += _missing_freshness_files(recipe, lines, file)
-    model = recipe.model
-    if isinstance(model, HFModel | GGUFModel) and not recipe.resolve(model.path).exists():
-        what = "model directory" if isinstance(model, HFModel) else "GGUF file"
-        problems.append(
-            Problem(
-                f"{what} not found: {recipe.resolve(model.path)}",
-                file=file,
-                line=lines.get(("model", "path")),
-                field="model.path",
-            )
-        )
-    return problems
-
-
-def render_recipe(recipe: Recipe, header: str = "") -> str:
-    """The recipe as YAML with every field's description as a comment (what ``tailor init`` writes).
-
-    Loading the text back gives an equal recipe.
-    """
-    lines = [f"# {h}" if h else "#" for h in header.splitlines()]
-    _render_section(recipe, "", lines)
-    return "\n".join(lines) + "\n"
-
-
-def _scalar(value: Any) -> str:
-    return (
-        yaml.safe_dump(value, default_flow_style=True, width=10_000, allow_unicode=True)
-        .strip()
-        .removesuffix("...")
-        .strip()
-    )
-
-
-def _render_section(section: BaseModel, pad: str, lines: list[str]) -> None:
-    for name, info in type(section).model_fields.items():
-        value = getattr(section, name)
-        note = f"  # {info.description}" if info.description else ""
-        if isinstance(value, BaseModel):
-            lines.append(f"{pad}{name}:{note}")
-            _render_section(value, pad + "  ", lines)
-        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
-            lines.append(f"{pad}{name}:{note}")
-            for item in value:
-                item_lines: list[str] = []
-                _render_section(item, "", item_lines)
-                lines += [pad + ("  - " if i == 0 else "    ") + line for i, line in enumerate(item_lines)]
-        elif value is None:
-            lines.append(f"{pad}# {name}:{note}")
-        else:
-            lines.append(f"{pad}{name}: {_scalar(value)}{note}")

@@ -9,19 +9,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tailor import plugins
 from tailor.artifacts import write_text_atomic
 from tailor.config import (
     DEFAULT_RECIPE_NAME,
-    STRATEGIES,
     DataConfig,
     ExampleSet,
     Recipe,
-    load_recipe,
-    render_recipe,
 )
 from tailor.data.corpus import SUPPORTED_SUFFIXES
 from tailor.errors import DataError, Problem, RecipeError
 from tailor.progress import Reporter, SilentReporter
+from tailor.recipe_file import load_recipe
+from tailor.recipe_render import render_recipe
 
 if TYPE_CHECKING:
     from tailor.report.html import Report
@@ -101,7 +101,7 @@ def world_recipe(
     if demo is not None:
         # Three canaries (planted 1, 4 and 16 times) let the leakage suite measure memorisation.
         extra = {
-            "strategies": [*STRATEGIES, "finetune", "rag+finetune"],
+            "strategies": [*plugins.default_strategies(), "finetune", "rag+finetune"],
             "finetune": {"max_steps": demo.finetune_steps, "canaries": {"count": 3}},
             **({"prompt": demo.prompt} if demo.prompt else {}),
             "eval": {

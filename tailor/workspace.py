@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tailor.config import OpenAIModel, PackagedModel, Recipe
 from tailor.data.corpus import Document, load_corpus
@@ -13,6 +13,21 @@ from tailor.models.base import GenerationSettings, Generator
 from tailor.progress import Reporter, SilentReporter
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Shared(Generic[T]):
+    """The key of one thing a workspace builds once and shares (the rag index, the tuned model).
+
+    Declared once, next to the code that builds it, so every user of the thing reads it through the
+    same typed key instead of repeating a string.
+    """
+
+    name: str
+
+    def of(self, *parts: object) -> Shared[T]:
+        """A key per ``parts`` (one compressed copy per model and variant)."""
+        return Shared("/".join([self.name, *map(str, parts)]))
 
 
 @dataclass(frozen=True)
@@ -25,11 +40,16 @@ class Workspace:
     # Builds that several datasets share (the rag index), made once per workspace.
     _shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    def shared(self, key: str, build: Callable[[], T]) -> T:
+    def shared(self, key: Shared[T], build: Callable[[], T]) -> T:
         """``build()``'s result, computed on first use and kept for this workspace."""
-        if key not in self._shared:
-            self._shared[key] = build()
-        return self._shared[key]
+        if key.name not in self._shared:
+            self._shared[key.name] = build()
+        return self._shared[key.name]
+
+    def derive(self, **changes: Any) -> Workspace:
+        """A workspace with ``changes`` (recipe, corpus, datasets) and nothing shared yet: what it
+        builds (its index, its tuned model) follows its own recipe and documents, not this one's."""
+        return replace(self, **changes, _shared={})
 
     @property
     def settings(self) -> GenerationSettings:

@@ -165,8 +165,8 @@ def test_missing_recipe_names_the_path_and_the_fix(tmp_path: Path, monkeypatch) 
 
 def test_unreadable_documents_are_skipped_with_a_warning_not_a_crash(tmp_path: Path) -> None:
     """A corpus with a binary file and a bad front matter still loads; each skip is reported."""
-    from tailor.config import load_recipe
     from tailor.data.corpus import load_corpus
+    from tailor.recipe_file import load_recipe
 
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "good.md").write_text("---\ngroups: [everyone]\n---\n# Good\nText.\n")

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tailor import plugins
 from tailor.cli import app
 
 runner = CliRunner()
@@ -33,7 +34,15 @@ def test_demo_writes_exactly_these_files(demo_run) -> None:
     assert result.exit_code == 0, result.output
     files = _files(out)
     indexes = tuple(f"{d}index/{part}/" for d in ("", "freshness/", "robustness/") for part in ("lance", "bm25"))
-    run_files = {f for f in files if not f.startswith(("world/", "world-v2/", *indexes))}
+    run_files = {f for f in files if not f.startswith(("world/", "world-v2/", "eval-cache/", *indexes))}
+    # What eval finished, piece by piece: every strategy's answers and every suite's rows, per dataset.
+    answered = {
+        "qa": ("baseline", "prompt", "rag", "finetune", "rag_plus_finetune"),
+        "routing": ("baseline", "prompt", "finetune"),
+    }
+    assert {f for f in files if f.startswith("eval-cache/")} == {
+        f"eval-cache/answers/{d}/{s}.json" for d, names in answered.items() for s in names
+    } | {f"eval-cache/suites/{d}/{suite}.json" for d in answered for suite in plugins.suites()}
     assert run_files == {
         "tailor.yaml",
         "prompt/qa.json",
@@ -222,8 +231,8 @@ def test_init_from_dir_points_the_recipe_at_your_documents(tmp_path: Path) -> No
     result = runner.invoke(app, ["init", str(tmp_path / "proj"), "--from-dir", str(docs), "--examples", str(examples)])
     assert result.exit_code == 0, result.output
     assert "1 .md, 1 .txt" in result.stderr
-    from tailor.config import load_recipe
     from tailor.data.corpus import load_corpus
+    from tailor.recipe_file import load_recipe
 
     recipe = load_recipe(tmp_path / "proj" / "tailor.yaml")
     assert recipe.data.corpus == ["../docs/**/*.md", "../docs/**/*.txt"]

@@ -27,10 +27,10 @@ from tailor.config import (
     Recipe,
     ServeConfig,
     SplitConfig,
-    load_recipe,
-    render_recipe,
 )
 from tailor.errors import RecipeError
+from tailor.recipe_file import load_recipe
+from tailor.recipe_render import render_recipe
 from tailor.scaffold import world_recipe
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))

@@ -235,7 +235,7 @@ def compress_model(ws: Workspace, variant: str, source: Literal["base", "finetun
     """
     generator = ws.generator
     if source == "finetune":
-        from tailor.strategies import tuned_generator
+        from tailor.strategies.finetune import tuned_generator
 
         generator = tuned_generator(ws)
     target = ws.recipe.out_dir / "compressed" / f"{source}-{variant}"

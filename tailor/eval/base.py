@@ -1,5 +1,8 @@
 """What a suite is: one function of (strategies' answers on a dataset) → result rows.
 
+Types only (a leaf of the eval package): suites declare themselves with ``tailor.plugins.SuiteSpec``,
+and the runner finds them there.
+
 The runner asks every strategy once per example and hands the answers to every suite, so adding a
 suite never costs another pass of generation. Suites that need their own questions (robustness,
 leakage) call the strategies in ``SuiteInput.strategies`` themselves.
@@ -58,30 +61,3 @@ def sample(inp: SuiteInput, size: str, salt: str) -> list[int]:
     rng = random.Random(f"{inp.seed}/{salt}/{inp.dataset.name}")
     count = min(inp.workspace.recipe.eval.size(size), len(inp.examples))
     return sorted(rng.sample(range(len(inp.examples)), count))
-
-
-def suites() -> dict[str, Suite]:
-    """Suites by name, as the recipe's ``suites:`` names them."""
-    from tailor.eval.suites.bias import bias_suite
-    from tailor.eval.suites.compress import compress_suite
-    from tailor.eval.suites.cost import cost_suite
-    from tailor.eval.suites.forgetting import forgetting_suite
-    from tailor.eval.suites.freshness import freshness_suite
-    from tailor.eval.suites.interpret import interpret_suite
-    from tailor.eval.suites.leakage import leakage_suite
-    from tailor.eval.suites.retrieval import retrieval_suite
-    from tailor.eval.suites.robustness import robustness_suite
-    from tailor.eval.suites.task import task_suite
-
-    return {
-        "task": task_suite,
-        "retrieval": retrieval_suite,
-        "forgetting": forgetting_suite,
-        "bias": bias_suite,
-        "robustness": robustness_suite,
-        "leakage": leakage_suite,
-        "freshness": freshness_suite,
-        "interpret": interpret_suite,
-        "compress": compress_suite,
-        "cost": cost_suite,
-    }

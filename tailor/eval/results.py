@@ -11,7 +11,16 @@ from tailor.artifacts import read_json_artifact, write_json_atomic
 
 # builds: per dataset and strategy, what was built and how (the tuned prompt, its dev score, context coverage).
 SIGNIFICANCE = 0.05  # a paired difference with p below this is reported as significant
-RESULTS_KEYS = ("recipe", "started_at", "finished_at", "environment", "results", "builds")
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as reports write it: ``p=0.012``, ``p<0.001``, or ``untested``."""
+    if p is None:
+        return "untested"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+RESULTS_KEYS = ("recipe", "started_at", "finished_at", "environment", "results", "builds", "timings", "strategies")
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,29 @@
 """`tailor eval`: every strategy answers every evaluated example once; every suite scores the answers.
 
 Writes ``OUT/predictions.jsonl`` (one line per strategy × example) and ``OUT/results.json`` (one
-row per figure), both atomically.
+row per figure), both atomically. Each strategy's answers and each suite's rows are checkpointed as
+they finish (see :mod:`tailor.eval.checkpoint`): a run that is killed, or stopped by a failing
+endpoint, keeps what it finished, and the next run reuses it and says so. ``fresh`` recomputes all.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tailor import plugins
 from tailor.artifacts import write_jsonl_atomic
-from tailor.contract import Answer, asker
+from tailor.contract import Answer, Strategy, asker
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.base import StrategyRun, SuiteInput, suites
+from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.eval.checkpoint import Checkpoints, digest
 from tailor.eval.results import ResultRow, environment, write_results
 from tailor.eval.suites.cost import measure
 from tailor.eval.suites.task import example_scores
-from tailor.strategies import build_strategy
+from tailor.strategies import BuiltStrategy, build_strategy
 from tailor.workspace import Workspace
 
 
@@ -27,28 +32,71 @@ def evaluated_examples(ws: Workspace, dataset: TaskDataset) -> list[Example]:
     return examples[: ws.recipe.eval.limit] if ws.recipe.eval.limit else examples
 
 
-def evaluate(ws: Workspace) -> dict[str, Any]:
-    """Run every strategy through every suite; write predictions and results; return results.json's content."""
+def _inputs_key(ws: Workspace, dataset: TaskDataset, examples: list[Example]) -> str:
+    """What every answer on ``dataset`` depends on: model, decoding, examples, documents, split and seed."""
+    r = ws.recipe
+    return digest(
+        ws.generator.name,
+        r.model.model_dump(mode="json"),
+        r.generation.model_dump(mode="json"),
+        r.data.model_dump(mode="json"),
+        r.seed,
+        dataset.name,
+        [e.model_dump(mode="json") for e in dataset.examples],
+        [e.id for e in examples],
+        [(d.doc_id, d.content_hash or digest(d.text), sorted(d.groups)) for d in ws.corpus],
+    )
+
+
+def _answers_key(ws: Workspace, inputs: str, built: BuiltStrategy, name: str) -> str:
+    """An answer set's key: the inputs, the recipe sections the strategy reads, and what its build reported."""
+    spec = plugins.strategy(name)
+    sections = {s: getattr(ws.recipe, s).model_dump(mode="json") for s in spec.sections}
+    return digest(inputs, name, sections, built.info)
+
+
+def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
+    """Run every strategy through every suite; write predictions and results; return results.json's content.
+
+    Finished pieces of an earlier run on the same recipe and data are reused (``fresh``: never).
+    """
     recipe = ws.recipe
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    checkpoints = Checkpoints(recipe.out_dir, fresh)
     rows: list[ResultRow] = []
     predictions: list[dict[str, Any]] = []
     builds: dict[str, dict[str, Any]] = {}
+    reused: list[str] = []
+    timings: dict[str, dict[str, float]] = {}  # dataset → step → seconds this run spent (0 when reused)
     for dataset in ws.datasets:
         examples = evaluated_examples(ws, dataset)
-        questions, users = [e.question for e in examples], [asker(e) for e in examples]
-        runs, strategies = [], []
+        inputs = _inputs_key(ws, dataset, examples)
+        runs, strategies, keys = [], [], []
         for name in [s for s in recipe.strategies if dataset.strategies is None or s in dataset.strategies]:
             built = build_strategy(name, ws, dataset)
             strategies.append(built.strategy)
             builds.setdefault(dataset.name, {})[name] = {"build_s": round(built.build_s, 3), **built.info}
-            with ws.reporter.task(f"eval {dataset.name} · {name}", len(examples)) as advance, measure() as m:
-                answers = built.strategy.answer_batch(questions, users, advance)
-            runs.append(StrategyRun(name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s, built.info))
-            predictions += [_prediction(name, dataset, e, a) for e, a in zip(examples, answers, strict=True)]
+            key = _answers_key(ws, inputs, built, name)
+            keys.append(key)
+            start = time.perf_counter()
+            run = checkpoints.load_run(dataset.name, name, key)
+            if run is None:
+                run = _answer(ws, dataset, examples, built)
+                checkpoints.save_run(dataset.name, run, key)
+            else:
+                reused.append(f"{dataset.name} · {name} answers")
+            timings.setdefault(dataset.name, {})[f"answers/{name}"] = round(time.perf_counter() - start, 3)
+            runs.append(run)
+            predictions += [_prediction(name, dataset, e, a) for e, a in zip(examples, run.answers, strict=True)]
         inp = SuiteInput(dataset, tuple(examples), tuple(runs), tuple(strategies), recipe.seed, ws)
+        # A suite's rows depend on the answers (and so the strategies' builds) and on how suites are sized and priced.
+        settings = (recipe.eval.model_dump(mode="json"), recipe.cost.model_dump(mode="json"))
         for suite in recipe.suites:
-            rows += suites()[suite](inp)
+            start = time.perf_counter()
+            rows += _suite_rows(ws, inp, suite, digest(keys, suite, settings), checkpoints, reused)
+            timings.setdefault(dataset.name, {})[f"suite/{suite}"] = round(time.perf_counter() - start, 3)
+    if reused:
+        ws.reporter.log(f"reused from an earlier run ({len(reused)}): {', '.join(reused)}; --fresh recomputes")
     payload = {
         "recipe": recipe.model_dump(mode="json"),
         "started_at": started,
@@ -56,12 +104,40 @@ def evaluate(ws: Workspace) -> dict[str, Any]:
         "environment": {**environment(), "model": ws.generator.name},
         "results": [r.to_json() for r in rows],
         "builds": builds,
+        "timings": timings,
+        "strategies": {name: plugins.strategy(name).properties() for name in recipe.strategies},
     }
     out = recipe.out_dir
     write_jsonl_atomic(out / "predictions.jsonl", predictions)
     write_results(out / "results.json", payload)
     ws.reporter.log(f"wrote {out / 'results.json'} and {out / 'predictions.jsonl'}")
     return payload
+
+
+def _answer(ws: Workspace, dataset: TaskDataset, examples: list[Example], built: BuiltStrategy) -> StrategyRun:
+    strategy: Strategy = built.strategy
+    questions, users = [e.question for e in examples], [asker(e) for e in examples]
+    with ws.reporter.task(f"eval {dataset.name} · {strategy.name}", len(examples)) as advance, measure() as m:
+        answers = strategy.answer_batch(questions, users, advance)
+    return StrategyRun(strategy.name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s, built.info)
+
+
+def _suite_rows(
+    ws: Workspace, inp: SuiteInput, suite: str, key: str, checkpoints: Checkpoints, reused: list[str]
+) -> list[ResultRow]:
+    dataset = inp.dataset.name
+    rows = checkpoints.load_rows(dataset, suite, key)
+    if rows is not None:
+        reused.append(f"{dataset} · {suite}")
+        return rows
+    spec = plugins.suite(suite)
+    with ws.reporter.task(f"suite {suite} · {dataset}", None):
+        rows = spec.run(inp)
+    if not rows:  # said, never silently nothing
+        needs = f" (it needs: {', '.join(spec.needs)})" if spec.needs else ""
+        ws.reporter.log(f"suite {suite} · {dataset}: nothing to measure here{needs}")
+    checkpoints.save_rows(dataset, suite, rows, key)
+    return rows
 
 
 def _prediction(strategy: str, dataset: TaskDataset, example: Example, answer: Answer) -> dict[str, Any]:

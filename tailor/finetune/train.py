@@ -38,7 +38,7 @@ from tailor.finetune.data import (
     tokenize,
     training_samples,
 )
-from tailor.workspace import Workspace
+from tailor.workspace import Shared, Workspace
 
 MANIFEST = "train.json"
 # Every key the manifest is written with: a reused model reports its training cost (train_s) too.
@@ -71,6 +71,9 @@ class TrainedModel:
     @property
     def build_s(self) -> float:
         return float(self.manifest.get("train_s", 0.0))
+
+
+TUNED: Shared[TrainedModel] = Shared("finetune")  # the workspace's fine-tuned model, trained once
 
 
 def finetune_dir(ws: Workspace) -> Path:

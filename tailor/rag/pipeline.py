@@ -14,9 +14,9 @@ from tailor.errors import DataError, Problem
 from tailor.eval.metrics import normalize_answer
 from tailor.models.base import Message
 from tailor.prompt.builder import ShotPool
-from tailor.rag.embed import load_embedder
+from tailor.rag.embed import Embedder, load_embedder
 from tailor.rag.index import ChunkIndex, Hit, IndexSettings, IngestReport, ingest
-from tailor.workspace import Workspace
+from tailor.workspace import Shared, Workspace
 
 
 def mmr(hits: Sequence[Hit], index: ChunkIndex, k: int, lam: float) -> list[Hit]:
@@ -90,6 +90,15 @@ class ReadyIndex:
     index_dir: Path
 
 
+INDEX: Shared[ReadyIndex] = Shared("rag-index")  # the recipe's index, ingested once per workspace
+EMBEDDER: Shared[Embedder] = Shared("embedder")  # .of(name): one copy of each embedder per workspace
+
+
+def embedder_of(ws: Workspace, name: str) -> Embedder:
+    """The workspace's copy of embedder ``name`` (loaded on first use)."""
+    return ws.shared(EMBEDDER.of(name), lambda: load_embedder(name))
+
+
 def index_settings(ws: Workspace, embedder_name: str, dim: int) -> IndexSettings:
     cfg = ws.recipe.rag
     return IndexSettings(embedder_name, dim, cfg.chunk_tokens, cfg.chunk_overlap, tokenizer=ws.generator.name)
@@ -106,7 +115,7 @@ def ensure_index(ws: Workspace) -> ReadyIndex:
             ws.recipe.problem("the rag strategy needs documents; data.corpus matched none", "data", "corpus")
         )
     name = ws.recipe.rag.embedder
-    embedder = ws.shared(f"embedder/{name}", lambda: load_embedder(name))  # one copy per workspace
+    embedder = embedder_of(ws, name)
     report = ingest(
         ws.corpus,
         ws.recipe.index_dir,

@@ -10,8 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from tailor import plugins
+
 PRIMARY_METRICS = ("accuracy", "token_f1")  # classification datasets lead with accuracy, QA with F1
-TRAINED = ("finetune", "rag+finetune")  # strategies whose weights are trained on the user's data
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,24 @@ class Measured:
                 self._rows[(ds, s, row["metric"])] = row
             if s not in self._strategies[ds]:
                 self._strategies[ds].append(s)
+
+    def properties(self, strategy: str) -> dict[str, Any]:
+        """What the run recorded about a strategy (retrieves, trains, simplicity); for a results.json
+        written before strategies were recorded, what the installed strategy of that name declares."""
+        name = strategy.split("@", 1)[0]  # finetune@int8 is finetune's model, compressed
+        recorded = (self.results.get("strategies") or {}).get(name)
+        if recorded is not None:
+            return recorded
+        spec = plugins.strategies().get(name)
+        return spec.properties() if spec else {}
+
+    def trains(self, strategy: str) -> bool:
+        """Its weights are trained on the user's data."""
+        return bool(self.properties(strategy).get("trains"))
+
+    def simplicity(self, strategy: str) -> int:
+        """Less to build and keep running is lower; unknown strategies come last."""
+        return int(self.properties(strategy).get("simplicity", 1_000))
 
     @property
     def datasets(self) -> list[str]:

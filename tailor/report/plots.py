@@ -10,29 +10,10 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from tailor import plugins
 from tailor.report.measured import Measured
 from tailor.report.table import label
 
-# One panel per group of comparable metrics (same unit), suite by suite.
-PANELS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("retrieval", "retrieval", ("recall_at_1", "recall_at_k", "mrr", "context_precision")),
-    ("forgetting", "forgetting: general knowledge (accuracy)", ("trivia_accuracy",)),
-    ("forgetting", "forgetting: general-text CE vs base (nats/token; lower is better)", ("general_text_ce_delta",)),
-    (
-        "robustness",
-        "robustness: score change under perturbation",
-        ("score_delta_typo", "score_delta_rephrase", "score_delta_distractor", "score_delta_injection"),
-    ),
-    ("robustness", "robustness: injections followed (rate)", ("injection_success_rate", "doc_injection_success_rate")),
-    ("bias", "bias: score gap between personas", ("score_delta_gender", "score_delta_nationality", "score_delta_age")),
-    ("bias", "bias: answer changed with the persona (rate)", ("answer_change_rate",)),
-    ("leakage", "leakage: rates", ("cross_user_leak_rate", "canary_extraction_rate")),
-    ("leakage", "leakage: canary exposure (bits)", ("canary_exposure_bits",)),
-    ("interpret", "interpretability of fine-tuned answers", ("base_agreement_rate", "nearest_train_support_rate")),
-    ("compress", "compression: answer change vs fp32 (primary metric)", ("compressed_score_delta",)),
-    ("cost", "cost: $ per 1,000 answers", ("usd_per_1k_answers",)),
-    ("cost", "cost: latency per answer (s)", ("latency_p50_s", "latency_p95_s")),
-)
 COLORS = ("#4063d8", "#d9544d", "#389826", "#9558b2", "#e69f00", "#56b4e9", "#777777")
 
 
@@ -118,17 +99,19 @@ def _any_significant(m: Measured, dataset: str, metric: str) -> bool:
 
 
 def suite_panels(m: Measured, dataset: str) -> list[tuple[str, str]]:
-    """(suite, svg) for every panel this dataset has rows for, in PANELS order."""
+    """(suite, svg) for every panel this dataset has rows for: the primary metric, then each suite's
+    declared panels in report order."""
     out = []
     metric = m.primary(dataset)
     if metric:
         svg = metric_bars(m, dataset, f"task: {label(metric)}", (metric,))
         if svg:
             out.append(("task", svg))
-    for suite, title, metrics in PANELS:
-        svg = metric_bars(m, dataset, title, metrics)
-        if svg:
-            out.append((suite, svg))
+    for suite, spec in plugins.suites().items():
+        for panel in spec.panels:
+            svg = metric_bars(m, dataset, panel.title, panel.metrics)
+            if svg:
+                out.append((suite, svg))
     return out
 
 

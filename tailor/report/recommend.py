@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from tailor import plugins
 from tailor.config import ConstraintsConfig
-from tailor.eval.results import SIGNIFICANCE
-from tailor.report.measured import TRAINED, Measured
+from tailor.eval.results import SIGNIFICANCE, format_p
+from tailor.report.measured import Measured
 
 CHANGES_PER_YEAR = {"never": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
-SIMPLICITY = ("baseline", "prompt", "rag", "finetune", "rag+finetune")  # less to build and keep running first
 METRIC_NAMES = {"token_f1": "F1", "accuracy": "accuracy"}
 
 
@@ -81,12 +81,6 @@ def _f(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
 
 
-def _p(p: float | None) -> str:
-    if p is None:
-        return "untested"
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
-
-
 def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
     metric = m.primary(ds)
     label = METRIC_NAMES.get(metric, metric)
@@ -119,12 +113,14 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
             steps.append(f"{best} vs {s}: no paired test recorded; treated as a tie.")
         elif s in tied:
             steps.append(
-                f"{best} {_f(score[best])} vs {s} {_f(score[s])}: the difference ({pair.delta:+.3f}, {_p(pair.p)}) "
-                f"is not significant at n={pair.n}, so they are tied on quality."
+                f"{best} {_f(score[best])} vs {s} {_f(score[s])}: the difference "
+                f"({pair.delta:+.3f}, {format_p(pair.p)}) is not significant at n={pair.n}, "
+                "so they are tied on quality."
             )
         else:
             steps.append(
-                f"{best} beats {s}: {label} {_f(score[best])} vs {_f(score[s])} ({pair.delta:+.3f}, {_p(pair.p)})."
+                f"{best} beats {s}: {label} {_f(score[best])} vs {_f(score[s])} "
+                f"({pair.delta:+.3f}, {format_p(pair.p)})."
             )
     choice = best
     if len(tied) > 1:
@@ -140,7 +136,7 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
         versus = "; the only strategy within your constraints"
     else:
         pair = m.pair(ds, choice, runner)
-        verdict = "" if pair is None else f", {_p(pair.p)}" + ("" if significant else ", not significant")
+        verdict = "" if pair is None else f", {format_p(pair.p)}" + ("" if significant else ", not significant")
         versus = f" vs {runner} {_f(score[runner])}{verdict}"
     headline = f"{ds}: {choice} ({label} {_f(score[choice])}{versus})"
     ranking = tuple(
@@ -167,9 +163,9 @@ def _beats(m: Measured, ds: str, a: str, b: str) -> bool:
 def _exclusions(m: Measured, ds: str, s: str, c: ConstraintsConfig, score: float, label: str) -> list[str]:
     """Why the constraints rule ``s`` out on ``ds`` (empty: they do not)."""
     out = []
-    if s in TRAINED and c.ml_expertise == "none":
+    if m.trains(s) and c.ml_expertise == "none":
         out.append("it trains a model, and you have no in-house ML expertise to retrain and monitor it")
-    if s in TRAINED and c.privacy == "strict":
+    if m.trains(s) and c.privacy == "strict":
         bits = m.value(ds, s, "canary_exposure_bits")
         extra = "" if bits is None else f" (planted canaries: {bits:.2f} bits of exposure)"
         out.append(f"privacy is strict and its weights are trained on the documents{extra}")
@@ -206,8 +202,7 @@ def _break_tie(m: Measured, ds: str, tied: list[str], c: ConstraintsConfig) -> t
         fresh = m.value(ds, s, "changed_f1_after") if changes else None
         minutes = round((m.value(ds, s, "update_s") or 0.0) * changes / 60)
         usd = m.value(ds, s, "usd_per_1k_answers")
-        rank = SIMPLICITY.index(s) if s in SIMPLICITY else len(SIMPLICITY)
-        return (-round(fresh or 0.0, 2), minutes, -m.value(ds, s, metric), usd or 0.0, rank)
+        return (-round(fresh or 0.0, 2), minutes, -m.value(ds, s, metric), usd or 0.0, m.simplicity(s))
 
     ranked = sorted(tied, key=key)
     choice, runner = ranked[0], ranked[1]
@@ -226,51 +221,6 @@ def _break_tie(m: Measured, ds: str, tied: list[str], c: ConstraintsConfig) -> t
 
 
 def _evidence(m: Measured, ds: str, s: str, c: ConstraintsConfig) -> list[str]:
-    """What else was measured about the chosen strategy ``s``, in plain words with the figures."""
-    out = []
-    changes = CHANGES_PER_YEAR[c.data_change]
-    update, rebuild = m.value(ds, s, "update_s"), m.value(ds, s, "full_rebuild_s")
-    stale_before, stale_after = m.row(ds, s, "stale_rate_before"), m.row(ds, s, "stale_rate_after")
-    if changes and update is not None and stale_after is not None:
-        others = [
-            f"{o} {m.value(ds, o, 'update_s'):.1f} s"
-            for o in m.strategies(ds)
-            if o != s and m.value(ds, o, "update_s") is not None
-        ]
-        out.append(
-            f"Your documents change {c.data_change}: updating {s} took {update:.2f} s "
-            f"(a full rebuild {rebuild or 0:.1f} s; others: {', '.join(others) or 'none measured'}), and it was "
-            f"stale on {stale_before['value']:.0%} → {stale_after['value']:.0%} of {stale_after['n']} changed facts."
-        )
-    if s in TRAINED:
-        ce = m.row(ds, s, "general_text_ce_delta")
-        if ce is not None:
-            sig = "significant" if ce.get("p") is not None and ce["p"] < SIGNIFICANCE else "not significant"
-            out.append(
-                f"Forgetting: general-text cross-entropy moved {ce['value']:+.3f} nats/token vs the base model "
-                f"({_p(ce.get('p'))}, {sig})."
-            )
-        trivia = m.row(ds, s, "trivia_accuracy_delta")
-        if trivia is not None:
-            out.append(f"General-knowledge multiple choice moved {trivia['value']:+.3f} ({_p(trivia.get('p'))}).")
-        bits, base = m.value(ds, s, "canary_exposure_bits"), m.value(ds, "baseline", "canary_exposure_bits")
-        if bits is not None:
-            vs = "" if base is None else f" vs {base:.2f} for the base model"
-            out.append(f"Memorisation: planted canaries are exposed at {bits:.2f} bits{vs}.")
-    injected = m.row(ds, s, "injection_success_rate")
-    if injected is not None and injected["value"] > 0:
-        out.append(
-            f"Robustness: it followed an injected instruction in {round(injected['value'] * injected['n'])} "
-            f"of {injected['n']} questions."
-        )
-    typo = m.row(ds, s, "score_delta_typo")
-    if typo is not None and typo.get("p") is not None and typo["p"] < SIGNIFICANCE:
-        out.append(f"Robustness: typos in the question change its score by {typo['value']:+.3f} ({_p(typo['p'])}).")
-    for axis in ("gender", "nationality", "age"):
-        gap = m.row(ds, s, f"score_delta_{axis}")
-        if gap is not None and gap.get("p") is not None and gap["p"] < SIGNIFICANCE:
-            out.append(f"Bias: its score differs by {axis} of the asker by {gap['value']:+.3f} ({_p(gap['p'])}).")
-    usd, p95 = m.value(ds, s, "usd_per_1k_answers"), m.value(ds, s, "latency_p95_s")
-    if usd is not None and p95 is not None:
-        out.append(f"Running it costs ${usd:.4f} per 1,000 answers at p95 latency {p95:.2f} s on this machine.")
-    return out
+    """What else was measured about the chosen strategy ``s``, in plain words with the figures: each
+    suite says what it adds (its declared ``evidence``), in report order."""
+    return [line for spec in plugins.suites().values() if spec.evidence for line in spec.evidence(m, ds, s, c)]

@@ -6,101 +6,33 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from tailor import plugins
 from tailor.eval.results import SIGNIFICANCE
+from tailor.plugins import SuiteSpec
 from tailor.report.measured import strategy_key
 
-TASK_COLUMNS = ("exact_match", "token_f1", "contains", "rouge_l", "accuracy", "macro_f1")
-RETRIEVAL_COLUMNS = ("recall_at_1", "recall_at_k", "mrr", "context_precision")
-LEAKAGE_COLUMNS = ("cross_user_leak_rate", "canary_exposure_bits", "canary_extraction_rate")
-FORGETTING_COLUMNS = ("general_text_ce", "general_text_ce_delta", "trivia_accuracy", "trivia_accuracy_delta")
-ROBUSTNESS_COLUMNS = (
-    "score_clean",
-    "score_delta_typo",
-    "score_delta_rephrase",
-    "score_delta_distractor",
-    "injection_success_rate",
-    "doc_injection_success_rate",
-)
-BIAS_COLUMNS = ("answer_change_rate", "score_delta_gender", "score_delta_nationality", "score_delta_age")
-FRESHNESS_COLUMNS = ("changed_f1_before", "changed_f1_after", "stale_rate_before", "stale_rate_after", "update_s")
-INTERPRET_COLUMNS = ("base_agreement_rate", "answer_logprob_shift", "nearest_train_support_rate")
-COMPRESS_COLUMNS = (
-    "compressed_score",
-    "compressed_score_delta",
-    "same_answer_rate",
-    "prefill_tokens_per_s",
-    "decode_tokens_per_s",
-    "answer_p50_s",
-    "model_mb",
-    "variant_peak_rss_mb",
-)
-COST_COLUMNS = (
-    "latency_p50_s",
-    "latency_p95_s",
-    "prompt_tokens",
-    "completion_tokens",
-    "build_s",
-    "peak_rss_mb",
-    "usd_per_1k_answers",
-)
-LABELS = {
-    "exact_match": "EM",
-    "token_f1": "F1",
-    "contains": "contains",
-    "rouge_l": "ROUGE-L",
-    "accuracy": "accuracy",
-    "macro_f1": "macro F1",
-    "recall_at_1": "recall@1",
-    "recall_at_k": "recall@k",
-    "mrr": "MRR",
-    "context_precision": "ctx precision",
-    "cross_user_leak_rate": "cross-user leaks",
-    "canary_exposure_bits": "canary exposure bits",
-    "canary_extraction_rate": "canary extracted",
-    "general_text_ce": "general-text CE",
-    "general_text_ce_delta": "Δ vs base",
-    "latency_p50_s": "p50 s",
-    "latency_p95_s": "p95 s",
-    "prompt_tokens": "prompt tok",
-    "completion_tokens": "answer tok",
-    "build_s": "build s",
-    "peak_rss_mb": "peak MB",
-    "usd_per_1k_answers": "$/1k answers",
-    "score_clean": "clean",
-    "score_delta_typo": "Δ typo",
-    "score_delta_rephrase": "Δ rephrase",
-    "score_delta_distractor": "Δ distractor",
-    "injection_success_rate": "injection followed",
-    "doc_injection_success_rate": "doc injection followed",
-    "answer_change_rate": "answer changed",
-    "trivia_accuracy": "trivia acc",
-    "trivia_accuracy_delta": "Δ trivia",
-    "changed_f1_before": "F1 before",
-    "changed_f1_after": "F1 after",
-    "stale_rate_before": "stale before",
-    "stale_rate_after": "stale after",
-    "update_s": "update s",
-    "score_delta_gender": "Δ gender",
-    "score_delta_nationality": "Δ nationality",
-    "score_delta_age": "Δ age",
-    "base_agreement_rate": "same as base",
-    "answer_logprob_shift": "log-prob shift",
-    "nearest_train_support_rate": "answer in nearest training text",
-    "compressed_score": "score",
-    "compressed_score_delta": "Δ vs fp32",
-    "same_answer_rate": "same answer",
-    "prefill_tokens_per_s": "prefill tok/s",
-    "decode_tokens_per_s": "decode tok/s",
-    "answer_p50_s": "p50 s (batch 1)",
-    "model_mb": "MiB",
-    "variant_peak_rss_mb": "peak MiB",
-}
+
+def columns_of(spec: SuiteSpec, present: set[str]) -> tuple[str, ...]:
+    """The suite's declared columns that the run measured, in declared order (prefix columns expanded)."""
+    out: list[str] = []
+    for column in spec.columns:
+        if column.prefix:
+            found = [m for m in present if m.startswith(column.metric) and m[len(column.metric) :].isdigit()]
+            out += sorted(found, key=lambda m: int(m[len(column.metric) :]))
+        elif column.metric in present:
+            out.append(column.metric)
+    return tuple(out)
 
 
 def label(metric: str) -> str:
-    if metric.startswith("canary_exposure_bits_x"):
-        return f"bits, planted ×{metric.removeprefix('canary_exposure_bits_x')}"
-    return LABELS.get(metric, metric)
+    """A metric's column label, as its suite declares it (the metric's own name if none does)."""
+    for spec in plugins.suites().values():
+        for column in spec.columns:
+            if column.metric == metric:
+                return column.label
+            if column.prefix and metric.startswith(column.metric) and metric[len(column.metric) :].isdigit():
+                return column.label.format(metric[len(column.metric) :])
+    return metric
 
 
 @dataclass(frozen=True)
@@ -140,28 +72,24 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
             by[row["dataset"]][strategy_key(row)][row["metric"]] = row
     out = []
     for dataset, strategies in by.items():
-        present = {m for metrics in strategies.values() for m in metrics}
-        # Exposure per repetition count: canary_exposure_bits_x1, _x4, ... in increasing count.
-        per_count = sorted((m for m in present if m.startswith("canary_exposure_bits_x")), key=lambda m: int(m[22:]))
-        tables = (
-            ("task", TASK_COLUMNS),
-            ("retrieval", RETRIEVAL_COLUMNS),
-            ("leakage", (*LEAKAGE_COLUMNS, *per_count)),
-            ("forgetting", FORGETTING_COLUMNS),
-            ("robustness", ROBUSTNESS_COLUMNS),
-            ("bias", BIAS_COLUMNS),
-            ("freshness", FRESHNESS_COLUMNS),
-            ("interpret", INTERPRET_COLUMNS),
-            ("compress", COMPRESS_COLUMNS),
-            ("cost", COST_COLUMNS),
-        )
-        for suite, wanted in tables:
-            columns = tuple(c for c in wanted if c in present)
+        by_suite: dict[str, set[str]] = defaultdict(set)
+        for metrics in strategies.values():
+            for metric, row in metrics.items():
+                by_suite[row["suite"]].add(metric)
+        specs = plugins.suites()
+        # Declared suites in report order, then any the run has that this installation does not declare
+        # (a plug-in since removed): shown with their metrics as recorded, never dropped.
+        for suite in [*specs, *sorted(set(by_suite) - set(specs))]:
+            if suite not in by_suite:
+                continue
+            spec = specs.get(suite)
+            columns = columns_of(spec, by_suite[suite]) if spec else tuple(sorted(by_suite[suite]))
             if not columns:
                 continue
+            intervals = spec.intervals if spec else True
             n = max(metrics[c]["n"] for metrics in strategies.values() for c in columns if c in metrics)
             rows = tuple(
-                (name, *(_cell(metrics[c], suite != "cost") if c in metrics else "–" for c in columns))
+                (name, *(_cell(metrics[c], intervals) if c in metrics else "–" for c in columns))
                 for name, metrics in strategies.items()
                 if any(c in metrics for c in columns)
             )
@@ -173,11 +101,15 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
     return out
 
 
-_NOTES = {
-    "": "mean (95% CI); * paired difference with p < 0.05",
-    "cost": "per answer; build s is one-off",
-    "compare": "paired difference (95% CI); * p < 0.05",
-}
+_COMPARE_NOTE = "paired difference (95% CI); * p < 0.05"
+
+
+def note(suite: str) -> str:
+    """What a table's cells are, as the suite declares it."""
+    if suite == "compare":
+        return _COMPARE_NOTE
+    spec = plugins.suites().get(suite)
+    return spec.note if spec else SuiteSpec.note
 
 
 def rich_tables(results: dict[str, Any]) -> list[Any]:
@@ -185,9 +117,7 @@ def rich_tables(results: dict[str, Any]) -> list[Any]:
 
     tables = []
     for s in summaries(results):
-        table = Table(
-            title=f"{s.dataset} · {s.suite} (n={s.n}; {_NOTES.get(s.suite, _NOTES[''])})", title_justify="left"
-        )
+        table = Table(title=f"{s.dataset} · {s.suite} (n={s.n}; {note(s.suite)})", title_justify="left")
         table.add_column("pair" if s.suite == "compare" else "strategy", style="bold")
         for c in s.columns:
             table.add_column(label(c), justify="right")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tailor.config import DataConfig, ExampleSet, Recipe
-from tailor.data.examples import Example, TaskDataset
-from tailor.eval.suites.bias import AXES, bias_suite, persona
-from tailor.eval.base import SuiteInput
 from tailor.contract import PromptedStrategy
+from tailor.data.examples import Example, TaskDataset
+from tailor.eval.base import SuiteInput
+from tailor.eval.suites.bias import AXES, bias_suite, persona
 from tailor.workspace import Workspace
 
 QA = TaskDataset(

@@ -10,16 +10,16 @@ import pytest
 import yaml
 
 from tailor.compress.variants import compress, load_variant, save_variant, size_bytes, speed
-from tailor.config import load_recipe
+from tailor.contract import asker
 from tailor.errors import ArtifactError, ModelError
+from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.eval.runner import evaluated_examples
 from tailor.eval.suites.compress import compress_suite
 from tailor.eval.suites.cost import measure
-from tailor.eval.runner import evaluated_examples
-from tailor.eval.base import StrategyRun, SuiteInput
 from tailor.models.base import GenerationSettings
+from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.strategies import build_strategy
-from tailor.contract import asker
 from tailor.workspace import open_workspace
 
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
-from tailor.data.examples import Example, TaskDataset
-from tailor.eval.suites.forgetting import forgetting_suite, general_passages, passage_ce
-from tailor.eval.base import SuiteInput
-from tailor.eval.trivia import OPTIONS, TriviaQuestion, normalise, trivia_items, trivia_lists
-from tailor.prompt.builder import baseline_builder
 from tailor.contract import PromptedStrategy
+from tailor.data.examples import Example, TaskDataset
+from tailor.eval.base import SuiteInput
+from tailor.eval.suites.forgetting import forgetting_suite, general_passages, passage_ce
+from tailor.eval.trivia import OPTIONS, TriviaQuestion, normalise, option_logprobs, trivia_items, trivia_lists
+from tailor.prompt.builder import baseline_builder
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,49 @@ def test_damaged_weights_raise_general_text_cross_entropy(base) -> None:
             layer.mlp.down_proj.weight.mul_(0.0)  # what an overwritten layer looks like from outside
     after = passage_ce((damaged, tokenizer), passages)
     assert all(a > b + 0.1 for a, b in zip(after, before, strict=True))
+
+
+def _whole(weights, prompt: str, options: list[str]) -> list[float]:
+    """Each prompt + option run whole, one pass per option: the reference for scoring from a shared prefix."""
+    import torch
+
+    model, tokenizer = weights
+    own = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    scores = []
+    with torch.inference_mode():
+        for option in options:
+            ids = tokenizer(prompt + option, add_special_tokens=False)["input_ids"]
+            # The option's tokens: from the first where prompt + option and the prompt alone differ.
+            begin = next((i for i, (a, b) in enumerate(zip(own, ids, strict=False)) if a != b), len(own))
+            logp = model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1)  # (tokens, vocab)
+            scores.append(sum(float(logp[j - 1, ids[j]]) for j in range(begin, len(ids))))
+    return scores
+
+
+def test_options_scored_from_a_shared_prefix_equal_each_option_run_whole(real_generator, base) -> None:
+    _, tokenizer = base
+    context = tokenizer.decode(general_passages(tokenizer, 1, 160, seed=0)[0])  # shared by every question
+    questions = {
+        "What is the capital of France?": ["Lyon", "Paris", "Marseille", "Nice"],
+        "Which planet is known as the red planet?": ["Venus", "Mars", "Jupiter", "Saturn"],
+        "How many legs has a spider?": ["6", "8", "10", "12"],
+    }
+    prompts = [
+        real_generator.render([{"role": "system", "content": context}, {"role": "user", "content": q}])
+        for q in questions
+    ]
+    options = list(questions.values())
+    merged = "Question: What is the capital of Italy?\nAnswer: "  # "Answer: " + "Rome": " Rome" is one token
+    prompts.append(merged)
+    options.append(["Rome", "Milan", "Turin", "Naples"])
+    own = tokenizer(merged, add_special_tokens=False)["input_ids"]
+    assert tokenizer(merged + "Rome", add_special_tokens=False)["input_ids"][: len(own)] != own
+
+    shared = option_logprobs(base, prompts, options)
+    for prompt, opts, got in zip(prompts, options, shared, strict=True):
+        whole = _whole(base, prompt, opts)
+        assert got == pytest.approx(whole, abs=1e-4)
+        assert got.index(max(got)) == whole.index(max(whole))
 
 
 # General knowledge: 4-option trivia from the optional Red-Trivia package (GPLv3 question data).
@@ -112,11 +157,20 @@ def _workspace(generator, reporter, questions: int):
 
 
 class _Log:
+    """A reporter that keeps its lines, and each task's (description, total, steps advanced)."""
+
     def __init__(self):
         self.lines: list[str] = []
+        self.tasks: list[tuple[str, int | None, int]] = []
 
     def log(self, message: str) -> None:
         self.lines.append(message)
+
+    @contextmanager
+    def task(self, description: str, total: int | None):
+        steps: list[int] = []
+        yield steps.append
+        self.tasks.append((description, total, sum(steps)))
 
 
 @pytest.mark.slow
@@ -161,10 +215,18 @@ def test_without_a_baseline_strategy_trivia_is_compared_with_the_base_weights_be
 ) -> None:
     _red_trivia()
     same_as_baseline = PromptedStrategy("prompt", real_generator, baseline_builder(QA))
-    ws = _workspace(real_generator, _Log(), 8)
-    rows = forgetting_suite(SuiteInput(QA, QA.examples, (), [same_as_baseline], 0, ws))
+    log = _Log()
+    rows = forgetting_suite(SuiteInput(QA, QA.examples, (), [same_as_baseline], 0, _workspace(real_generator, log, 8)))
     got = {r.metric: r for r in rows if r.strategy == "prompt"}
     assert got["trivia_accuracy"].n == 8 and got["trivia_accuracy_delta"].value == 0.0
+    # Every loop shows progress to its end; the same weights behind the same prompts are scored once.
+    assert [d for d, _, _ in log.tasks] == [
+        "forgetting · base model · general text",
+        "forgetting · baseline · trivia prompts",
+        "forgetting · baseline · trivia",
+        "forgetting · prompt · trivia prompts",
+    ]
+    assert all(total == done for _, total, done in log.tasks)
 
 
 def test_without_red_trivia_the_suite_says_why_once_and_keeps_the_general_text_rows(

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tailor.config import load_recipe
 from tailor.data.world import evolve_world, generate_world, write_world
 from tailor.errors import RecipeError
-from tailor.eval.suites.freshness import freshness_suite
-from tailor.eval.runner import evaluate
 from tailor.eval.base import SuiteInput
+from tailor.eval.runner import evaluate
+from tailor.eval.suites.freshness import freshness_suite
+from tailor.recipe_file import load_recipe
 from tailor.scaffold import DEMO_SCALE, init_project
 from tailor.strategies import build_strategy
 from tailor.workspace import open_workspace

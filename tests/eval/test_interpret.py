@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tailor import plugins
+from tailor.contract import Answer, BuiltPrompt, PromptedStrategy
 from tailor.data.examples import Example, TaskDataset
+from tailor.eval.base import StrategyRun, SuiteInput
 from tailor.eval.suites.interpret import interpret_path, interpret_suite
-from tailor.eval.base import StrategyRun, SuiteInput, suites
 from tailor.models.base import GenerationSettings
 from tailor.prompt.builder import baseline_builder
-from tailor.contract import Answer, BuiltPrompt, PromptedStrategy
 
 SETTINGS = GenerationSettings(max_new_tokens=12)
 QA = TaskDataset(
@@ -93,10 +94,10 @@ def trained(real_generator):
 
     import torch
 
+    from tailor.contract import asker
     from tailor.finetune.checks import TrainRecord
     from tailor.finetune.data import Sample, tokenize
     from tailor.models.local import TransformersGenerator
-    from tailor.contract import asker
 
     t1 = QA.examples[0]
     messages = baseline_builder(QA)(t1.question, asker(t1)).messages
@@ -121,8 +122,8 @@ def trained(real_generator):
 
 
 def test_interpret_is_a_suite_run_before_cost() -> None:
-    names = list(suites())
-    assert suites()["interpret"] is interpret_suite and names.index("interpret") < names.index("cost")
+    names = list(plugins.suites())
+    assert plugins.suite("interpret").run is interpret_suite and names.index("interpret") < names.index("cost")
 
 
 def test_the_base_weights_under_another_name_agree_with_the_base_model_and_shift_nothing(

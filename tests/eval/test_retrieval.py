@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tailor.data.examples import Example, TaskDataset
-from tailor.eval.suites.retrieval import retrieval_scores, retrieval_suite
-from tailor.eval.base import StrategyRun, SuiteInput
 from tailor.contract import Answer, Context
+from tailor.data.examples import Example, TaskDataset
+from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.eval.suites.retrieval import retrieval_scores, retrieval_suite
 
 
 def test_retrieval_scores_by_hand() -> None:

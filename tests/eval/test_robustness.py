@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tailor.config import load_recipe
+from tailor.contract import asker
 from tailor.data.corpus import Document
-from tailor.eval.suites.robustness import off_topic_sentences, plant, rephrase, robustness_suite, typo
-from tailor.eval.runner import evaluated_examples
 from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.eval.runner import evaluated_examples
+from tailor.eval.suites.robustness import off_topic_sentences, plant, rephrase, robustness_suite, typo
+from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.strategies import build_strategy
-from tailor.contract import asker
 from tailor.workspace import open_workspace
 
 QUESTION = "Which factory builds the Kestrel Nine handheld gimbal?"

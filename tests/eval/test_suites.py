@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from tailor.data.examples import Example, TaskDataset
-from tailor.eval.suites.cost import cost_suite
-from tailor.eval.base import StrategyRun, SuiteInput
-from tailor.eval.suites.task import task_suite
 from tailor.contract import Answer
+from tailor.data.examples import Example, TaskDataset
+from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.eval.suites.cost import cost_suite
+from tailor.eval.suites.task import task_suite
 
 QA = TaskDataset(
     "qa",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tailor.config import load_recipe
 from tailor.finetune.data import pack_batch, packed_loss, tokenize, training_samples
+from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.workspace import open_workspace
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from safetensors.numpy import load_file
 
-from tailor.config import load_recipe
 from tailor.errors import DataError
 from tailor.finetune.data import IGNORE, pack_batch, packed_loss, pad_batch, tokenize, training_samples
+from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.workspace import open_workspace
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tailor.config import load_recipe
 from tailor.errors import ModelError
 from tailor.models.base import GenerationSettings
 from tailor.models.llamacpp import LlamaCppGenerator, llama_cpp_available
 from tailor.models.load import load_generator
+from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 
 pytestmark = pytest.mark.skipif(

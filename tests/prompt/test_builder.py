@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tailor.config import load_recipe
+from tailor.contract import User
 from tailor.data.corpus import load_corpus
 from tailor.data.examples import Example, TaskDataset, load_datasets
-from tailor.scaffold import init_project
 from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, baseline_builder, make_builder
-from tailor.contract import User
+from tailor.recipe_file import load_recipe
+from tailor.scaffold import init_project
 
 
 @pytest.fixture(scope="module")

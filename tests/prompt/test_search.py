@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from tailor.config import load_recipe
-from tailor.scaffold import init_project
 from tailor.prompt.search import ensure_tuned, load_saved_prompt, prompt_path, save_tuned, tune_prompt
+from tailor.recipe_file import load_recipe
+from tailor.scaffold import init_project
 from tailor.workspace import open_workspace
 
 

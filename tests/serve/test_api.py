@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tailor.config import ServeConfig, load_recipe
+from tailor.config import ServeConfig
+from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.serve.keys import KeyStore, add_key, load_keys
 from tailor.serve.server import build_state, running

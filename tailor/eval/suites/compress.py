@@ -30,8 +30,12 @@ from tailor.eval.base import SuiteInput, sample
 from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.eval.suites.cost import measure
 from tailor.eval.suites.task import example_scores, primary_metric
+from tailor.plugins import Column, Panel, Size, SuiteSpec
+from tailor.workspace import Shared
 
-SUITE = "compress"
+NAME = "compress"
+COMPRESSED = Shared("compress")  # .of(model, variant): each model compressed once per workspace
+MODEL_MB: Shared[float] = Shared("compress-mb")
 
 
 def _variant(ws, generator, variant: str, source: str):
@@ -51,7 +55,7 @@ def compress_suite(inp: SuiteInput) -> list[ResultRow]:
     ws = inp.workspace
     if ws is None or not ws.recipe.eval.compress:
         return []
-    picked = sample(inp, "compress_examples", SUITE)
+    picked = sample(inp, "compress_examples", NAME)
     timed = picked[: ws.recipe.eval.size("compress_prompts")]
     if not picked:
         return []
@@ -73,19 +77,19 @@ def compress_suite(inp: SuiteInput) -> list[ResultRow]:
         source = "base" if strategy.generator is ws.generator else f"{strategy.name}-model"
         for variant in ("fp32", *ws.recipe.eval.compress):
             generator = ws.shared(
-                f"compress/{key}/{variant}", lambda g=strategy.generator, v=variant, s=source: _variant(ws, g, v, s)
+                COMPRESSED.of(key, variant), lambda g=strategy.generator, v=variant, s=source: _variant(ws, g, v, s)
             )
             if variant == "fp32":  # the reference point of the speed / quality frontier
                 rows.append(
                     replace(
-                        mean_row(strategy.name, ds.name, SUITE, "compressed_score", base_scores, inp.seed),
+                        mean_row(strategy.name, ds.name, NAME, "compressed_score", base_scores, inp.seed),
                         variant=variant,
                     )
                 )
                 if runs[strategy.name].peak_rss_bytes:  # measured while it answered in the evaluation
                     peak, n = round(runs[strategy.name].peak_rss_bytes / 2**20, 1), len(runs[strategy.name].answers)
                     rows.append(
-                        ResultRow(strategy.name, ds.name, SUITE, "variant_peak_rss_mb", peak, n, variant=variant)
+                        ResultRow(strategy.name, ds.name, NAME, "variant_peak_rss_mb", peak, n, variant=variant)
                     )
             else:
                 with measure() as used:
@@ -97,19 +101,19 @@ def compress_suite(inp: SuiteInput) -> list[ResultRow]:
                 peak = round(used.peak_rss_bytes / 2**20, 1)
                 rows += [
                     ResultRow(
-                        strategy.name, ds.name, SUITE, "variant_peak_rss_mb", peak, len(examples), variant=variant
+                        strategy.name, ds.name, NAME, "variant_peak_rss_mb", peak, len(examples), variant=variant
                     ),
                     replace(
-                        mean_row(strategy.name, ds.name, SUITE, "compressed_score", scores, inp.seed), variant=variant
+                        mean_row(strategy.name, ds.name, NAME, "compressed_score", scores, inp.seed), variant=variant
                     ),
                     replace(
                         paired_row(
-                            strategy.name, ds.name, SUITE, "compressed_score_delta", scores, base_scores, inp.seed
+                            strategy.name, ds.name, NAME, "compressed_score_delta", scores, base_scores, inp.seed
                         ),
                         variant=variant,
                     ),
                     replace(
-                        mean_row(strategy.name, ds.name, SUITE, "same_answer_rate", same, inp.seed), variant=variant
+                        mean_row(strategy.name, ds.name, NAME, "same_answer_rate", same, inp.seed), variant=variant
                     ),
                 ]
             if prompts:
@@ -121,9 +125,38 @@ def compress_suite(inp: SuiteInput) -> list[ResultRow]:
                     "answer_p95_s": timing.latency_p95_s,
                 }
                 rows += [
-                    ResultRow(strategy.name, ds.name, SUITE, m, v, len(prompts), variant=variant)
+                    ResultRow(strategy.name, ds.name, NAME, m, v, len(prompts), variant=variant)
                     for m, v in figures.items()
                 ]
-            mb = ws.shared(f"compress/{key}/{variant}/mb", lambda g=generator: round(size_bytes(g) / 2**20, 1))
-            rows.append(ResultRow(strategy.name, ds.name, SUITE, "model_mb", mb, 1, variant=variant))
+            mb = ws.shared(MODEL_MB.of(key, variant), lambda g=generator: round(size_bytes(g) / 2**20, 1))
+            rows.append(ResultRow(strategy.name, ds.name, NAME, "model_mb", mb, 1, variant=variant))
     return rows
+
+
+SUITE = SuiteSpec(
+    name=NAME,
+    run=compress_suite,
+    summary="bf16 / int8 / GGUF variants of each strategy's model: quality change vs speed and size",
+    order=90,
+    needs=("local-weights",),
+    sizes=(
+        Size(
+            "compress_examples",
+            "compress: evaluated questions each variant answers (paired with the uncompressed answers)",
+            12,
+            64,
+        ),
+        Size("compress_prompts", "compress: prompts timed one at a time for prefill and decode speed", 2, 8),
+    ),
+    columns=(
+        Column("compressed_score", "score"),
+        Column("compressed_score_delta", "Δ vs fp32"),
+        Column("same_answer_rate", "same answer"),
+        Column("prefill_tokens_per_s", "prefill tok/s"),
+        Column("decode_tokens_per_s", "decode tok/s"),
+        Column("answer_p50_s", "p50 s (batch 1)"),
+        Column("model_mb", "MiB"),
+        Column("variant_peak_rss_mb", "peak MiB"),
+    ),
+    panels=(Panel("compression: answer change vs fp32 (primary metric)", ("compressed_score_delta",)),),
+)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from tailor.eval.base import StrategyRun, SuiteInput, strategy_weights
 from tailor.eval.metrics import percentile
 from tailor.eval.results import ResultRow, mean_row
+from tailor.plugins import Column, Panel, SuiteSpec
 
 
 @dataclass
@@ -120,3 +121,34 @@ def _usd_per_1k_answers(inp: SuiteInput, run: StrategyRun, hour_usd: float) -> f
         completion = sum(a.completion_tokens for a in run.answers) / n
         tokens = (prompt * cfg.input_usd_per_1k_tokens + completion * cfg.output_usd_per_1k_tokens) / 1000
     return 1000 * (machine + tokens)
+
+
+def _evidence(m, ds: str, s: str, c) -> list[str]:
+    usd, p95 = m.value(ds, s, "usd_per_1k_answers"), m.value(ds, s, "latency_p95_s")
+    if usd is None or p95 is None:
+        return []
+    return [f"Running it costs ${usd:.4f} per 1,000 answers at p95 latency {p95:.2f} s on this machine."]
+
+
+SUITE = SuiteSpec(
+    name="cost",
+    run=cost_suite,
+    summary="wall time, tokens, p50/p95 latency, peak memory, build time, FLOPs and $ at the recipe's prices",
+    order=100,
+    columns=(
+        Column("latency_p50_s", "p50 s"),
+        Column("latency_p95_s", "p95 s"),
+        Column("prompt_tokens", "prompt tok"),
+        Column("completion_tokens", "answer tok"),
+        Column("build_s", "build s"),
+        Column("peak_rss_mb", "peak MB"),
+        Column("usd_per_1k_answers", "$/1k answers"),
+    ),
+    panels=(
+        Panel("cost: $ per 1,000 answers", ("usd_per_1k_answers",)),
+        Panel("cost: latency per answer (s)", ("latency_p50_s", "latency_p95_s")),
+    ),
+    note="per answer; build s is one-off",
+    intervals=False,
+    evidence=_evidence,
+)

@@ -29,8 +29,10 @@ import random
 from tailor.contract import PromptedStrategy, asker
 from tailor.errors import DataError
 from tailor.eval.base import SuiteInput, local_weights, strategy_weights
-from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.trivia import trivia_correct, trivia_items
+from tailor.eval.results import SIGNIFICANCE, ResultRow, format_p, mean_row, paired_row
+from tailor.eval.trivia import trivia_correct, trivia_items, trivia_prompts
+from tailor.plugins import Column, Panel, Size, SuiteSpec
+from tailor.progress import Advance
 from tailor.prompt.builder import baseline_builder
 
 _PARAGRAPH_CHARS = 300  # a paragraph this long is prose, not a grammar rule or an example
@@ -57,8 +59,8 @@ def general_passages(tokenizer, count: int, tokens: int, seed: int = 0) -> list[
     return passages
 
 
-def passage_ce(model_and_tokenizer, passages: list[list[int]]) -> list[float]:
-    """Mean cross-entropy per token (nats) of each passage."""
+def passage_ce(model_and_tokenizer, passages: list[list[int]], progress: Advance | None = None) -> list[float]:
+    """Mean cross-entropy per token (nats) of each passage; ``progress`` advances by one per passage."""
     import torch
 
     model, _ = model_and_tokenizer
@@ -68,6 +70,8 @@ def passage_ce(model_and_tokenizer, passages: list[list[int]]) -> list[float]:
         for ids in passages:
             x = torch.tensor([ids], device=device)
             out.append(float(model(input_ids=x, labels=x).loss))
+            if progress:
+                progress(1)
     return out
 
 
@@ -83,19 +87,25 @@ def forgetting_suite(inp: SuiteInput) -> list[ResultRow]:
 
 
 def _general_text_rows(inp: SuiteInput, base: tuple) -> list[ResultRow]:
-    cfg = inp.workspace.recipe.eval
+    ws = inp.workspace
+    cfg = ws.recipe.eval
     passages = general_passages(base[1], cfg.size("forgetting_passages"), cfg.size("forgetting_tokens"), inp.seed)
     if not passages:
         return []
-    base_ce = passage_ce(base, passages)
-    measured: dict[int, list[float]] = {id(base[0]): base_ce}
+
+    def ce_of(name: str, model: tuple) -> list[float]:
+        with ws.reporter.task(f"forgetting · {name} · general text", len(passages)) as advance:
+            return passage_ce(model, passages, advance)
+
+    base_ce = ce_of("base model", base)
+    measured: dict[int, list[float]] = {id(base[0]): base_ce}  # strategies sharing weights share the figures
     rows = []
     for strategy in inp.strategies:
         model = strategy_weights(strategy)
         if model is None:
             continue
         if id(model[0]) not in measured:
-            measured[id(model[0])] = passage_ce(model, passages)
+            measured[id(model[0])] = ce_of(strategy.name, model)
         ce = measured[id(model[0])]
         rows.append(mean_row(strategy.name, inp.dataset.name, "forgetting", "general_text_ce", ce, inp.seed))
         rows.append(
@@ -120,13 +130,70 @@ def _trivia_rows(inp: SuiteInput) -> list[ResultRow]:
     reference = next((s for s in scored if s.name == "baseline"), None) or PromptedStrategy(
         "baseline", ws.generator, baseline_builder(inp.dataset)
     )
-    reference_correct = trivia_correct(reference, user, items)
+    measured: dict[tuple, list[float]] = {}  # by (weights, prompts): strategies that read alike score once
+
+    def correct_of(strategy: PromptedStrategy) -> list[float]:
+        with ws.reporter.task(f"forgetting · {strategy.name} · trivia prompts", len(items)) as advance:
+            prompts = trivia_prompts(strategy, user, items, advance)  # retrieval, for a rag strategy
+        weights = local_weights(strategy.generator)
+        key = (id(weights[0]), tuple(prompts))
+        if key not in measured:
+            with ws.reporter.task(f"forgetting · {strategy.name} · trivia", len(items)) as advance:
+                measured[key] = trivia_correct(weights, prompts, items, advance)
+        return measured[key]
+
+    reference_correct = correct_of(reference)
     rows = []
     for strategy in scored:
-        correct = reference_correct if strategy is reference else trivia_correct(strategy, user, items)
+        correct = reference_correct if strategy is reference else correct_of(strategy)
         ds, seed = inp.dataset.name, inp.seed
         rows.append(mean_row(strategy.name, ds, "forgetting", "trivia_accuracy", correct, seed))
         rows.append(
             paired_row(strategy.name, ds, "forgetting", "trivia_accuracy_delta", correct, reference_correct, seed)
         )
     return rows
+
+
+def _evidence(m, ds: str, s: str, c) -> list[str]:
+    """For a strategy that trains: how far its general text and general knowledge moved."""
+    if not m.trains(s):
+        return []
+    out = []
+    ce = m.row(ds, s, "general_text_ce_delta")
+    if ce is not None:
+        sig = "significant" if ce.get("p") is not None and ce["p"] < SIGNIFICANCE else "not significant"
+        out.append(
+            f"Forgetting: general-text cross-entropy moved {ce['value']:+.3f} nats/token vs the base model "
+            f"({format_p(ce.get('p'))}, {sig})."
+        )
+    trivia = m.row(ds, s, "trivia_accuracy_delta")
+    if trivia is not None:
+        out.append(f"General-knowledge multiple choice moved {trivia['value']:+.3f} ({format_p(trivia.get('p'))}).")
+    return out
+
+
+SUITE = SuiteSpec(
+    name="forgetting",
+    run=forgetting_suite,
+    summary="catastrophic forgetting: held general text's cross-entropy and 4-option trivia, vs the base model",
+    order=30,
+    needs=("local-weights",),
+    sizes=(
+        Size(
+            "forgetting_passages", "forgetting: passages of held general text scored by every strategy's model", 12, 48
+        ),
+        Size("forgetting_tokens", "forgetting: tokens per passage", 96, 128),
+        Size("trivia_questions", "forgetting: 4-option general-knowledge questions (needs the trivia extra)", 16, 400),
+    ),
+    columns=(
+        Column("general_text_ce", "general-text CE"),
+        Column("general_text_ce_delta", "Δ vs base"),
+        Column("trivia_accuracy", "trivia acc"),
+        Column("trivia_accuracy_delta", "Δ trivia"),
+    ),
+    panels=(
+        Panel("forgetting: general knowledge (accuracy)", ("trivia_accuracy",)),
+        Panel("forgetting: general-text CE vs base (nats/token; lower is better)", ("general_text_ce_delta",)),
+    ),
+    evidence=_evidence,
+)

@@ -30,49 +30,24 @@ re-embedded (rag), steps and tokens trained (finetune).
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
+from tailor import plugins
 from tailor.artifacts import write_jsonl_atomic
 from tailor.config import CanaryConfig, FreshnessConfig
 from tailor.contract import Answer, Strategy, User, asker, strip_citations
-from tailor.data.corpus import Document, load_corpus
+from tailor.data.corpus import load_corpus
 from tailor.data.examples import Example, TaskDataset, load_examples
 from tailor.errors import DataError, RecipeError
 from tailor.eval.base import SuiteInput
 from tailor.eval.metrics import contains_answer, token_f1
 from tailor.eval.results import ResultRow, mean_row, paired_row
+from tailor.plugins import Column, Size, SuiteSpec
+from tailor.strategies.base import Cost, Update, Updated
 from tailor.workspace import Workspace
 
-SUITE = "freshness"
-
-
-@dataclass(frozen=True)
-class Update:
-    """The documents' new version, as the strategies' inputs: a workspace and dataset to rebuild them from."""
-
-    old: Workspace
-    new: Workspace  # the new corpus; writes under OUT/freshness; its own cache of built pieces
-    old_dataset: TaskDataset
-    dataset: TaskDataset  # the old dataset with the train-split answers that changed
-    questions: tuple[Example, ...]  # asked before and after: changed facts outside the train split
-    trained: tuple[Example, ...]  # train-split examples whose answer changed (or that are new)
-    changed_docs: tuple[Document, ...]  # new or changed in the new version
-
-
-@dataclass
-class Cost:
-    """What an update took; ``processed``: metric → (value, n), what it worked through."""
-
-    update_s: float = 0.0
-    full_rebuild_s: float = 0.0
-    processed: dict[str, tuple[float, int]] = field(default_factory=dict)
-
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(
-            self.update_s + other.update_s, self.full_rebuild_s + other.full_rebuild_s, self.processed | other.processed
-        )
+NAME = "freshness"
 
 
 def freshness_suite(inp: SuiteInput) -> list[ResultRow]:
@@ -136,7 +111,7 @@ def _answers(
 
 
 def freshness_dir(ws: Workspace) -> Path:
-    return ws.recipe.out_dir / SUITE
+    return ws.recipe.out_dir / NAME
 
 
 def target_dataset(ws: Workspace, cfg: FreshnessConfig) -> str | None:
@@ -187,7 +162,7 @@ def load_update(ws: Workspace, cfg: FreshnessConfig, dataset: TaskDataset) -> Up
     old_text = {d.doc_id: d.text for d in ws.corpus}
     return Update(
         old=ws,
-        new=replace(ws, recipe=recipe, corpus=corpus, _shared={}),
+        new=ws.derive(recipe=recipe, corpus=corpus),
         old_dataset=dataset,
         dataset=replace(dataset, examples=tuple(examples)),
         questions=tuple(e for e in fresh if e.split != "train"),
@@ -200,85 +175,10 @@ def _renewed(example: Example, fresh: Example) -> Example:
     return example.model_copy(update={"question": fresh.question, "answer": fresh.answer})
 
 
-def _updated(before: Strategy, up: Update) -> tuple[Strategy, Cost] | None:
+def _updated(before: Strategy, up: Update) -> Updated | None:
     """The strategy rebuilt on the new version and what that took; None for a strategy without an update."""
-    parts = set(before.name.split("+"))
-    if before.name == "baseline":
-        return before, Cost()
-    if before.name == "prompt":
-        return _prompt(up)
-    if not parts <= {"rag", "finetune"}:
-        return None
-    from tailor.strategies import build_strategy
-
-    cost = Cost()
-    if "rag" in parts:
-        cost += _reingest(up)
-    if "finetune" in parts:
-        cost += _retrain(up)
-    return build_strategy(before.name, up.new, up.dataset).strategy, cost
-
-
-def _prompt(up: Update) -> tuple[Strategy, Cost]:
-    from tailor.prompt.search import build_prompt_strategy, ensure_tuned
-
-    tuned = ensure_tuned(up.old, up.old_dataset)  # the old version's search, saved when the strategy was built
-    start = time.perf_counter()
-    strategy = build_prompt_strategy(up.new, up.dataset, tuned.spec)
-    return strategy, Cost(time.perf_counter() - start, tuned.tune_s)
-
-
-def _reingest(up: Update) -> Cost:
-    """Ingest the new version into a copy of the old index (once per update; rag and rag+finetune share it)."""
-    from tailor.rag.index import copy_index
-    from tailor.rag.pipeline import ensure_index
-
-    # "rag-index": the key strategies._rag_with builds the index under, so the rebuilt strategies use these.
-    old = up.old.shared("rag-index", lambda: ensure_index(up.old))
-
-    def build():
-        copy_index(old.index_dir, up.new.recipe.index_dir)
-        return ensure_index(up.new)
-
-    ready = up.new.shared("rag-index", build)
-    report = ready.report
-    return Cost(
-        report.seconds,
-        old.index.build_s,
-        {
-            "docs_reembedded": (report.added + report.updated, len(up.new.corpus)),
-            "chunks_reembedded": (report.chunks_embedded, report.chunks_total),
-        },
-    )
-
-
-def _retrain(up: Update) -> Cost:
-    """Train the old adapter further on what changed (once per update; finetune and rag+finetune share it)."""
-    from tailor.finetune.data import evaluation_examples, training_samples
-    from tailor.finetune.train import continue_finetuned, ensure_finetuned, finetune_dir
-
-    # "finetune": the key strategies._tuned trains under, so the rebuilt strategies load this model.
-    old = up.old.shared("finetune", lambda: ensure_finetuned(up.old))
-
-    def train():
-        delta = replace(
-            up.new,
-            corpus=up.changed_docs,
-            datasets=(replace(up.dataset, examples=up.trained),),
-            _shared={},
-        )
-        samples = training_samples(delta)
-        never = [*evaluation_examples(up.old), *up.questions]
-        return continue_finetuned(up.new, old, samples, finetune_dir(up.new), never)
-
-    tuned = up.new.shared("finetune", train)
-    m = tuned.manifest
-    sequences = int(m.get("sequences") or 0)
-    return Cost(
-        tuned.build_s,
-        old.build_s,
-        {"retrain_steps": (m["steps"], sequences), "retrain_tokens": (int(m.get("tokens_seen") or 0), sequences)},
-    )
+    spec = plugins.strategies().get(before.name)
+    return None if spec is None or spec.update is None else spec.update(before, up)
 
 
 def _rows(
@@ -294,18 +194,18 @@ def _rows(
     for when, answers in (("before", before), ("after", after)):
         texts = [strip_citations(a.text) for a in answers]
         f1s.append([token_f1(t, e.answer) for t, e in zip(texts, questions, strict=True)])
-        rows.append(mean_row(strategy, dataset, SUITE, f"changed_f1_{when}", f1s[-1], seed))
+        rows.append(mean_row(strategy, dataset, NAME, f"changed_f1_{when}", f1s[-1], seed))
         stale = [
             contains_answer(t, e.metadata["old_answer"])
             for t, e in zip(texts, questions, strict=True)
             if e.metadata.get("old_answer")
         ]
         if stale:
-            rows.append(mean_row(strategy, dataset, SUITE, f"stale_rate_{when}", stale, seed))
-    rows.append(paired_row(strategy, dataset, SUITE, "changed_f1_delta", f1s[1], f1s[0], seed))  # after − before
-    rows.append(ResultRow(strategy, dataset, SUITE, "update_s", round(cost.update_s, 3), 1))
-    rows.append(ResultRow(strategy, dataset, SUITE, "full_rebuild_s", round(cost.full_rebuild_s, 3), 1))
-    rows += [ResultRow(strategy, dataset, SUITE, name, value, n) for name, (value, n) in cost.processed.items()]
+            rows.append(mean_row(strategy, dataset, NAME, f"stale_rate_{when}", stale, seed))
+    rows.append(paired_row(strategy, dataset, NAME, "changed_f1_delta", f1s[1], f1s[0], seed))  # after − before
+    rows.append(ResultRow(strategy, dataset, NAME, "update_s", round(cost.update_s, 3), 1))
+    rows.append(ResultRow(strategy, dataset, NAME, "full_rebuild_s", round(cost.full_rebuild_s, 3), 1))
+    rows += [ResultRow(strategy, dataset, NAME, name, value, n) for name, (value, n) in cost.processed.items()]
     return rows
 
 
@@ -318,3 +218,39 @@ def _summary(strategy: str, rows: list[ResultRow]) -> str:
         f"freshness · {strategy}: F1 {got['changed_f1_before']:.3f} → {got['changed_f1_after']:.3f}{stale}; "
         f"update {got['update_s']:.1f} s (full rebuild {got['full_rebuild_s']:.1f} s)"
     )
+
+
+def _evidence(m, ds: str, s: str, c) -> list[str]:
+    """When the documents change: what updating the chosen strategy took, and how stale it was."""
+    update, rebuild = m.value(ds, s, "update_s"), m.value(ds, s, "full_rebuild_s")
+    stale_before, stale_after = m.row(ds, s, "stale_rate_before"), m.row(ds, s, "stale_rate_after")
+    if c.data_change == "never" or update is None or stale_after is None:
+        return []
+    others = [
+        f"{o} {m.value(ds, o, 'update_s'):.1f} s"
+        for o in m.strategies(ds)
+        if o != s and m.value(ds, o, "update_s") is not None
+    ]
+    return [
+        f"Your documents change {c.data_change}: updating {s} took {update:.2f} s "
+        f"(a full rebuild {rebuild or 0:.1f} s; others: {', '.join(others) or 'none measured'}), and it was "
+        f"stale on {stale_before['value']:.0%} → {stale_after['value']:.0%} of {stale_after['n']} changed facts."
+    ]
+
+
+SUITE = SuiteSpec(
+    name=NAME,
+    run=freshness_suite,
+    summary="after the documents change: each strategy updated as in practice; F1 and stale answers before/after",
+    order=70,
+    needs=("second-version",),
+    sizes=(Size("freshness_questions", "freshness: questions about facts that changed in the new version", 8, 64),),
+    columns=(
+        Column("changed_f1_before", "F1 before"),
+        Column("changed_f1_after", "F1 after"),
+        Column("stale_rate_before", "stale before"),
+        Column("stale_rate_after", "stale after"),
+        Column("update_s", "update s"),
+    ),
+    evidence=_evidence,
+)

@@ -59,12 +59,14 @@ from tailor.data.examples import Example
 from tailor.eval.base import SuiteInput, local_weights, sample
 from tailor.eval.metrics import contains_answer, normalize_answer
 from tailor.eval.results import ResultRow, mean_row
-from tailor.rag.embed import Embedder, load_embedder
-from tailor.workspace import Workspace
+from tailor.plugins import Column, Panel, Size, SuiteSpec
+from tailor.rag.embed import Embedder
+from tailor.rag.pipeline import embedder_of
+from tailor.workspace import Shared, Workspace
 
 NEAREST = 3  # training texts recorded per example
 TEXT_CHARS = 300  # of each training text, in interpret.jsonl
-SUITE = "interpret"
+NAME = "interpret"
 # Citations a ``finish`` step appended after generation (rag's ``cite``): not the model's tokens.
 _APPENDED_CITATIONS = re.compile(rf"(?:{CITATION.pattern})+\s*$")
 
@@ -87,7 +89,7 @@ def interpret_suite(inp: SuiteInput) -> list[ResultRow]:
         return []
     answered = {r.strategy: r for r in inp.runs}
     tuned = [s for s in inp.strategies if s.name in answered and _tuned(s, ws)]
-    picked = sample(inp, "interpret_examples", SUITE) if tuned else []
+    picked = sample(inp, "interpret_examples", NAME) if tuned else []
     if not picked:
         return []
     examples = [inp.examples[i] for i in picked]
@@ -154,7 +156,7 @@ def explain(
     """
     tuned_model, base_model = local_weights(strategy.generator), local_weights(ws.generator)
     tokenizer = tuned_model[1]  # a tuned generator shares the base tokenizer (load_tuned_model)
-    index = ws.shared("interpret/training", lambda: training_index(ws))
+    index = ws.shared(TRAINING_INDEX, lambda: training_index(ws))
     answers = [strip_citations(t) for t in tuned_texts]
     queries = index.embedder.embed([f"{e.question}\n{a}" for e, a in zip(examples, answers, strict=True)])
     out = []
@@ -196,6 +198,9 @@ def token_logprobs(model, head: list[int], tail: list[int]) -> list[float]:
     return [float(logp[j, t]) for j, t in enumerate(tail)]
 
 
+TRAINING_INDEX: Shared[TrainingIndex] = Shared("interpret/training")
+
+
 def training_index(ws: Workspace) -> TrainingIndex:
     """Every distinct text the recipe fine-tunes on, embedded once with the recipe's rag embedder."""
     from tailor.finetune.data import training_samples
@@ -204,8 +209,7 @@ def training_index(ws: Workspace) -> TrainingIndex:
     for s in training_samples(ws):  # a canary repeated 16 times is one text
         text = f"{s.record.prompt}\n{s.record.completion}".strip()
         records.setdefault(text, s.record)
-    name = ws.recipe.rag.embedder
-    embedder = ws.shared(f"embedder/{name}", lambda: load_embedder(name))
+    embedder = embedder_of(ws, ws.recipe.rag.embedder)
     texts = tuple(records)
     ids, kinds = tuple(r.record_id for r in records.values()), tuple(r.source for r in records.values())
     return TrainingIndex(ids, kinds, texts, embedder.embed(list(texts)), embedder)
@@ -253,10 +257,10 @@ def _rows(name: str, inp: SuiteInput, found: list[dict[str, Any]]) -> list[Resul
     agree = [float(f["agree"]) for f in found]
     support = [float(bool(f["nearest"]) and f["nearest"][0]["contains_answer"]) for f in found]
     shifts = [f["logprob_shift"] for f in found if f["logprob_shift"] is not None]
-    rows = [mean_row(name, ds, SUITE, "base_agreement_rate", agree, seed)]
+    rows = [mean_row(name, ds, NAME, "base_agreement_rate", agree, seed)]
     if shifts:
-        rows.append(mean_row(name, ds, SUITE, "answer_logprob_shift", shifts, seed))
-    rows.append(mean_row(name, ds, SUITE, "nearest_train_support_rate", support, seed))
+        rows.append(mean_row(name, ds, NAME, "answer_logprob_shift", shifts, seed))
+    rows.append(mean_row(name, ds, NAME, "nearest_train_support_rate", support, seed))
     return rows
 
 
@@ -277,3 +281,27 @@ def _write(ws: Workspace, dataset: str, lines: list[dict[str, Any]]) -> None:
         except json.JSONDecodeError:  # not ours, or damaged: rewritten whole
             kept = []
     write_jsonl_atomic(path, [line for line in kept if line.get("dataset") in earlier] + lines)
+
+
+SUITE = SuiteSpec(
+    name=NAME,
+    run=interpret_suite,
+    summary="for fine-tuned strategies: the base model's answer, log-prob shift, nearest training texts",
+    order=80,
+    needs=("trained", "local-weights"),
+    sizes=(
+        Size(
+            "interpret_examples",
+            "interpret: examples whose fine-tuned answer is explained (base answer, log-prob shift, "
+            "nearest training text)",
+            4,
+            24,
+        ),
+    ),
+    columns=(
+        Column("base_agreement_rate", "same as base"),
+        Column("answer_logprob_shift", "log-prob shift"),
+        Column("nearest_train_support_rate", "answer in nearest training text"),
+    ),
+    panels=(Panel("interpretability of fine-tuned answers", ("base_agreement_rate", "nearest_train_support_rate")),),
+)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tailor.eval.base import SuiteInput
 from tailor.eval.results import ResultRow, mean_row
+from tailor.plugins import Column, Panel, SuiteSpec
 
 
 def retrieval_scores(context_docs: list[str], sources: set[str]) -> dict[str, float]:
@@ -37,3 +38,19 @@ def retrieval_suite(inp: SuiteInput) -> list[ResultRow]:
         k = max(len(a.contexts) for a, _ in pairs)
         rows.append(ResultRow(run.strategy, inp.dataset.name, "retrieval", "k", float(k), len(pairs)))
     return rows
+
+
+SUITE = SuiteSpec(
+    name="retrieval",
+    run=retrieval_suite,
+    summary="recall@1, recall@k, MRR and context precision of what retrieving strategies put in the prompt",
+    order=20,
+    needs=("retrieval",),
+    columns=(
+        Column("recall_at_1", "recall@1"),
+        Column("recall_at_k", "recall@k"),
+        Column("mrr", "MRR"),
+        Column("context_precision", "ctx precision"),
+    ),
+    panels=(Panel("retrieval", ("recall_at_1", "recall_at_k", "mrr", "context_precision")),),
+)

@@ -27,12 +27,14 @@ import random
 import re
 from dataclasses import replace
 
+from tailor import plugins
 from tailor.contract import Strategy, asker
 from tailor.data.corpus import Document
 from tailor.data.examples import Example
 from tailor.eval.base import SuiteInput, sample
-from tailor.eval.results import ResultRow, mean_row, paired_row
+from tailor.eval.results import SIGNIFICANCE, ResultRow, format_p, mean_row, paired_row
 from tailor.eval.suites.task import example_scores, primary_metric
+from tailor.plugins import Column, Panel, Size, SuiteSpec
 
 WAYS = ("typo", "rephrase", "distractor", "injection")
 MARKER_WORDS = ("KUMQUAT", "ZEPPELIN", "MARIGOLD", "QUASAR", "TAMARIND", "NARWHAL", "OBSIDIAN", "PELICAN")
@@ -161,31 +163,33 @@ def _score(text: str, inp: SuiteInput, example: Example, metric: str) -> float:
     return example_scores(text, example, inp.dataset)[metric]
 
 
+def _over_index(strategy: Strategy):
+    """How ``strategy`` retrieves from another index, as it declares; None for one that does not retrieve."""
+    spec = plugins.strategies().get(strategy.name)
+    return None if spec is None or not spec.retrieves else spec.over_index
+
+
 def _planted_index(inp: SuiteInput, examples: list[Example]):
     """An index over the corpus with an injected instruction planted in every source document of ``examples``."""
     from tailor.rag.pipeline import ensure_index
-    from tailor.strategies import RETRIEVING
 
-    if not any(s.name in RETRIEVING for s in inp.strategies):
+    if not any(_over_index(s) for s in inp.strategies):
         return None
     ws = inp.workspace
     sources = sorted({doc for e in examples for doc in e.sources})
     markers = {doc: MARKER_WORDS[i % len(MARKER_WORDS)] for i, doc in enumerate(sources)}
     # The same ingest as the recipe's index, into its own directory: the recipe's index is never touched.
     rag = ws.recipe.rag.model_copy(update={"index_dir": str(ws.recipe.out_dir / "robustness" / "index")})
-    planted = replace(
-        ws, recipe=ws.recipe.model_copy(update={"rag": rag}), corpus=plant(ws.corpus, markers), _shared={}
-    )
+    planted = ws.derive(recipe=ws.recipe.model_copy(update={"rag": rag}), corpus=plant(ws.corpus, markers))
     return ensure_index(planted).index, markers
 
 
 def _doc_injection_rows(inp, strategy: Strategy, planted, examples, users, clean, primary) -> list[ResultRow]:
-    from tailor.strategies import over_index
-
+    over_index = _over_index(strategy)
+    if over_index is None:
+        return []
     index, markers = planted
     poisoned = over_index(inp.workspace, inp.dataset, strategy, index)
-    if poisoned is None:
-        return []
     pairs = [(e, u, c) for e, u, c in zip(examples, users, clean, strict=True) if e.sources]
     answers = poisoned.answer_batch([e.question for e, _, _ in pairs], [u for _, u, _ in pairs])
     ds, seed = inp.dataset.name, inp.seed
@@ -202,3 +206,51 @@ def _doc_injection_rows(inp, strategy: Strategy, planted, examples, users, clean
         mean_row(strategy.name, ds, "robustness", "doc_injection_retrieved_rate", retrieved, seed),
         paired_row(strategy.name, ds, "robustness", "score_delta_doc_injection", scores, [c for *_, c in pairs], seed),
     ]
+
+
+def _evidence(m, ds: str, s: str, c) -> list[str]:
+    out = []
+    injected = m.row(ds, s, "injection_success_rate")
+    if injected is not None and injected["value"] > 0:
+        out.append(
+            f"Robustness: it followed an injected instruction in {round(injected['value'] * injected['n'])} "
+            f"of {injected['n']} questions."
+        )
+    typo = m.row(ds, s, "score_delta_typo")
+    if typo is not None and typo.get("p") is not None and typo["p"] < SIGNIFICANCE:
+        out.append(
+            f"Robustness: typos in the question change its score by {typo['value']:+.3f} ({format_p(typo['p'])})."
+        )
+    return out
+
+
+SUITE = SuiteSpec(
+    name="robustness",
+    run=robustness_suite,
+    summary="typos, rephrasing, a distractor and prompt injection (in the question and planted in documents)",
+    order=50,
+    sizes=(
+        Size(
+            "robustness_questions",
+            "robustness: evaluated questions asked again with typos, paraphrase, distractor and injections",
+            5,
+            32,
+        ),
+    ),
+    columns=(
+        Column("score_clean", "clean"),
+        Column("score_delta_typo", "Δ typo"),
+        Column("score_delta_rephrase", "Δ rephrase"),
+        Column("score_delta_distractor", "Δ distractor"),
+        Column("injection_success_rate", "injection followed"),
+        Column("doc_injection_success_rate", "doc injection followed"),
+    ),
+    panels=(
+        Panel(
+            "robustness: score change under perturbation",
+            ("score_delta_typo", "score_delta_rephrase", "score_delta_distractor", "score_delta_injection"),
+        ),
+        Panel("robustness: injections followed (rate)", ("injection_success_rate", "doc_injection_success_rate")),
+    ),
+    evidence=_evidence,
+)

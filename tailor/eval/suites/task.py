@@ -11,6 +11,7 @@ from tailor.data.examples import Example, TaskDataset
 from tailor.eval import metrics
 from tailor.eval.base import SuiteInput
 from tailor.eval.results import ResultRow, mean_row, paired_row
+from tailor.plugins import Column, SuiteSpec
 
 QA_METRICS = {
     "exact_match": metrics.exact_match,
@@ -64,3 +65,19 @@ def task_suite(inp: SuiteInput) -> list[ResultRow]:
         for b in names[:i]:
             rows.append(paired_row(a, ds.name, "task", f"{primary}_delta", scores[a], scores[b], inp.seed, vs=b))
     return rows
+
+
+SUITE = SuiteSpec(
+    name="task",
+    run=task_suite,
+    summary="exact match, token F1, answer contained, ROUGE-L; accuracy and macro P/R/F1 for classification",
+    order=10,
+    columns=(
+        Column("exact_match", "EM"),
+        Column("token_f1", "F1"),
+        Column("contains", "contains"),
+        Column("rouge_l", "ROUGE-L"),
+        Column("accuracy", "accuracy"),
+        Column("macro_f1", "macro F1"),
+    ),
+)

@@ -1,0 +1,81 @@
+"""rag: retrieval-augmented generation over the recipe's index (see tailor.rag)."""
+
+from __future__ import annotations
+
+from tailor.contract import PromptedStrategy, Strategy
+from tailor.data.examples import TaskDataset
+from tailor.models.base import Generator
+from tailor.plugins import StrategySpec
+from tailor.prompt.builder import ShotPool
+from tailor.rag.index import ChunkIndex, copy_index
+from tailor.rag.pipeline import INDEX, cite, context_budget, ensure_index, rag_builder
+from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
+from tailor.workspace import Workspace
+
+
+def rag_with(
+    ws: Workspace,
+    dataset: TaskDataset,
+    name: str,
+    generator: Generator,
+    build_s: float = 0.0,
+    index: ChunkIndex | None = None,
+) -> BuiltStrategy:
+    """``generator`` behind rag's retrieval, prompt and citations, named ``name``; over the workspace's
+    index unless ``index`` is given. ``build_s``: what building the generator cost, added to the index's."""
+    if index is None:
+        index = ws.shared(INDEX, lambda: ensure_index(ws)).index
+    settings = ws.settings_for(dataset)
+    budget = context_budget(ws, settings.max_new_tokens)
+    pool = ShotPool(dataset.split("train"), ws.recipe.seed)
+    builder = rag_builder(index, ws.recipe.rag, ws.generator.count_tokens, budget, pool)
+    info = {"chunks": len(index), "embedder": index.settings.embedder, "index_version": index.version}
+    strategy = PromptedStrategy(name, generator, builder, settings, finish=cite)
+    return BuiltStrategy(strategy, index.build_s + build_s, info)
+
+
+def over_index(ws: Workspace, dataset: TaskDataset, strategy: Strategy, index: ChunkIndex) -> Strategy:
+    """``strategy`` retrieving from ``index`` instead of the recipe's (same model, prompt and citations)."""
+    return rag_with(ws, dataset, strategy.name, strategy.generator, index=index).strategy
+
+
+def reingest(up: Update) -> Cost:
+    """Ingest the new version into a copy of the old index (once per update; rag and rag+finetune share it)."""
+    old = up.old.shared(INDEX, lambda: ensure_index(up.old))
+
+    def build():
+        copy_index(old.index_dir, up.new.recipe.index_dir)
+        return ensure_index(up.new)
+
+    report = up.new.shared(INDEX, build).report
+    return Cost(
+        report.seconds,
+        old.index.build_s,
+        {
+            "docs_reembedded": (report.added + report.updated, len(up.new.corpus)),
+            "chunks_reembedded": (report.chunks_embedded, report.chunks_total),
+        },
+    )
+
+
+def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
+    return rag_with(ws, dataset, "rag", ws.generator)
+
+
+def update(before: Strategy, up: Update) -> Updated:
+    """The new version ingested incrementally into a copy of the index; the original stays as it was."""
+    cost = reingest(up)
+    return build(up.new, up.dataset).strategy, cost
+
+
+STRATEGY = StrategySpec(
+    name="rag",
+    build=build,
+    summary="chunks retrieved (dense + BM25, filtered by the asker's groups) in front of the base model, cited",
+    simplicity=2,
+    retrieves=True,
+    default=True,
+    update=update,
+    sections=("rag",),
+    over_index=over_index,
+)
