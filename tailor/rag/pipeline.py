@@ -25,7 +25,7 @@ def mmr(hits: Sequence[Hit], index: ChunkIndex, k: int, lam: float) -> list[Hit]
         return list(hits)[:k]
     top = max(h.score for h in hits)
     relevance = np.array([h.score / top for h in hits])
-    vectors = np.stack([index.vector(h.chunk.chunk_id) for h in hits])  # (n, dim), unit length
+    vectors = index.vectors([h.chunk.chunk_id for h in hits])  # (n, dim), unit length; one store query
     chosen: list[int] = []
     while len(chosen) < min(k, len(hits)):
         redundancy = (vectors @ vectors[chosen].T).max(axis=1) if chosen else np.zeros(len(hits))

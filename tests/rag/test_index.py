@@ -128,3 +128,47 @@ def test_hybrid_search_finds_a_product_sheet_by_name_and_by_meaning(tmp_path: Pa
     lexical_only = index.search(product.title, everyone, 10, retrievers=["lexical"])
     assert lexical_only[0].chunk.doc_id == product.doc_id
     assert index.search("anything", frozenset(), 10) == []
+
+
+def test_an_open_index_answers_from_the_version_it_opened(tmp_path: Path, wordllama) -> None:
+    docs = documents(1)[:12]
+    ingest(docs, tmp_path, _settings(wordllama), wordllama, _words)
+    index = ChunkIndex(tmp_path, wordllama)
+    everyone = frozenset({"everyone"})
+    ids, hits = [c.chunk_id for c in index.chunks], index.search(docs[0].title, everyone, 5)
+
+    ingest(docs[1:], tmp_path, _settings(wordllama), wordllama, _words)  # docs[0] removed meanwhile
+    assert [c.chunk_id for c in index.chunks] == ids and len(index) == len(ids)
+    assert index.search(docs[0].title, everyone, 5) == hits
+    newer = ChunkIndex(tmp_path, wordllama)
+    assert newer.version > index.version and docs[0].doc_id not in {c.doc_id for c in newer.chunks}
+
+
+def test_the_manifest_names_its_store_and_an_older_one_without_it_still_opens(tmp_path: Path, wordllama) -> None:
+    import json
+
+    docs = documents(1)[:5]
+    ingest(docs, tmp_path, _settings(wordllama), wordllama, _words)
+    manifest = json.loads((tmp_path / "index.json").read_text())
+    assert manifest["store"] == "lancedb"
+    del manifest["store"]  # as tailor wrote it before stores were plug-ins
+    (tmp_path / "index.json").write_text(json.dumps(manifest))
+    index = ChunkIndex(tmp_path, wordllama)
+    assert index.search(docs[0].title, frozenset({"everyone"}), 3)
+    assert ingest(docs, tmp_path, _settings(wordllama), wordllama, _words).unchanged == len(docs)
+
+
+def test_mmr_reads_the_hits_vectors_from_the_store(tmp_path: Path, wordllama) -> None:
+    import numpy as np
+
+    from tailor.rag.pipeline import mmr
+
+    ingest(documents(1)[:30], tmp_path, _settings(wordllama), wordllama, _words)
+    index = ChunkIndex(tmp_path, wordllama)
+    hits = index.search("price and warranty of the product", frozenset({"everyone"}), 10)
+    assert mmr(hits, index, 4, 1.0) == hits[:4]  # pure relevance: the fused order
+    diverse = mmr(hits, index, 2, 0.0)  # pure diversity: the second pick is the least like the first
+    vectors = np.stack([index.vector(h.chunk.chunk_id) for h in hits])
+    first = hits.index(diverse[0])
+    assert diverse[0] == hits[0] and hits.index(diverse[1]) == int(np.argmin(vectors @ vectors[first]))
+    np.testing.assert_array_equal(index.vectors([h.chunk.chunk_id for h in hits]), vectors)

@@ -1,0 +1,143 @@
+"""The vector store interface: what the rag index asks of a database, and what it may rely on.
+
+A store keeps one index's chunks (text, metadata, access groups, vector: one row each) under a name
+(the index settings' table name) and answers queries over them. Everything else stays above it, in
+tailor.rag.index and tailor.rag.pipeline, the same for every store: chunking, embedding, incremental
+ingest, BM25, rank fusion, MMR, the context budget and the final access check.
+
+Each implementation is one module of tailor.rag.stores ending with ``STORE = StoreSpec(name, open,
+summary)`` (see tailor.plugins); ``open`` is an :class:`OpenStore`. Every implementation guarantees:
+
+- **Atomic commits of whole documents.** ``upsert`` puts a document's new chunks in and takes its old
+  chunks out in one commit; ``delete`` removes whole documents. A reader sees the version before a
+  commit or the one after it, never a document half replaced; a killed writer leaves the last commit.
+- **Access filtering inside the query.** ``dense`` applies the groups as a pre-filter: a chunk none of
+  the groups may read is never a candidate, so it cannot be returned, and a group that may read only
+  a few chunks still gets up to ``n`` of its own rather than what is left of a global top ``n``.
+- **Versions.** Every commit makes a new, higher version. A :meth:`VectorStore.snapshot` reads one
+  version only and sees no later commit, so the BM25 index derived from it never disagrees with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One stored row, less its vector: a piece of a document and who may read it."""
+
+    chunk_id: str  # f"{doc_id}#{content hash[:12]}#{position}": unique in a store
+    doc_id: str
+    title: str
+    source: str
+    groups: frozenset[str]
+    text: str
+    position: int
+    n_chunks: int  # chunks the document was cut into (the document is whole when all are stored)
+    doc_hash: str  # the document's content hash: which version of it the chunk comes from
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    """What a store holds of one document, for incremental ingest."""
+
+    doc_hash: str
+    chunks: int  # rows stored
+    n_chunks: int  # rows the document was cut into: the document is whole when the two agree
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Every chunk of one version in chunk-id order (Python string order): what BM25 is derived from."""
+
+    chunk_ids: tuple[str, ...]
+    groups: tuple[frozenset[str], ...]
+    texts: tuple[str, ...] | None  # None unless asked for
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """One index's chunks and vectors in a database. See the module docstring for the guarantees."""
+
+    @property
+    def version(self) -> int:
+        """The version read: the latest commit, or for a snapshot the one it was taken at."""
+        ...
+
+    def count(self) -> int:
+        """Chunks stored in this version."""
+        ...
+
+    def stored_docs(self) -> dict[str, StoredDoc]:
+        """doc_id → what is stored of it, for every document with at least one chunk."""
+        ...
+
+    def upsert(self, doc_ids: Sequence[str], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Make ``chunks`` the whole content of the documents ``doc_ids``, in one atomic commit.
+
+        ``vectors``: (len(chunks), dim) float32, L2-normalised, row i for ``chunks[i]``. Every chunk
+        belongs to one of ``doc_ids``; a document in ``doc_ids`` without chunks ends with none.
+
+        Raises:
+            ValueError: a chunk of a document not in ``doc_ids``, or vectors of the wrong shape.
+        """
+        ...
+
+    def delete(self, doc_ids: Sequence[str]) -> None:
+        """Remove every chunk of the documents ``doc_ids``; each commit removes whole documents."""
+        ...
+
+    def dense(self, vector: np.ndarray, groups: frozenset[str], n: int) -> list[tuple[str, float]]:
+        """Up to ``n`` (chunk_id, cosine similarity), most similar first, among the chunks that one of
+        ``groups`` may read, filtered inside the query before ranking; no groups, no chunks.
+
+        Exact (no approximate index), so the ranking is the one a full scan gives.
+        """
+        ...
+
+    def listing(self, texts: bool = False) -> Listing:
+        """Every chunk's id and groups (and text if ``texts``), in chunk-id order."""
+        ...
+
+    def chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """The chunks ``ids``, in that order.
+
+        Raises:
+            KeyError: an id this version does not hold.
+        """
+        ...
+
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        """(len(ids), dim) float32, the stored vectors of ``ids`` in that order.
+
+        Raises:
+            KeyError: an id this version does not hold.
+        """
+        ...
+
+    def snapshot(self) -> VectorStore:
+        """A read-only view of the current version: later commits are not seen, writes raise."""
+        ...
+
+    def drop(self) -> None:
+        """Delete this store's data for good (an index rebuilt under other settings drops the old one)."""
+        ...
+
+
+class OpenStore(Protocol):
+    """How a store is opened: ``StoreSpec.open``."""
+
+    def __call__(self, index_dir: Path, name: str, dim: int | None = None) -> VectorStore:
+        """The store ``name`` of the index at ``index_dir``; created empty for vectors of ``dim`` if
+        missing and ``dim`` is given.
+
+        Raises:
+            ArtifactError: the store is missing and ``dim`` is None, or its backend is not installed.
+        """
+        ...
