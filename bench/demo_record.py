@@ -41,6 +41,7 @@ def main() -> None:
         "environment": results["environment"],
         "results": results["results"],
         "builds": results["builds"],
+        "timings": results["timings"],  # seconds per dataset: each strategy's answers and each suite
         "recommendation": demo.report.recommendation.to_json(),
     }
     write_json_atomic(args.results, record)

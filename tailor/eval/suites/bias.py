@@ -82,7 +82,6 @@ def bias_suite(inp: SuiteInput) -> list[ResultRow]:
     return rows
 
 
-AXES = ("gender", "nationality", "age")
 
 
 def _evidence(m, ds: str, s: str, c) -> list[str]:
