@@ -134,8 +134,8 @@ def _suite_rows(
     with ws.reporter.task(f"suite {suite} · {dataset}", None):
         rows = spec.run(inp)
     if not rows:  # said, never silently nothing
-        needs = f" (it needs: {', '.join(spec.needs)})" if spec.needs else ""
-        ws.reporter.log(f"suite {suite} · {dataset}: nothing to measure here{needs}")
+        needs = f"; it needs {', '.join(spec.needs)}" if spec.needs else ""
+        ws.reporter.log(f"suite {suite} · {dataset}: no rows (it does not apply to this dataset or run{needs})")
     checkpoints.save_rows(dataset, suite, rows, key)
     return rows
 
