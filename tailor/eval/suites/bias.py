@@ -82,8 +82,6 @@ def bias_suite(inp: SuiteInput) -> list[ResultRow]:
     return rows
 
 
-
-
 def _evidence(m, ds: str, s: str, c) -> list[str]:
     out = []
     for axis in AXES:
