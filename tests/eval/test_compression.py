@@ -31,6 +31,7 @@ def int8(real_generator):
     return compress(real_generator, "int8")
 
 
+@pytest.mark.slow
 def test_int8_quantizes_the_layers_but_not_the_output_head(real_generator, int8):
     import torch
 
@@ -45,6 +46,7 @@ def test_int8_quantizes_the_layers_but_not_the_output_head(real_generator, int8)
     assert "Paris" in real_generator.generate([QUESTION], GREEDY)[0].text  # the original is untouched
 
 
+@pytest.mark.slow
 def test_a_saved_variant_reloads_and_answers_the_same(real_generator, int8, tmp_path: Path):
     out = save_variant(int8, "int8", tmp_path / "int8", base=real_generator.name)
     assert sorted(p.name for p in out.iterdir()) == ["model.pt", "variant.json"]
@@ -79,6 +81,7 @@ def _tiny_workspace(tmp_path: Path, generator, **eval_fields):
     return open_workspace(load_recipe(path), generator=generator), path
 
 
+@pytest.mark.slow
 def test_the_suite_pairs_each_variant_with_the_uncompressed_answers(tmp_path: Path, real_generator, scripted):
     ws, path = _tiny_workspace(
         tmp_path, real_generator, limit=6, compress=["int8"], compress_examples=4, compress_prompts=1
@@ -108,6 +111,7 @@ def test_the_suite_pairs_each_variant_with_the_uncompressed_answers(tmp_path: Pa
     assert compress_suite(SuiteInput(dataset, tuple(examples), runs, (baseline,), 0, None)) == []
 
 
+@pytest.mark.slow
 def test_compress_command_writes_the_variant(tmp_path: Path):
     from typer.testing import CliRunner
 
@@ -123,6 +127,7 @@ def test_compress_command_writes_the_variant(tmp_path: Path):
     assert bad.exit_code == 2
 
 
+@pytest.mark.slow
 def test_q8_0_gguf_export_reloads_and_answers_as_the_model_does(real_generator, tmp_path: Path):
     """The exported file round-trips: transformers reads it back and answers exactly as the source model."""
     from transformers import AutoModelForCausalLM
@@ -156,6 +161,7 @@ needs_llama_cpp = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 @needs_llama_cpp
 @pytest.mark.parametrize("variant", ["q8_0", "q4_k_m"])
 def test_llama_cpp_runs_each_gguf_variant(real_generator, tmp_path: Path, variant):
@@ -173,6 +179,7 @@ def test_llama_cpp_runs_each_gguf_variant(real_generator, tmp_path: Path, varian
         assert q8 < 0.4 * size_bytes(real_generator)
 
 
+@pytest.mark.slow
 @needs_llama_cpp
 def test_the_suite_runs_a_gguf_variant_in_llama_cpp(tmp_path: Path, real_generator):
     ws, _ = _tiny_workspace(

@@ -29,6 +29,7 @@ def test_passages_are_prose_of_the_requested_length_and_reproducible(base) -> No
     assert "::=" not in text and sum(c.isalpha() for c in text) > len(text) / 2  # prose, not grammar
 
 
+@pytest.mark.slow
 def test_damaged_weights_raise_general_text_cross_entropy(base) -> None:
     import copy
 
@@ -63,6 +64,7 @@ def _whole(weights, prompt: str, options: list[str]) -> list[float]:
     return scores
 
 
+@pytest.mark.slow
 def test_options_scored_from_a_shared_prefix_equal_each_option_run_whole(real_generator, base) -> None:
     _, tokenizer = base
     context = tokenizer.decode(general_passages(tokenizer, 1, 160, seed=0)[0])  # shared by every question
@@ -210,6 +212,7 @@ def test_the_base_model_knows_trivia_well_above_chance_and_damaged_weights_forge
     assert delta.value == pytest.approx(hurt.value - base.value) and delta.n == 40
 
 
+@pytest.mark.slow
 def test_without_a_baseline_strategy_trivia_is_compared_with_the_base_weights_behind_the_baseline_prompt(
     real_generator,
 ) -> None:

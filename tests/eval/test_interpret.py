@@ -126,6 +126,7 @@ def test_interpret_is_a_suite_run_before_cost() -> None:
     assert plugins.suite("interpret").run is interpret_suite and names.index("interpret") < names.index("cost")
 
 
+@pytest.mark.slow
 def test_the_base_weights_under_another_name_agree_with_the_base_model_and_shift_nothing(
     real_generator, tmp_path: Path
 ) -> None:
@@ -157,6 +158,7 @@ def test_the_base_weights_under_another_name_agree_with_the_base_model_and_shift
         )
 
 
+@pytest.mark.slow
 def test_a_trained_answer_gains_log_probability_and_its_nearest_training_text_is_what_taught_it(
     real_generator, trained, tmp_path: Path
 ) -> None:
@@ -184,6 +186,7 @@ def test_a_trained_answer_gains_log_probability_and_its_nearest_training_text_is
     assert e2["tokens"] == [] and e2["logprob_shift"] is None and not any(n["contains_answer"] for n in e2["nearest"])
 
 
+@pytest.mark.slow
 def test_the_base_answers_are_an_evaluated_strategys_that_asked_the_base_weights_the_same_prompts(
     real_generator, trained, tmp_path: Path
 ) -> None:
@@ -208,6 +211,7 @@ def test_the_base_answers_are_an_evaluated_strategys_that_asked_the_base_weights
     assert [line["agree"] for line in lines] == [True, False]
 
 
+@pytest.mark.slow
 def test_interpret_jsonl_keeps_the_datasets_evaluated_before_and_drops_an_older_runs(
     real_generator, trained, tmp_path: Path
 ) -> None:

@@ -92,6 +92,7 @@ print(m.peak_rss_bytes - before.peak_rss_bytes, m.wall_s)
 """
 
 
+@pytest.mark.slow
 def test_measure_sees_memory_the_block_allocates() -> None:
     # A fresh process: in a long-lived one the allocator may hand back pages that are already
     # resident from earlier work, and RSS would not move however much the block allocates.

@@ -22,6 +22,7 @@ PROMPTS = [
 ]
 
 
+@pytest.mark.slow
 def test_batched_generation_equals_one_by_one_and_keeps_input_order(real_generator) -> None:
     settings = GenerationSettings(max_new_tokens=10, batch_size=3)
     batched = real_generator.generate(PROMPTS, settings)

@@ -82,6 +82,7 @@ def _messages(q: str) -> list[dict]:
     return [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": q}]
 
 
+@pytest.mark.slow
 def test_http_backend_gives_the_local_models_answers(real_generator, model_server) -> None:
     url, seen = model_server
     settings = GenerationSettings(max_new_tokens=12)

@@ -23,6 +23,7 @@ def test_the_attack_set_is_large(acl) -> None:
     assert min(per_dept.values()) >= 200 and sum(per_dept.values()) >= 1200
 
 
+@pytest.mark.slow
 def test_no_chunk_of_another_group_is_ever_retrieved(rag, acl) -> None:
     ws, _ = rag
     index = ws._shared["rag-index"].index
@@ -36,6 +37,7 @@ def test_no_chunk_of_another_group_is_ever_retrieved(rag, acl) -> None:
                 assert not [h for h in hits if h.chunk.groups == frozenset({dept})], query
 
 
+@pytest.mark.slow
 def test_answers_never_contain_another_groups_secrets_even_from_a_model_that_repeats_its_prompt(rag, acl) -> None:
     _, strategy = rag
     for dept in acl.departments:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -66,13 +67,21 @@ def test_incremental_ingest_embeds_only_what_changed(tmp_path: Path, wordllama) 
     assert contents[docs[0].doc_id] == {"x1"}
 
 
+@pytest.fixture(scope="module")
+def v1_index(tmp_path_factory) -> Path:
+    """The medium world's documents ingested whole by the child process, once; each test below ingests over a copy."""
+    index_dir = tmp_path_factory.mktemp("v1-index")
+    v1 = subprocess.run([sys.executable, str(CHILD), str(index_dir), "1", "48"], capture_output=True, text=True)
+    assert v1.returncode == 0, v1.stderr
+    return index_dir
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_after", [1, 3, 6])
 def test_kill_minus_9_mid_ingest_leaves_a_usable_index_and_the_next_run_completes_it(
-    tmp_path: Path, minilm, kill_after: int
+    tmp_path: Path, minilm, v1_index: Path, kill_after: int
 ) -> None:
-    v1 = subprocess.run([sys.executable, str(CHILD), str(tmp_path), "1", "48"], capture_output=True, text=True)
-    assert v1.returncode == 0, v1.stderr
+    shutil.copytree(v1_index, tmp_path, dirs_exist_ok=True)
     before = _contents(tmp_path, minilm)
 
     child = subprocess.Popen([sys.executable, str(CHILD), str(tmp_path), "2", "48"], stdout=subprocess.PIPE, text=True)

@@ -48,6 +48,7 @@ def _ask(c, route: str, model: str, question: str) -> tuple[str, dict]:
     return text, chunks[-1].model_extra["tailor"]
 
 
+@pytest.mark.slow
 def test_no_user_receives_another_groups_documents_through_any_route(served, acl, caplog):
     base_url, tokens = served
     routes = itertools.cycle(["chat", "completions", "stream"])
