@@ -172,7 +172,7 @@ def acl() -> AclAttacks:
 def acl_workspace(tmp_path_factory, acl):
     """The small world plus the injected notice board, a workspace whose model repeats its prompt, its rag
     index built once: (workspace, rag strategy)."""
-    from tailor.config import load_recipe
+    from tailor.recipe_file import load_recipe
     from tailor.scaffold import init_project
     from tailor.strategies import build_strategy
     from tailor.workspace import open_workspace
