@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tailor.allocator import keep_freed_memory
 from tailor.artifacts import read_json_artifact, write_json_atomic, write_text_atomic
 from tailor.config import FinetuneConfig
 from tailor.errors import ModelError
@@ -322,6 +323,7 @@ def _train(
     checkpoints = out / "checkpoints"
     counts = Counter(s.record.source for s in samples)
     ws.reporter.log(f"finetune: {len(rows)} sequences ({', '.join(f'{n} {src}' for src, n in counts.items())})")
+    keep_freed_memory()  # every step re-allocates activations: see tailor/allocator.py
     set_seed(ws.recipe.seed)  # before the adapter exists: LoRA's A matrices are drawn at random
     dtype = torch.bfloat16 if bf16 else torch.float32
     full = init is not None and not (init.model_dir / "adapter_config.json").is_file()

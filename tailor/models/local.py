@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tailor.allocator import keep_freed_memory
 from tailor.errors import ModelError
 from tailor.models.base import Generation, GenerationSettings, Prompt
 
 
 def _offline() -> None:
+    keep_freed_memory()  # generation re-allocates its cache every step: see tailor/allocator.py
     # Nothing may come from a model hub at run time; fail instead of downloading.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
