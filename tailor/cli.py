@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from tailor.synth.command import synth_command
+
 app = typer.Typer(
     help="Measure prompt engineering, RAG and fine-tuning on your own model, documents and task.",
     no_args_is_help=True,
@@ -90,9 +92,12 @@ def _rank_zero() -> bool:
 
 def _workspace(recipe: Path | None, reporter, suites: str | None = None, mode: str | None = None):
     from tailor.recipe_file import find_recipe, load_recipe
+    from tailor.synth.store import require_examples
     from tailor.workspace import open_workspace
 
-    return open_workspace(load_recipe(find_recipe(recipe)).with_suites(suites, mode), reporter)
+    path = find_recipe(recipe)
+    require_examples(load_recipe(path, check_files=False))  # a missing examples file: says `tailor synth` writes it
+    return open_workspace(load_recipe(path).with_suites(suites, mode), reporter)
 
 
 def _print_results(results: dict[str, Any], as_json: bool) -> None:
@@ -222,11 +227,13 @@ def init(
         kinds = ", ".join(f"{n} {suffix}" for suffix, n in found.items())
         console.print(f"wrote {path} over {kinds} documents in {from_dir}")
         if examples is None:
-            console.print(
-                f"next: write {directory / 'examples.jsonl'} with one "
-                '{"id": ..., "question": ..., "answer": ...} per line'
-            )
+            console.print(f"next: cd {directory} && tailor synth  (writes examples.jsonl from your documents)")
+            console.print("then: tailor eval && tailor report")
+            return
     console.print(f"next: cd {directory} && tailor tune prompt && tailor eval")
+
+
+app.command("synth")(cli_errors(synth_command))
 
 
 @app.command()

@@ -26,6 +26,7 @@ from pydantic_core import InitErrorDetails
 
 from tailor import plugins
 from tailor.errors import Problem, RecipeError
+from tailor.synth.settings import SynthConfig
 
 
 def _registered(kind: str) -> Callable[[str], str]:
@@ -417,6 +418,7 @@ class Recipe(Section):
         default_factory=ConstraintsConfig, description="limits and facts the recommendation weighs"
     )
     serve: ServeConfig = Field(default_factory=ServeConfig, description="the OpenAI-compatible server")
+    synth: SynthConfig[ModelConfig] = Field(default_factory=SynthConfig, description="tailor synth: a checked test set")
     seed: int = Field(0, description="one seed for splits, sampling and search")
     out: str = Field("runs/latest", description="run directory, relative to the recipe")
 

@@ -203,10 +203,19 @@ def init_from_dir(
     )
     header = (
         f"tailor recipe over the documents in {docs}.\n"
-        + ("" if examples else 'Write examples.jsonl first: one {"id", "question", "answer"} object per line.\n')
+        + (
+            ""
+            if examples
+            else "No labelled questions? `tailor synth` writes examples.jsonl from the documents, each question\n"
+            'checked (synth: below); or write your own, one {"id", "question", "answer"} object per line.\n'
+        )
         + "Documents and examples without `groups` are visible to group 'everyone' (data.default_groups);\n"
         "give confidential documents `groups:` in front matter or data.access rules.\n"
-        "Run from this directory: tailor tune prompt && tailor eval"
+        + (
+            "Run from this directory: tailor tune prompt && tailor eval"
+            if examples
+            else "Run from this directory: tailor synth && tailor eval && tailor report"
+        )
     )
     write_text_atomic(recipe_path, render_recipe(recipe, header))
     return recipe_path, found

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tailor.config import ExampleSet, Recipe, SplitConfig
 from tailor.errors import DataError, Problem
+from tailor.synth.settings import Kind
 
 Split = Literal["train", "dev", "test"]
 MAX_LINE_BYTES = 1_000_000
@@ -40,6 +41,8 @@ class Example(BaseModel):
     groups: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     metadata: dict[str, Any] = Field(default_factory=dict)
+    kind: Kind | None = None  # single | multi | unanswerable (tailor synth writes it; abstention metrics read it)
+    synthetic: bool = False  # written by tailor synth, not by a person
 
     @field_validator("id", "question", "answer", "label")
     @classmethod
