@@ -52,8 +52,10 @@ class SynthConfig(BaseModel, Generic[M]):
     @field_validator("kinds")
     @classmethod
     def _some_kind(cls, kinds: dict[Kind, float]) -> dict[Kind, float]:
-        if any(v < 0 for v in kinds.values()) or sum(kinds.values()) <= 0:
-            raise ValueError(f"shares must be 0 or more and not all 0 (got {kinds})")
+        if any(v < 0 for v in kinds.values()) or kinds.get("single", 0) <= 0:
+            raise ValueError(
+                f"shares must be 0 or more, single above 0: the other kinds are made from it (got {kinds})"
+            )
         return kinds
 
     def wanted(self, total: int) -> dict[Kind, int]:
