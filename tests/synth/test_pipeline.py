@@ -182,3 +182,21 @@ def test_no_readable_document_is_a_located_error(tmp_path: Path, make_project, f
     recipe = make_project(tmp_path, docs={"a.md": "# A\nThe X200 costs $149.\n"}, recipe=no_groups)
     with pytest.raises(DataError, match=r"tailor\.yaml:2: data\.corpus: .*no group may read"):
         _run(recipe, fake())
+
+
+def test_unanswerable_examples_wait_for_an_abstention_metric():
+    from types import SimpleNamespace
+
+    from tailor.data.examples import Example, TaskDataset
+    from tailor.eval.runner import evaluated_examples
+
+    rows = [
+        Example(id="a", question="What is the limit?", answer="42", split="test", kind="single", synthetic=True),
+        Example(
+            id="b", question="Who runs Zorblat?", answer="The documents do not say.", split="test", kind="unanswerable"
+        ),
+        Example(id="c", question="What is the rate?", answer="5%", split="test"),
+    ]
+    ws = SimpleNamespace(recipe=SimpleNamespace(eval=SimpleNamespace(split="test", limit=None)))
+    scored = evaluated_examples(ws, TaskDataset(name="qa", kind="qa", examples=tuple(rows)))
+    assert [e.id for e in scored] == ["a", "c"]
