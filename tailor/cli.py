@@ -92,12 +92,9 @@ def _rank_zero() -> bool:
 
 def _workspace(recipe: Path | None, reporter, suites: str | None = None, mode: str | None = None):
     from tailor.recipe_file import find_recipe, load_recipe
-    from tailor.synth.store import require_examples
     from tailor.workspace import open_workspace
 
-    path = find_recipe(recipe)
-    require_examples(load_recipe(path, check_files=False))  # a missing examples file: says `tailor synth` writes it
-    return open_workspace(load_recipe(path).with_suites(suites, mode), reporter)
+    return open_workspace(load_recipe(find_recipe(recipe)).with_suites(suites, mode), reporter)
 
 
 def _print_results(results: dict[str, Any], as_json: bool) -> None:

@@ -138,7 +138,8 @@ def _missing_files(recipe: Recipe, lines: dict[tuple, int], file: Path) -> list[
             loc = ("data", "examples", i, "path")
             problems.append(
                 Problem(
-                    f"file not found: {recipe.resolve(ex.path)}",
+                    f"file not found: {recipe.resolve(ex.path)}; write your questions there, or run `tailor synth` "
+                    "to generate a checked set from the documents",
                     file=file,
                     line=lines.get(loc),
                     field=dotted(loc),

@@ -21,7 +21,6 @@ from tailor.artifacts import read_json_artifact, write_json_atomic, write_text_a
 from tailor.config import Recipe, SplitConfig
 from tailor.data.corpus import Document
 from tailor.data.examples import Example, Split, load_examples
-from tailor.errors import DataError, Problem
 from tailor.progress import Reporter
 
 STATE_KEYS = ("settings", "documents", "examples")
@@ -232,27 +231,3 @@ def assign_fact_splits(
         name: Split = "test" if rank < n_test else "dev" if rank < n_test + n_dev else "train"
         out.update(dict.fromkeys(members, name))
     return [out[i] for i in range(len(facts))]
-
-
-def require_examples(recipe: Recipe) -> None:
-    """Check that every examples file of the recipe exists; a missing one says how to write it.
-
-    Raises:
-        DataError: a ``data.examples`` file is missing (one problem per file, located in the recipe).
-    """
-    problems: list[Problem] = []
-    for i, spec in enumerate(recipe.data.examples):
-        path = recipe.resolve(spec.path)
-        if not path.exists():
-            problems.append(
-                recipe.problem(
-                    f"file not found: {path}; write your questions there, or run `tailor synth` to "
-                    "generate a checked set from the documents",
-                    "data",
-                    "examples",
-                    i,
-                    "path",
-                )
-            )
-    if problems:
-        raise DataError(*problems)
