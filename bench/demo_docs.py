@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import write_text_atomic
-from tailor.report.table import markdown
+from tailor.report.table import cell, markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "demo.json"
@@ -39,11 +39,7 @@ SUMMARY: tuple[tuple[str, str, str, str], ...] = (
 
 
 def _value(row: dict[str, Any] | None) -> str:
-    if row is None:
-        return "–"
-    value = row["value"]
-    text = f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
-    return text + (" *" if row.get("p") is not None and row["p"] < 0.05 else "")
+    return "–" if row is None else cell(row, with_ci=False)
 
 
 def summary_table(record: dict[str, Any]) -> str:

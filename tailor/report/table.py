@@ -48,7 +48,7 @@ def _number(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
-def _cell(row: dict[str, Any], with_ci: bool) -> str:
+def cell(row: dict[str, Any], with_ci: bool) -> str:
     """The value, its interval, and a * where a paired difference is significant (p < 0.05)."""
     text = _number(row["value"])
     if with_ci and "ci_low" in row:
@@ -89,13 +89,13 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
             intervals = spec.intervals if spec else True
             n = max(metrics[c]["n"] for metrics in strategies.values() for c in columns if c in metrics)
             rows = tuple(
-                (name, *(_cell(metrics[c], intervals) if c in metrics else "–" for c in columns))
+                (name, *(cell(metrics[c], intervals) if c in metrics else "–" for c in columns))
                 for name, metrics in strategies.items()
                 if any(c in metrics for c in columns)
             )
             out.append(Summary(dataset, suite, n, columns, rows))
         if pairs[dataset]:
-            compared = tuple((f"{r['strategy']} vs {r['vs']}", _cell(r, True), f"{r['p']:.3f}") for r in pairs[dataset])
+            compared = tuple((f"{r['strategy']} vs {r['vs']}", cell(r, True), f"{r['p']:.3f}") for r in pairs[dataset])
             metric = pairs[dataset][0]["metric"]
             out.append(Summary(dataset, "compare", pairs[dataset][0]["n"], (metric, "p"), compared))
     return out
