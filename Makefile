@@ -54,10 +54,15 @@ browser:
 	  echo "browser: installed chromium in $$(( $$(date +%s) - start )) s"; fi
 
 # llama.cpp for the GGUF variants (q8_0, q4_k_m): built from source once, ~8 minutes on 2 cores.
-# Without it, their tests skip and say how to install it.
+# Without it, their tests skip and say how to install it. Built without AMX: on CPUs that have it
+# (Sapphire Rapids and later) llama.cpp 0.3.36's AMX matmul segfaults on the packaged Q4_1 model
+# (ggml-org/llama.cpp#20824); --no-cache-dir so that pip does not reuse a wheel built with it.
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 llamacpp: setup
 	@if $(PY) -c "import llama_cpp" 2>/dev/null; then echo "llamacpp: present"; \
-	else start=$$(date +%s); CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --quiet -e '.[llamacpp]' && \
+	else start=$$(date +%s); CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  CMAKE_ARGS="-DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'" \
+	  $(PIP) install --no-cache-dir --quiet -e '.[llamacpp]' && \
 	  echo "llamacpp: built and installed in $$(( $$(date +%s) - start )) s"; fi
 
 clean:
