@@ -26,6 +26,27 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results" / "alloc.json"
 
 
+def rag_prompts(generator, count: int) -> list[list[dict]]:
+    """The tiny world's first ``count`` qa questions, each behind ~300 tokens of its documents."""
+    from tailor.data.world import generate_world
+    from tailor.data.world_render import qa_examples
+
+    world = generate_world(seed=0, size="tiny")
+    docs = {d.doc_id: d.text for d in world.documents}
+    tokenizer = generator.tokenizer
+    texts = []
+    for example in qa_examples(world)[:count]:
+        context = "\n\n".join(docs[d] for d in example["sources"][:1] + sorted(docs)[:2])
+        context = tokenizer.decode(tokenizer(context)["input_ids"][:280])  # ~300 tokens with the template
+        texts.append(
+            [
+                {"role": "system", "content": "Answer from the documents.\n\n" + context},
+                {"role": "user", "content": example["question"]},
+            ]
+        )
+    return texts
+
+
 def child(mode: str, prompts: int) -> dict:
     """One side, in this process: load, warm up, time ``generate`` over the prompts."""
     if mode == "tailor":
@@ -36,26 +57,12 @@ def child(mode: str, prompts: int) -> dict:
         import tailor.allocator
 
         tailor.allocator._done = True
-    from tailor.data.world import generate_world
-    from tailor.data.world_render import qa_examples
     from tailor.models.base import GenerationSettings
     from tailor.models.gguf import converted_dir, packaged_gguf
     from tailor.models.local import TransformersGenerator
 
-    world = generate_world(seed=0, size="tiny")
-    docs = {d.doc_id: d.text for d in world.documents}
     generator = TransformersGenerator.load(converted_dir(packaged_gguf("smollm2-135m-instruct")))
-    tokenizer = generator.tokenizer
-    texts = []
-    for example in qa_examples(world)[:prompts]:
-        context = "\n\n".join(docs[d] for d in example["sources"][:1] + sorted(docs)[:2])
-        context = tokenizer.decode(tokenizer(context)["input_ids"][:280])  # ~300 tokens with the template
-        texts.append(
-            [
-                {"role": "system", "content": "Answer from the documents.\n\n" + context},
-                {"role": "user", "content": example["question"]},
-            ]
-        )
+    texts = rag_prompts(generator, prompts)
     settings = GenerationSettings(max_new_tokens=32, batch_size=8)
     generator.generate(texts[:8], settings)  # warm-up: first-call costs belong to neither side
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

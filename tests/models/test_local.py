@@ -82,3 +82,31 @@ def test_unreadable_gguf_file_is_a_model_error(tmp_path: Path, monkeypatch) -> N
     with pytest.raises(ModelError, match="cannot load this GGUF file"):
         converted_dir(bad)
     assert not list((tmp_path / "cache" / "models").iterdir())  # no half-converted directory left behind
+
+
+def test_reserved_cache_answers_token_for_token_like_the_default_cache(real_generator) -> None:
+    import torch
+
+    from tailor.models.reserved_cache import reserved_cache
+
+    tok, model = real_generator.tokenizer, real_generator.model
+    ids = [tok(real_generator.render(p), add_special_tokens=False)["input_ids"] for p in PROMPTS]
+    width = max(map(len, ids))  # left-padded: the attention mask must be honoured through the cache
+    input_ids = torch.tensor([[tok.pad_token_id] * (width - len(s)) + s for s in ids])
+    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in ids])
+
+    def run(cache) -> list[list[int]]:
+        with torch.inference_mode():
+            out = model.generate(
+                input_ids=input_ids,
+                attention_mask=mask,
+                max_new_tokens=12,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+                cache=cache,
+            )
+        return out[:, width:].tolist()
+
+    default = run(None)
+    assert run(reserved_cache(width + 12)) == default
+    assert run(reserved_cache(4)) == default  # too small: it grows, and nothing is lost on the way
