@@ -39,7 +39,7 @@ def label(metric: str) -> str:
 class Summary:
     dataset: str
     suite: str
-    n: int
+    n: str  # the sample size(s) behind the section's figures, as shown: "40", or "12/16"
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]  # (strategy, formatted cells...)
 
@@ -87,7 +87,11 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
             if not columns:
                 continue
             intervals = spec.intervals if spec else True
-            n = max(metrics[c]["n"] for metrics in strategies.values() for c in columns if c in metrics)
+            shown = [metrics[c] for metrics in strategies.values() for c in columns if c in metrics]
+            # n: what the intervals rest on ("12/16" when columns differ), not a side figure such as peak
+            # memory measured over a larger run; without intervals, the largest
+            sampled = sorted({r["n"] for r in shown if r.get("ci_low") is not None})
+            n = "/".join(map(str, sampled)) if sampled else str(max(r["n"] for r in shown))
             rows = tuple(
                 (name, *(cell(metrics[c], intervals) if c in metrics else "–" for c in columns))
                 for name, metrics in strategies.items()
@@ -97,7 +101,7 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
         if pairs[dataset]:
             compared = tuple((f"{r['strategy']} vs {r['vs']}", cell(r, True), f"{r['p']:.3f}") for r in pairs[dataset])
             metric = pairs[dataset][0]["metric"]
-            out.append(Summary(dataset, "compare", pairs[dataset][0]["n"], (metric, "p"), compared))
+            out.append(Summary(dataset, "compare", str(pairs[dataset][0]["n"]), (metric, "p"), compared))
     return out
 
 
