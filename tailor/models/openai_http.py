@@ -52,7 +52,7 @@ class OpenAIGenerator:
         if api_key_env:
             key = os.environ.get(api_key_env)
             if not key:
-                raise ModelError(f"model.api_key_env names {api_key_env!r}, but that environment variable is not set")
+                raise ModelError(f"the environment variable {api_key_env!r} (api_key_env) is not set")
         return cls(base_url, model, api_key=key, **kwargs)
 
     @property

@@ -112,7 +112,8 @@ def test_init_from_dir_points_at_synth_and_eval_says_to_run_it(tmp_path: Path, d
         (
             "  model: {kind: openai, base_url: 'http://127.0.0.1:9/v1', model: m, api_key_env: TAILOR_TEST_UNSET}\n",
             None,
-            r"tailor\.yaml:10: synth\.model\.api_key_env: .*TAILOR_TEST_UNSET",
+            r"tailor\.yaml:10: synth\.model\.api_key_env: "
+            r"the environment variable .TAILOR_TEST_UNSET. \(api_key_env\) is not set$",
         ),
         ("", '{"id": "a", "question": "q", "answer": "x"}\n{broken\n', r"examples\.jsonl:2: malformed JSON"),
         (
