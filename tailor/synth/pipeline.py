@@ -157,6 +157,11 @@ class _Job:
         readable = {d.doc_id: d for d in self.corpus if d.groups}
         everyone = frozenset().union(*(d.groups for d in readable.values()))
         n = max(recipe.rag.candidates, synth.specificity_k)
+        if len(index.chunks) <= synth.specificity_k:  # every document is in every top k: said, not silently passed
+            self.reporter.log(
+                f"synth: the corpus has {len(index.chunks)} chunks, no more than synth.specificity_k "
+                f"({synth.specificity_k}): the specificity check cannot reject a question"
+            )
 
         def search(question: str) -> list[str]:
             return [

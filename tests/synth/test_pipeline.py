@@ -200,3 +200,24 @@ def test_unanswerable_examples_wait_for_an_abstention_metric():
     ws = SimpleNamespace(recipe=SimpleNamespace(eval=SimpleNamespace(split="test", limit=None)))
     scored = evaluated_examples(ws, TaskDataset(name="qa", kind="qa", examples=tuple(rows)))
     assert [e.id for e in scored] == ["a", "c"]
+
+
+def test_a_corpus_no_larger_than_the_specificity_k_is_said_to_make_that_check_moot(
+    tmp_path: Path, make_project, recipe_text, fake
+) -> None:
+    from tailor.progress import SilentReporter
+
+    class Lines(SilentReporter):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def log(self, message: str) -> None:
+            self.lines.append(message)
+
+    said = {}
+    for k in (1, 100):
+        reporter = Lines()
+        recipe = make_project(tmp_path / str(k), recipe=recipe_text + f"  specificity_k: {k}\n")
+        synthesize(load_recipe(recipe, check_files=False), reporter, generator=fake(), limit=2)
+        said[k] = [line for line in reporter.lines if "specificity check cannot reject" in line]
+    assert not said[1] and len(said[100]) == 1 and "synth.specificity_k (100)" in said[100][0]
