@@ -127,8 +127,8 @@ def pack_batch(rows: Sequence[dict[str, list[int]]]) -> dict:
     """
     import torch
 
-    shared = _shared_prefix(rows)
-    ids: list[int] = list(rows[0]["input_ids"][:shared]) if shared else []
+    ids = _shared_prefix(rows)
+    shared = len(ids)
     positions = list(range(shared))
     segment = [0] * shared  # 0: the shared prefix; i + 1: row i's own tokens
     sharing: list[bool] = [False] * shared
@@ -166,8 +166,8 @@ def _prompt_length(row: dict[str, list[int]]) -> int:
     return next((i for i, t in enumerate(row["labels"]) if t != IGNORE), len(row["labels"]))
 
 
-def _shared_prefix(rows: Sequence[dict[str, list[int]]]) -> int:
-    """Length of the prompt prefix the batch's chat examples have in common (0: not worth sharing).
+def _shared_prefix(rows: Sequence[dict[str, list[int]]]) -> list[int]:
+    """The prompt prefix the batch's chat examples have in common (empty: not worth sharing).
 
     Measured against the first chat example; the length chosen saves the most tokens over the
     examples that share all of it (others are packed whole), and stays shorter than each sharer's
@@ -175,7 +175,8 @@ def _shared_prefix(rows: Sequence[dict[str, list[int]]]) -> int:
     """
     chats = [r for r in rows if _prompt_length(r) > _MIN_SHARED]
     if len(chats) < 2:
-        return 0
+        return []
+    # The first chat example's, not the batch's first row's: that may be text learned whole, or shorter
     first = chats[0]["input_ids"]
 
     def common(r: dict[str, list[int]]) -> int:
@@ -185,7 +186,7 @@ def _shared_prefix(rows: Sequence[dict[str, list[int]]]) -> int:
     lengths = [c for c in (common(r) for r in chats) if c >= _MIN_SHARED]
     # The length that saves most: p tokens for every example beyond the first that shares all p.
     best = max(set(lengths), key=lambda p: (p * (sum(c >= p for c in lengths) - 1), p), default=0)
-    return best if sum(c >= best for c in lengths) >= 2 else 0
+    return list(first[:best]) if sum(c >= best for c in lengths) >= 2 else []
 
 
 def packed_loss(outputs, labels, num_items_in_batch=None):

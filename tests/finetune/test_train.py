@@ -86,7 +86,10 @@ def test_training_data_is_train_split_in_the_baseline_format_plus_corpus(tmp_pat
             assert row["labels"] == row["input_ids"]
 
 
-def test_a_packed_batch_has_the_padded_batchs_loss_with_no_padding_and_fewer_logits(tmp_path: Path) -> None:
+# The batch's first row: a chat example, text learned whole (a knowledge chunk), or a text row shorter than
+# the shared prefix (it once made the packed mask one token wider than the row and stopped training).
+@pytest.mark.parametrize("first", ["task", "knowledge", "short"])
+def test_a_packed_batch_has_the_padded_batchs_loss_with_no_padding_and_fewer_logits(tmp_path: Path, first) -> None:
     import torch
 
     ws = open_workspace(load_recipe(_project(tmp_path, canaries={"count": 2, "repetitions": [1, 3]})))
@@ -102,6 +105,11 @@ def test_a_packed_batch_has_the_padded_batchs_loss_with_no_padding_and_fewer_log
     for sample, row in zip(samples, rows, strict=True):
         by_source.setdefault(sample.record.source, []).append(row)
     batch = [*by_source["task"][:3], by_source["qa"][0], by_source["knowledge"][0], by_source["canary"][0]]
+    if first == "knowledge":
+        batch.insert(0, batch.pop(4))
+    elif first == "short":
+        short = by_source["knowledge"][1]["input_ids"][:5]  # text learned whole: labels are its tokens
+        batch.insert(0, {"input_ids": short, "labels": list(short)})
     packed = pack_batch(batch)
     labels, sequence_tokens = packed.pop("labels"), packed.pop("sequence_tokens")
     assert int(sequence_tokens) == sum(len(r["input_ids"]) for r in batch)
