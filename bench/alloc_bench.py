@@ -47,6 +47,17 @@ def rag_prompts(generator, count: int) -> list[list[dict]]:
     return texts
 
 
+def write_record(path: Path, record: dict, mean: dict[str, float], same: bool) -> None:
+    """Write an A/B generation record atomically and print its one-line summary (default vs tailor)."""
+    from tailor.artifacts import write_json_atomic
+
+    write_json_atomic(path, record)
+    print(
+        f"default {mean['default']:.1f} s, tailor {mean['tailor']:.1f} s: {record['speedup']}x; "
+        f"identical answers: {same} → {path}"
+    )
+
+
 def child(mode: str, prompts: int) -> dict:
     """One side, in this process: load, warm up, time ``generate`` over the prompts."""
     if mode == "tailor":
@@ -120,13 +131,7 @@ def main() -> None:
         "identical_answers": same,
         "answers": answers["tailor"],
     }
-    from tailor.artifacts import write_json_atomic
-
-    write_json_atomic(args.results, record)
-    print(
-        f"default {mean['default']:.1f} s, tailor {mean['tailor']:.1f} s: {record['speedup']}x; "
-        f"identical answers: {same} → {args.results}"
-    )
+    write_record(args.results, record, mean, same)
 
 
 if __name__ == "__main__":

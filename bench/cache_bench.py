@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from alloc_bench import rag_prompts
+from alloc_bench import rag_prompts, write_record
 
 RESULTS = Path(__file__).parent / "results" / "cache.json"
 
@@ -32,7 +32,6 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     import tailor.models.reserved_cache as reserved
-    from tailor.artifacts import write_json_atomic
     from tailor.models.base import GenerationSettings
     from tailor.models.gguf import converted_dir, packaged_gguf
     from tailor.models.local import TransformersGenerator
@@ -66,11 +65,7 @@ def main() -> None:
         "identical_answers": same,
         "answers": runs["tailor"][0]["answers"],
     }
-    write_json_atomic(args.results, record)
-    print(
-        f"default {mean['default']:.1f} s, tailor {mean['tailor']:.1f} s: {record['speedup']}x; "
-        f"identical answers: {same} → {args.results}"
-    )
+    write_record(args.results, record, mean, same)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,6 @@ RESULTS = Path(__file__).parent / "results" / "synth_bench.json"
 MODEL = "smollm2-135m-instruct"
 DEFAULT_MAX_TOKENS = 256  # a request that names no limit (and the peer's: 3 questions fit with room)
 PEER_WORKERS = 4  # RagDatasetGenerator's default workers; tailor's OpenAI backend sends 4 at once too
-ROUND_TRIP = 0.5  # SynthConfig.round_trip's default: the threshold tailor keeps its own questions at
 
 
 # ---- the endpoint: one process, one model, one request at a time ----------------------------------
@@ -337,6 +336,13 @@ def _round_robin(nodes: list[Any], n: int) -> list[Any]:
 # ---- one judge for both --------------------------------------------------------------------------
 
 
+def round_trip_threshold() -> float:
+    """``synth.round_trip``'s default: the threshold tailor keeps its own questions at."""
+    from tailor.synth.settings import SynthConfig
+
+    return SynthConfig.model_fields["round_trip"].default
+
+
 def judge(items: list[dict], url: str) -> dict[str, Any]:
     """Each item checked by tailor's own functions; the model calls go to the same endpoint."""
     from tailor.eval.metrics import contains_answer, normalize_answer
@@ -346,6 +352,7 @@ def judge(items: list[dict], url: str) -> dict[str, Any]:
     from tailor.synth.questions import ANSWER_TOKENS
     from tailor.synth.write import answer_prompt, leaks_answer, round_trip_score, screen
 
+    threshold = round_trip_threshold()
     model = OpenAIGenerator(url, MODEL, concurrency=4, timeout_s=600)
     settings = GenerationSettings(max_new_tokens=ANSWER_TOKENS, temperature=0.0)
     open_book = model.generate([answer_prompt(i["passage"], i["question"]) for i in items], settings)
@@ -361,8 +368,8 @@ def judge(items: list[dict], url: str) -> dict[str, Any]:
             "well_formed": why is None,
             "answer_in_source": contains_answer(item["passage"], item["answer"]) == 1.0,
             "answer_in_question": leaks_answer(item["question"], item["answer"]),
-            "round_trip": round_trip_score(opened.text, item["answer"]) >= ROUND_TRIP,
-            "closed_book": round_trip_score(closed.text, item["answer"]) >= ROUND_TRIP,
+            "round_trip": round_trip_score(opened.text, item["answer"]) >= threshold,
+            "closed_book": round_trip_score(closed.text, item["answer"]) >= threshold,
             "exact_duplicate": normalize_answer(item["question"]) in exact,
             "near_duplicate": is_duplicate(item["question"], [words(i["question"]) for i in items[:n]]),
         }
@@ -565,7 +572,7 @@ def main() -> None:
         "model": MODEL,
         "corpus": {"source": "pydoc_data.topics", "documents": names},
         "limit": args.limit,
-        "round_trip_threshold": ROUND_TRIP,
+        "round_trip_threshold": round_trip_threshold(),
         "sides": sides,
         # tailor's kept questions per minute / the peer's (None when the peer kept none: no ratio exists)
         "kept_per_minute_ratio": round(t_rate / p_rate, 2) if p_rate else None,

@@ -21,7 +21,7 @@ class ReservedLayer(DynamicLayer):
 
     def __init__(self, capacity: int):
         super().__init__()
-        self._capacity = capacity
+        self._capacity = capacity  # the reservation; a buffer outgrowing it doubles
         self._k: torch.Tensor | None = None  # (batch, heads, capacity, head_dim) buffers
         self._v: torch.Tensor | None = None
         self._keys_view: torch.Tensor | None = None
@@ -33,11 +33,12 @@ class ReservedLayer(DynamicLayer):
         if self._k is None or self.keys is not self._keys_view:
             # First call, or the cache was cropped or reselected outside update: start from what it holds.
             self._length = self.keys.shape[-2] if self.keys.dim() == 4 else 0
-            self._k, self._v = self._alloc(self.keys, key_states), self._alloc(self.values, value_states)
+            size = max(self._capacity, self._length)
+            self._k, self._v = self._alloc(self.keys, key_states, size), self._alloc(self.values, value_states, size)
         end = self._length + key_states.shape[-2]
         if end > self._k.shape[-2]:
-            self._capacity = max(end, 2 * self._k.shape[-2])
-            self._k, self._v = self._alloc(self._k, key_states), self._alloc(self._v, value_states)
+            size = max(end, 2 * self._k.shape[-2])
+            self._k, self._v = self._alloc(self._k, key_states, size), self._alloc(self._v, value_states, size)
         self._k[:, :, self._length : end] = key_states
         self._v[:, :, self._length : end] = value_states
         self._length = end
@@ -45,10 +46,10 @@ class ReservedLayer(DynamicLayer):
         self.values = self._v[:, :, :end]
         return self.keys, self.values
 
-    def _alloc(self, held: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """A buffer of ``self._capacity`` positions shaped like ``like``, holding ``held``'s first positions."""
+    def _alloc(self, held: torch.Tensor, like: torch.Tensor, size: int) -> torch.Tensor:
+        """A buffer of ``size`` positions shaped like ``like``, holding ``held``'s first ``_length`` positions."""
         batch, heads, _, dim = like.shape
-        buf = like.new_empty((batch, heads, max(self._capacity, self._length), dim))
+        buf = like.new_empty((batch, heads, size, dim))
         if self._length:
             buf[:, :, : self._length] = held[:, :, : self._length]
         return buf
