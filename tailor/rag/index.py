@@ -21,6 +21,7 @@ may not read are removed before ranking. A chunk outside the user's groups is ne
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -51,6 +52,9 @@ MANIFEST = "index.json"
 MANIFEST_KEYS = ("store", "table", "settings", "ingests")
 DEFAULT_STORE = "lancedb"  # the store of a new index (and of one whose manifest predates the field)
 BATCH_CHUNKS = 512  # chunks embedded and committed together by default
+# Query vectors kept per open index (~1.5 MB at 384 dimensions): a question asked again (a served FAQ, an
+# eval suite re-asking its questions as other users) is not embedded again.
+QUERY_CACHE = 1024
 _TOKEN = r"(?u)\b\w\w+\b"  # bm25s's default word pattern, used for documents and queries alike
 
 
@@ -294,6 +298,12 @@ class ChunkIndex:
         cache = index_dir / "bm25" / f"{manifest['table']}-v{self.version}"
         self._lexical = _Lexical.load_or_build(cache, self._ids, lambda: self.store.listing(texts=True).texts or ())
         self._masks: dict[frozenset[str], np.ndarray] = {}
+        self._query_vector = functools.lru_cache(maxsize=QUERY_CACHE)(self._embed_query)
+
+    def _embed_query(self, query: str) -> np.ndarray:
+        vector = self.embedder.embed([query])[0]
+        vector.setflags(write=False)  # shared by every search that asks the same query
+        return vector
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -322,7 +332,7 @@ class ChunkIndex:
         """Chunk ids by embedding similarity, among chunks ``groups`` may read (filtered inside the store)."""
         if not groups:
             return []
-        return [chunk_id for chunk_id, _ in self.store.dense(self.embedder.embed([query])[0], groups, n)]
+        return [chunk_id for chunk_id, _ in self.store.dense(self._query_vector(query), groups, n)]
 
     def lexical(self, query: str, groups: frozenset[str], n: int) -> list[str]:
         """Chunk ids by BM25, scored only among chunks ``groups`` may read."""
