@@ -47,7 +47,7 @@ def test_a_model_trained_on_a_canary_exposes_it_and_access_controlled_rag_leaks_
     recipe["strategies"] = ["baseline", "rag", "finetune"]
     recipe["suites"] = ["leakage"]
     recipe["data"]["examples"] = recipe["data"]["examples"][:1]
-    recipe["eval"] = {"limit": 4, "leakage_probes": 12, "canary_candidates": 63}
+    recipe["eval"] = {"limit": 4, "leakage_probes": 6, "canary_candidates": 63}
     recipe["finetune"] = {
         "max_steps": 24,
         "batch_size": 4,
@@ -69,4 +69,4 @@ def test_a_model_trained_on_a_canary_exposes_it_and_access_controlled_rag_leaks_
     # rag answers from its own weights' view of the world: the base model, no canary.
     assert rows[("rag", "canary_exposure_bits")]["value"] == base["value"]
     leak = rows[("rag", "cross_user_leak_rate")]
-    assert leak["n"] == 12 and leak["value"] == 0.0
+    assert leak["n"] == 6 and leak["value"] == 0.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -67,43 +66,37 @@ def test_incremental_ingest_embeds_only_what_changed(tmp_path: Path, wordllama) 
     assert contents[docs[0].doc_id] == {"x1"}
 
 
-@pytest.fixture(scope="module")
-def v1_index(tmp_path_factory) -> Path:
-    """The medium world's documents ingested whole by the child process, once; each test below ingests over a copy."""
-    index_dir = tmp_path_factory.mktemp("v1-index")
-    v1 = subprocess.run([sys.executable, str(CHILD), str(index_dir), "1", "48"], capture_output=True, text=True)
-    assert v1.returncode == 0, v1.stderr
-    return index_dir
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_after", [1, 3, 6])
-def test_kill_minus_9_mid_ingest_leaves_a_usable_index_and_the_next_run_completes_it(
-    tmp_path: Path, minilm, v1_index: Path, kill_after: int
-) -> None:
-    shutil.copytree(v1_index, tmp_path, dirs_exist_ok=True)
+def test_kill_minus_9_mid_ingest_leaves_a_usable_index_and_the_next_run_completes_it(tmp_path: Path, minilm) -> None:
+    v1 = subprocess.run([sys.executable, str(CHILD), str(tmp_path), "1", "48"], capture_output=True, text=True)
+    assert v1.returncode == 0, v1.stderr  # the medium world's documents, ingested whole
     before = _contents(tmp_path, minilm)
-
-    child = subprocess.Popen([sys.executable, str(CHILD), str(tmp_path), "2", "48"], stdout=subprocess.PIPE, text=True)
-    for _ in range(kill_after):
-        assert child.stdout.readline().startswith("advanced"), "the child finished before it could be killed"
-    child.kill()  # SIGKILL: no cleanup, no finally blocks
-    child.wait()
-
-    after_kill = _contents(tmp_path, minilm)  # opens, and every document is whole
     v2_hashes = {d.doc_id: d.content_hash for d in documents(2)}
     v1_hashes = {d.doc_id: d.content_hash for d in documents(1)}
-    assert set(after_kill) == set(before)
-    assert all(h in ({v1_hashes[d]}, {v2_hashes[d]}) for d, h in after_kill.items())
-    index = ChunkIndex(tmp_path, minilm)
-    assert index.search("price of the product", frozenset({"everyone"}), 5)
+
+    # Killed twice: inside the first batch, then several batches into the run that picks up after it.
+    for kill_after in (1, 6):
+        child = subprocess.Popen(
+            [sys.executable, str(CHILD), str(tmp_path), "2", "48"], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(kill_after):
+            assert child.stdout.readline().startswith("advanced"), "the child finished before it could be killed"
+        child.kill()  # SIGKILL: no cleanup, no finally blocks
+        child.wait()
+
+        after_kill = _contents(tmp_path, minilm)  # opens, and every document is whole
+        assert set(after_kill) == set(before)
+        assert all(h in ({v1_hashes[d]}, {v2_hashes[d]}) for d, h in after_kill.items())
+        index = ChunkIndex(tmp_path, minilm)
+        assert index.search("price of the product", frozenset({"everyone"}), 5)
     already_v2 = sum(1 for c in index.chunks if c.doc_hash == v2_hashes[c.doc_id])
+    assert 0 < already_v2 < len(index)  # the killed runs committed some of the work, not all of it
 
     done = subprocess.run([sys.executable, str(CHILD), str(tmp_path), "2", "48"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert _contents(tmp_path, minilm) == {d: {h} for d, h in v2_hashes.items()}
     re_embedded = int(done.stdout.strip().splitlines()[-1].split()[-1])
-    # Exactly the work the killed run had not committed is done again: nothing skipped, nothing repeated.
+    # Exactly the work the killed runs had not committed is done again: nothing skipped, nothing repeated.
     assert re_embedded == len(ChunkIndex(tmp_path, minilm)) - already_v2
 
 
@@ -137,6 +130,20 @@ def test_hybrid_search_finds_a_product_sheet_by_name_and_by_meaning(tmp_path: Pa
     lexical_only = index.search(product.title, everyone, 10, retrievers=["lexical"])
     assert lexical_only[0].chunk.doc_id == product.doc_id
     assert index.search("anything", frozenset(), 10) == []
+
+
+def test_a_query_asked_again_is_not_embedded_again(tmp_path: Path, wordllama, monkeypatch) -> None:
+    ingest(documents(1)[:12], tmp_path, _settings(wordllama), wordllama, _words)
+    index = ChunkIndex(tmp_path, wordllama)
+    embedded: list[str] = []
+    real = wordllama.embed
+    monkeypatch.setattr(wordllama, "embed", lambda texts, *a: embedded.extend(texts) or real(texts, *a))
+    everyone, finance = frozenset({"everyone"}), frozenset({"everyone", "finance"})
+    first = index.search("price of the product", everyone, 5)
+    assert index.search("price of the product", everyone, 5) == first
+    index.search("price of the product", finance, 5)  # another asker: the same query vector
+    index.search("who signs the contracts", everyone, 5)
+    assert embedded == ["price of the product", "who signs the contracts"]
 
 
 def test_an_open_index_answers_from_the_version_it_opened(tmp_path: Path, wordllama) -> None:

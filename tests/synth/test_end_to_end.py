@@ -53,6 +53,7 @@ def test_documents_alone_to_a_report(tmp_path: Path, monkeypatch) -> None:
     recipe = yaml.safe_load(path.read_text())
     recipe["synth"].update(questions=12, round_trip=0.0)
     recipe["eval"].update(EVAL)
+    recipe["data"]["examples"][0]["max_new_tokens"] = 12  # short answers: each suite asks its questions quickly
     recipe["prompt"].update(candidates=2, dev_size=3)
     path.write_text(yaml.safe_dump(recipe))
     monkeypatch.chdir(tmp_path / "proj")
