@@ -44,7 +44,6 @@ def _registered(kind: str) -> Callable[[str], str]:
 StrategyName = Annotated[str, AfterValidator(_registered("strategy"))]
 SuiteName = Annotated[str, AfterValidator(_registered("suite"))]
 
-
 DEFAULT_RECIPE_NAME = "tailor.yaml"
 # An access group: what documents, examples and API keys name (also in front matter `groups:`).
 GROUP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -117,8 +116,9 @@ class ExampleSet(Section):
     max_new_tokens: int | None = Field(
         None, ge=1, le=4096, description="answer length for this dataset (default: generation.max_new_tokens)"
     )
-    strategies: list[StrategyName] | None = Field(
-        None, description="strategies scored on this dataset (default: all of the recipe's)"
+    strategies: list[StrategyName] | None = Field(None, description="strategies scored on it (default: all)")
+    metric: Literal["token_f1", "exact_match", "contains", "rouge_l", "semantic", "accuracy"] | None = Field(
+        None, description="what the decision and prompt search rank by (default: token_f1; accuracy for labels)"
     )
 
     @property

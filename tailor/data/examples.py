@@ -64,9 +64,30 @@ class TaskDataset:
     path: Path | None = None
     max_new_tokens: int | None = None
     strategies: tuple[str, ...] | None = None  # None: every strategy of the recipe
+    metric: str | None = None  # the primary metric the recipe chose (None: by kind)
 
     def split(self, name: Split) -> list[Example]:
         return [e for e in self.examples if e.split == name]
+
+    @property
+    def abstention_answer(self) -> str | None:
+        """What strategies are told to reply when they cannot know: None for a dataset with no unanswerable
+        questions; else their expected answer if they share one (tailor synth's ``synth.abstention``), or
+        "I don't know"."""
+        answers = {e.answer for e in self.examples if e.kind == "unanswerable"}
+        if not answers or self.kind != "qa":
+            return None
+        return answers.pop() if len(answers) == 1 else "I don't know."
+
+
+ABSTAIN = "If the answer is not in what you know or were given, reply exactly: {answer}"
+
+
+def abstention_instruction(instruction: str, dataset: TaskDataset) -> str:
+    """``instruction`` and how to abstain, the same for every strategy, on a dataset with unanswerable
+    questions (whose abstention rates are measured); unchanged otherwise."""
+    answer = dataset.abstention_answer
+    return instruction if answer is None else f"{instruction} {ABSTAIN.format(answer=answer)}"
 
 
 def load_examples(path: Path) -> list[Example]:
@@ -176,7 +197,19 @@ def load_dataset(spec: ExampleSet, recipe: Recipe) -> TaskDataset:
         path=path,
         max_new_tokens=spec.max_new_tokens,
         strategies=tuple(spec.strategies) if spec.strategies is not None else None,
+        metric=spec.metric,
     )
+    if spec.metric is not None and (spec.metric == "accuracy") != (dataset.kind == "classify"):
+        wanted = (
+            "accuracy" if dataset.kind == "classify" else "one of token_f1, exact_match, contains, rouge_l, semantic"
+        )
+        raise DataError(
+            Problem(
+                f"metric {spec.metric!r} does not fit a {dataset.kind} dataset; use {wanted}",
+                file=path,
+                field="metric",
+            )
+        )
     if not dataset.split(recipe.eval.split):
         raise DataError(Problem(f"no examples in the {recipe.eval.split!r} split to evaluate on", file=path))
     return dataset

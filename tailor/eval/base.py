@@ -30,6 +30,7 @@ class StrategyRun:
     peak_rss_bytes: int
     build_s: float = 0.0  # one-off cost of building the strategy (prompt search, indexing, training)
     info: dict = field(default_factory=dict)  # what the build reported (training steps and tokens, index size)
+    unanswerable: tuple[Answer, ...] = ()  # its answers to SuiteInput.unanswerable, in that order
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class SuiteInput:
     strategies: Sequence[Strategy] = field(default_factory=tuple)
     seed: int = 0
     workspace: Workspace | None = None  # corpus, recipe and run directory, for suites that ask their own questions
+    unanswerable: tuple[Example, ...] = ()  # evaluated questions nothing answers (kind: unanswerable): abstention
 
 
 Suite = Callable[[SuiteInput], list[ResultRow]]

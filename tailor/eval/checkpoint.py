@@ -65,26 +65,35 @@ class Checkpoints:
         data = self._load(self.answers_path(dataset, strategy), key)
         if data is None:
             return None
-        answers = tuple(
-            Answer(a["text"], tuple(Context(**c) for c in a["contexts"]), *a["tokens"], a["latency_s"])
-            for a in data["answers"]
+        answers, unanswerable = (
+            tuple(
+                Answer(a["text"], tuple(Context(**c) for c in a["contexts"]), *a["tokens"], a["latency_s"])
+                for a in data.get(field, ())
+            )
+            for field in ("answers", "unanswerable")
         )
-        return StrategyRun(strategy, answers, data["wall_s"], data["peak_rss_bytes"], data["build_s"], data["info"])
+        return StrategyRun(
+            strategy, answers, data["wall_s"], data["peak_rss_bytes"], data["build_s"], data["info"], unanswerable
+        )
 
     def save_run(self, dataset: str, run: StrategyRun, key: str) -> None:
-        answers = [
-            {
-                "text": a.text,
-                "contexts": [asdict(c) for c in a.contexts],
-                "tokens": [a.prompt_tokens, a.completion_tokens],
-                "latency_s": a.latency_s,
-            }
-            for a in run.answers
-        ]
+        answers, unanswerable = (
+            [
+                {
+                    "text": a.text,
+                    "contexts": [asdict(c) for c in a.contexts],
+                    "tokens": [a.prompt_tokens, a.completion_tokens],
+                    "latency_s": a.latency_s,
+                }
+                for a in part
+            ]
+            for part in (run.answers, run.unanswerable)
+        )
         payload = {"key": key, "strategy": run.strategy, "wall_s": run.wall_s, "peak_rss_bytes": run.peak_rss_bytes}
+        extra = {"unanswerable": unanswerable} if unanswerable else {}
         write_json_atomic(
             self.answers_path(dataset, run.strategy),
-            {**payload, "build_s": run.build_s, "info": run.info, "answers": answers},
+            {**payload, "build_s": run.build_s, "info": run.info, "answers": answers, **extra},
         )
 
     def load_rows(self, dataset: str, suite: str, key: str) -> list[ResultRow] | None:

@@ -20,7 +20,17 @@ def format_p(p: float | None) -> str:
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
-RESULTS_KEYS = ("recipe", "started_at", "finished_at", "environment", "results", "builds", "timings", "strategies")
+RESULTS_KEYS = (
+    "recipe",
+    "started_at",
+    "finished_at",
+    "environment",
+    "results",
+    "builds",
+    "timings",
+    "strategies",
+    "primary",  # dataset → the metric its paired tests and the recommendation use
+)
 
 
 @dataclass(frozen=True)

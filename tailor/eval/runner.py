@@ -22,15 +22,16 @@ from tailor.eval.base import StrategyRun, SuiteInput
 from tailor.eval.checkpoint import Checkpoints, digest
 from tailor.eval.results import ResultRow, environment, write_results
 from tailor.eval.suites.cost import measure
-from tailor.eval.suites.task import example_scores
+from tailor.eval.suites.task import answer_scores, primary_metric
 from tailor.strategies import BuiltStrategy, build_strategy
 from tailor.workspace import Workspace
 
 
-def evaluated_examples(ws: Workspace, dataset: TaskDataset) -> list[Example]:
-    """The split's examples that are scored. Unanswerable ones (``kind: unanswerable``, from tailor synth)
-    wait for an abstention metric: token F1 against "the documents do not say" would score them as facts."""
-    examples = [e for e in dataset.split(ws.recipe.eval.split) if e.kind != "unanswerable"]
+def evaluated_examples(ws: Workspace, dataset: TaskDataset, *, unanswerable: bool = False) -> list[Example]:
+    """The split's answerable examples, which every suite scores; with ``unanswerable``, its questions nothing
+    answers instead (``kind: unanswerable``, from tailor synth), which only the abstention metrics read:
+    token F1 against "the documents do not say" would score them as facts. ``eval.limit`` caps each."""
+    examples = [e for e in dataset.split(ws.recipe.eval.split) if (e.kind == "unanswerable") == unanswerable]
     return examples[: ws.recipe.eval.limit] if ws.recipe.eval.limit else examples
 
 
@@ -72,11 +73,8 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
     timings: dict[str, dict[str, float]] = {}  # dataset → step → seconds this run spent (0 when reused)
     for dataset in ws.datasets:
         examples = evaluated_examples(ws, dataset)
-        if waiting := sum(e.kind == "unanswerable" for e in dataset.split(recipe.eval.split)):
-            ws.reporter.log(
-                f"{dataset.name}: {waiting} unanswerable examples are not scored (no abstention metric yet)"
-            )
-        inputs = _inputs_key(ws, dataset, examples)
+        unanswerable = evaluated_examples(ws, dataset, unanswerable=True)
+        inputs = _inputs_key(ws, dataset, [*examples, *unanswerable])
         runs, strategies, keys = [], [], []
         for name in [s for s in recipe.strategies if dataset.strategies is None or s in dataset.strategies]:
             built = build_strategy(name, ws, dataset)
@@ -87,14 +85,17 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
             start = time.perf_counter()
             run = checkpoints.load_run(dataset.name, name, key)
             if run is None:
-                run = _answer(ws, dataset, examples, built)
+                run = _answer(ws, dataset, examples, unanswerable, built)
                 checkpoints.save_run(dataset.name, run, key)
             else:
                 reused.append(f"{dataset.name} · {name} answers")
             timings.setdefault(dataset.name, {})[f"answers/{name}"] = round(time.perf_counter() - start, 3)
             runs.append(run)
-            predictions += [_prediction(name, dataset, e, a) for e, a in zip(examples, run.answers, strict=True)]
-        inp = SuiteInput(dataset, tuple(examples), tuple(runs), tuple(strategies), recipe.seed, ws)
+            asked = [*examples, *unanswerable]
+            answers = [*run.answers, *run.unanswerable]
+            scores = answer_scores([a.text for a in answers], asked, dataset)
+            predictions += [_prediction(name, dataset, e, a, s) for e, a, s in zip(asked, answers, scores, strict=True)]
+        inp = SuiteInput(dataset, tuple(examples), tuple(runs), tuple(strategies), recipe.seed, ws, tuple(unanswerable))
         # A suite's rows depend on the answers (and so the strategies' builds) and on how suites are sized and priced.
         settings = (recipe.eval.model_dump(mode="json"), recipe.cost.model_dump(mode="json"))
         for suite in recipe.suites:
@@ -112,6 +113,7 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
         "builds": builds,
         "timings": timings,
         "strategies": {name: plugins.strategy(name).properties() for name in recipe.strategies},
+        "primary": {dataset.name: primary_metric(dataset) for dataset in ws.datasets},
     }
     out = recipe.out_dir
     write_jsonl_atomic(out / "predictions.jsonl", predictions)
@@ -120,12 +122,21 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
     return payload
 
 
-def _answer(ws: Workspace, dataset: TaskDataset, examples: list[Example], built: BuiltStrategy) -> StrategyRun:
+def _answer(
+    ws: Workspace, dataset: TaskDataset, examples: list[Example], unanswerable: list[Example], built: BuiltStrategy
+) -> StrategyRun:
+    """``built``'s answers to ``examples``, then to the ``unanswerable`` questions (asked apart, so the
+    answerable ones are batched as they would be without them)."""
     strategy: Strategy = built.strategy
-    questions, users = [e.question for e in examples], [asker(e) for e in examples]
-    with ws.reporter.task(f"eval {dataset.name} · {strategy.name}", len(examples)) as advance, measure() as m:
-        answers = strategy.answer_batch(questions, users, advance)
-    return StrategyRun(strategy.name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s, built.info)
+    total = len(examples) + len(unanswerable)
+    with ws.reporter.task(f"eval {dataset.name} · {strategy.name}", total) as advance, measure() as m:
+        answers, declined = (
+            strategy.answer_batch([e.question for e in part], [asker(e) for e in part], advance) if part else []
+            for part in (examples, unanswerable)
+        )
+    return StrategyRun(
+        strategy.name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s, built.info, tuple(declined)
+    )
 
 
 def _suite_rows(
@@ -146,7 +157,9 @@ def _suite_rows(
     return rows
 
 
-def _prediction(strategy: str, dataset: TaskDataset, example: Example, answer: Answer) -> dict[str, Any]:
+def _prediction(
+    strategy: str, dataset: TaskDataset, example: Example, answer: Answer, scores: dict[str, float]
+) -> dict[str, Any]:
     return {
         "strategy": strategy,
         "dataset": dataset.name,
@@ -155,7 +168,8 @@ def _prediction(strategy: str, dataset: TaskDataset, example: Example, answer: A
         "question": example.question,
         "gold": example.answer,
         "prediction": answer.text,
-        "scores": example_scores(answer.text, example, dataset),
+        "scores": scores,
+        **({"kind": example.kind} if example.kind else {}),
         "contexts": [asdict(c) for c in answer.contexts],
         "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens,

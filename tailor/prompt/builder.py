@@ -18,7 +18,7 @@ import yaml
 
 from tailor.contract import BuiltPrompt, Context, PromptBuilder, User
 from tailor.data.corpus import Document
-from tailor.data.examples import Example, TaskDataset
+from tailor.data.examples import Example, TaskDataset, abstention_instruction
 from tailor.models.base import Message
 
 Selection = Literal["random", "similar"]
@@ -50,7 +50,8 @@ def instructions(kind: str) -> tuple[str, ...]:
 
 
 def fill_instruction(template: str, dataset: TaskDataset) -> str:
-    return template.replace("{labels}", ", ".join(dataset.labels))
+    """The instruction for ``dataset``: its labels filled in, and how to abstain where that is measured."""
+    return abstention_instruction(template.replace("{labels}", ", ".join(dataset.labels)), dataset)
 
 
 def may_see(user: User, example: Example) -> bool:

@@ -54,13 +54,20 @@ def cite(text: str, prompt: BuiltPrompt, most: int = 3) -> str:
 
 
 def rag_builder(
-    index: ChunkIndex, cfg: RagConfig, count_tokens, budget: int, pool: ShotPool | None = None
+    index: ChunkIndex,
+    cfg: RagConfig,
+    count_tokens,
+    budget: int,
+    pool: ShotPool | None = None,
+    instruction: str | None = None,
 ) -> PromptBuilder:
     """Retrieve (hybrid, pre-filtered by the user's groups), rerank, fit ``budget`` tokens.
 
     Demonstrations (``cfg.shots``, question and answer only) come from ``pool`` and, like the
-    documents, only from what the user may see.
+    documents, only from what the user may see. ``instruction``: the system instruction (default
+    ``cfg.instruction``).
     """
+    instruction = cfg.instruction if instruction is None else instruction
 
     def build(question: str, user: User) -> BuiltPrompt:
         hits = index.search(question, user.groups, cfg.candidates, cfg.retrievers, cfg.rrf_k)
@@ -74,7 +81,7 @@ def rag_builder(
             contexts.append(Context(hit.chunk.doc_id, text))
             used += tokens
         documents = "\n\n".join(c.text for c in contexts) if contexts else "(no documents you may read match)"
-        messages: list[Message] = [{"role": "system", "content": f"{cfg.instruction}\n\nDocuments:\n{documents}"}]
+        messages: list[Message] = [{"role": "system", "content": f"{instruction}\n\nDocuments:\n{documents}"}]
         for ex in pool.select(question, user, cfg.shots, "random") if pool is not None else ():
             messages += [{"role": "user", "content": ex.question}, {"role": "assistant", "content": ex.answer}]
         messages.append({"role": "user", "content": question})

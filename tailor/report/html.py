@@ -56,7 +56,7 @@ def write_report(run_dir: Path) -> Report:
             "panels": plots.suite_panels(m, ds),
             "freshness": plots.freshness_timeline(m, ds),
             "frontier": plots.compression_frontier(m, ds),
-            "examples": _examples(predictions, ds, m.strategies(ds)),
+            "examples": _examples(predictions, ds, m.strategies(ds), m.primary(ds)),
             "interpret": [
                 line
                 for line in interpret
@@ -114,7 +114,9 @@ def _table(s) -> dict[str, Any]:
     return {"title": f"{s.suite} (n={s.n})", "header": [first, *(label(c) for c in s.columns)], "rows": s.rows}
 
 
-def _examples(predictions: list[dict], dataset: str, strategies: list[str]) -> list[dict[str, Any]]:
+def _examples(
+    predictions: list[dict], dataset: str, strategies: list[str], metric: str | None = None
+) -> list[dict[str, Any]]:
     """Up to EXAMPLES_SHOWN examples where strategies disagree most, each with every strategy's answer.
 
     Retrieved contexts come along, marked ``cited`` when the answer cites their document.
@@ -127,7 +129,7 @@ def _examples(predictions: list[dict], dataset: str, strategies: list[str]) -> l
         return []
 
     def spread(answers: dict[str, dict]) -> float:
-        values = [_primary_score(a) for a in answers.values()]
+        values = [_primary_score(a, metric) for a in answers.values()]
         return max(values) - min(values)
 
     chosen = sorted(by_id, key=lambda i: (-spread(by_id[i]), i))[:EXAMPLES_SHOWN]
@@ -143,14 +145,16 @@ def _examples(predictions: list[dict], dataset: str, strategies: list[str]) -> l
             cited = set(citations(a["prediction"]))
             contexts = [{**c, "cited": c["doc_id"] in cited} for c in a.get("contexts", [])]
             rows.append(
-                {"strategy": s, "prediction": a["prediction"], "score": _primary_score(a), "contexts": contexts}
+                {"strategy": s, "prediction": a["prediction"], "score": _primary_score(a, metric), "contexts": contexts}
             )
         out.append({"id": example_id, "question": first["question"], "gold": first["gold"], "answers": rows})
     return out
 
 
-def _primary_score(prediction: dict) -> float:
+def _primary_score(prediction: dict, metric: str | None = None) -> float:
     scores = prediction.get("scores", {})
+    if metric in scores:
+        return scores[metric]
     return scores.get("accuracy", scores.get("token_f1", 0.0))
 
 

@@ -84,8 +84,10 @@ class Measured:
         return None if row is None else row["value"]
 
     def primary(self, dataset: str) -> str | None:
-        """The dataset's headline task metric (accuracy or token_f1), None when the task suite did not run."""
-        for metric in PRIMARY_METRICS:
+        """The dataset's headline task metric (the one the run recorded as primary, else accuracy or token_f1),
+        None when the task suite did not run."""
+        recorded = (self.results.get("primary") or {}).get(dataset)
+        for metric in (recorded, *PRIMARY_METRICS) if recorded else PRIMARY_METRICS:
             if any(self.row(dataset, s, metric) for s in self.strategies(dataset)):
                 return metric
         return None

@@ -26,7 +26,7 @@ from tailor.eval.results import SIGNIFICANCE, format_p
 from tailor.report.measured import Measured
 
 CHANGES_PER_YEAR = {"never": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
-METRIC_NAMES = {"token_f1": "F1", "accuracy": "accuracy"}
+METRIC_NAMES = {"token_f1": "F1", "accuracy": "accuracy", "semantic": "semantic similarity", "exact_match": "EM"}
 
 
 @dataclass(frozen=True)

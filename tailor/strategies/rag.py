@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tailor.contract import PromptedStrategy, Strategy
-from tailor.data.examples import TaskDataset
+from tailor.data.examples import TaskDataset, abstention_instruction
 from tailor.models.base import Generator
 from tailor.plugins import StrategySpec
 from tailor.prompt.builder import ShotPool
@@ -28,7 +28,8 @@ def rag_with(
     settings = ws.settings_for(dataset)
     budget = context_budget(ws, settings.max_new_tokens)
     pool = ShotPool(dataset.split("train"), ws.recipe.seed)
-    builder = rag_builder(index, ws.recipe.rag, ws.generator.count_tokens, budget, pool)
+    instruction = abstention_instruction(ws.recipe.rag.instruction, dataset)
+    builder = rag_builder(index, ws.recipe.rag, ws.generator.count_tokens, budget, pool, instruction)
     info = {"chunks": len(index), "embedder": index.settings.embedder, "index_version": index.version}
     strategy = PromptedStrategy(name, generator, builder, settings, finish=cite)
     return BuiltStrategy(strategy, index.build_s + build_s, info)

@@ -1,16 +1,28 @@
-"""The task suite: does the answer match the gold one?
+"""The task suite: does the answer match the gold one, and does the strategy know when it cannot know?
 
-QA datasets: exact match, token F1, answer-contained accuracy and ROUGE-L (SQuAD normalisation).
+QA datasets: exact match, token F1, answer-contained accuracy and ROUGE-L (SQuAD normalisation), and
+``semantic``: the cosine of answer and reference sentence embeddings (:mod:`tailor.eval.semantic`), which
+credits a correct answer given in a sentence where F1 punishes every extra word. Abstention
+(:mod:`tailor.eval.abstain`): ``false_abstention_rate`` on the answerable questions and, where the split
+holds unanswerable ones (``kind: unanswerable``, as tailor synth writes), ``hallucination_rate``: the share
+of those a strategy answered with something instead of saying it cannot know.
 Classification datasets: the answer is parsed to a label; accuracy and macro precision / recall / F1.
+
+The primary metric (paired tests, prompt search, the recommendation) is the dataset's ``metric`` in the
+recipe, else token F1 for answers and accuracy for labels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tailor.contract import strip_citations
 from tailor.data.examples import Example, TaskDataset
 from tailor.eval import metrics
+from tailor.eval.abstain import abstains
 from tailor.eval.base import SuiteInput
 from tailor.eval.results import ResultRow, mean_row, paired_row
+from tailor.eval.semantic import SEMANTIC, similarities
 from tailor.plugins import Column, SuiteSpec
 
 QA_METRICS = {
@@ -19,30 +31,47 @@ QA_METRICS = {
     "contains": metrics.contains_answer,
     "rouge_l": metrics.rouge_l,
 }
+ABSTAINED = "abstained"  # per-answer: 1 when it declined to answer
 
 
 def primary_metric(dataset: TaskDataset) -> str:
-    """The metric prompt search maximises and reports lead with."""
-    return "accuracy" if dataset.kind == "classify" else "token_f1"
+    """The metric prompt search maximises and reports lead with: the recipe's choice, else by task kind."""
+    return dataset.metric or ("accuracy" if dataset.kind == "classify" else "token_f1")
+
+
+def answer_scores(
+    predictions: Sequence[str], examples: Sequence[Example], dataset: TaskDataset, *, semantic: bool = True
+) -> list[dict[str, float]]:
+    """Per-example scores of many answers at once, citations removed (semantic similarity embeds them in
+    one batch; ``semantic=False`` leaves it out unless it is the primary metric). For classification
+    ``accuracy`` is 1 when the parsed label is right."""
+    texts = [strip_citations(p) for p in predictions]
+    if dataset.kind == "classify":
+        return [
+            {"accuracy": float(metrics.parse_label(t, dataset.labels) == e.label)}
+            for t, e in zip(texts, examples, strict=True)
+        ]
+    scores = [
+        {**{name: fn(t, e.answer) for name, fn in QA_METRICS.items()}, ABSTAINED: float(abstains(t))}
+        for t, e in zip(texts, examples, strict=True)
+    ]
+    if semantic or primary_metric(dataset) == SEMANTIC:
+        for row, value in zip(scores, similarities(texts, [e.answer for e in examples]), strict=True):
+            row[SEMANTIC] = value
+    return scores
 
 
 def example_scores(prediction: str, example: Example, dataset: TaskDataset) -> dict[str, float]:
-    """Per-example scores, citations removed; for classification ``accuracy`` is 1 when the parsed label is right."""
-    prediction = strip_citations(prediction)
-    if dataset.kind == "classify":
-        label = metrics.parse_label(prediction, dataset.labels)
-        return {"accuracy": float(label == example.label)}
-    return {name: fn(prediction, example.answer) for name, fn in QA_METRICS.items()}
+    """One answer's scores: every cheap metric, and semantic similarity when it is the primary metric."""
+    return answer_scores([prediction], [example], dataset, semantic=False)[0]
 
 
 def task_suite(inp: SuiteInput) -> list[ResultRow]:
     rows: list[ResultRow] = []
     ds = inp.dataset
     primary = primary_metric(ds)
-    scores = {
-        run.strategy: [example_scores(a.text, e, ds)[primary] for a, e in zip(run.answers, inp.examples, strict=True)]
-        for run in inp.runs
-    }
+    per_run = {run.strategy: answer_scores([a.text for a in run.answers], inp.examples, ds) for run in inp.runs}
+    scores = {name: [s[primary] for s in values] for name, values in per_run.items()}
     for run in inp.runs:
         texts = [strip_citations(a.text) for a in run.answers]
         if ds.kind == "classify":
@@ -55,10 +84,15 @@ def task_suite(inp: SuiteInput) -> list[ResultRow]:
                 rows.append(ResultRow(run.strategy, ds.name, "task", name, round(macro[name], 6), len(texts)))
             unparsed = [float(p is None) for p in predicted]
             rows.append(mean_row(run.strategy, ds.name, "task", "unparsed_rate", unparsed, inp.seed))
-        else:
-            for name, fn in QA_METRICS.items():
-                values = [fn(t, e.answer) for t, e in zip(texts, inp.examples, strict=True)]
-                rows.append(mean_row(run.strategy, ds.name, "task", name, values, inp.seed))
+            continue
+        for name in (*QA_METRICS, SEMANTIC):
+            values = [s[name] for s in per_run[run.strategy]]
+            rows.append(mean_row(run.strategy, ds.name, "task", name, values, inp.seed))
+        declined = [s[ABSTAINED] for s in per_run[run.strategy]]
+        rows.append(mean_row(run.strategy, ds.name, "task", "false_abstention_rate", declined, inp.seed))
+        if inp.unanswerable and run.unanswerable:
+            made_up = [1.0 - float(abstains(strip_citations(a.text))) for a in run.unanswerable]
+            rows.append(mean_row(run.strategy, ds.name, "task", "hallucination_rate", made_up, inp.seed))
     # Every pair of strategies on the primary metric: is the difference real at this n?
     names = [run.strategy for run in inp.runs]
     for i, a in enumerate(names):
@@ -67,17 +101,34 @@ def task_suite(inp: SuiteInput) -> list[ResultRow]:
     return rows
 
 
+def _evidence(m, ds: str, s: str, c) -> list[str]:
+    """A chosen strategy that makes up answers to questions nothing answers is flagged, with the rate."""
+    row = m.row(ds, s, "hallucination_rate")
+    if row is None or not row["value"]:
+        return []
+    interval = f" (95% CI {row['ci_low']:.0%}-{row['ci_high']:.0%})" if row.get("ci_low") is not None else ""
+    return [
+        f"Hallucination: it answered {row['value']:.0%} of {row['n']} unanswerable questions{interval} with "
+        "something made up instead of saying it cannot know."
+    ]
+
+
 SUITE = SuiteSpec(
     name="task",
     run=task_suite,
-    summary="exact match, token F1, answer contained, ROUGE-L; accuracy and macro P/R/F1 for classification",
+    summary="exact match, token F1, answer contained, ROUGE-L, semantic similarity, abstention and "
+    "hallucination rates; accuracy and macro P/R/F1 for classification",
     order=10,
     columns=(
         Column("exact_match", "EM"),
         Column("token_f1", "F1"),
         Column("contains", "contains"),
         Column("rouge_l", "ROUGE-L"),
+        Column(SEMANTIC, "semantic"),
+        Column("false_abstention_rate", "false abstain"),
+        Column("hallucination_rate", "hallucinated"),
         Column("accuracy", "accuracy"),
         Column("macro_f1", "macro F1"),
     ),
+    evidence=_evidence,
 )
