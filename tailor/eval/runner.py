@@ -130,10 +130,10 @@ def _answer(
     strategy: Strategy = built.strategy
     total = len(examples) + len(unanswerable)
     with ws.reporter.task(f"eval {dataset.name} · {strategy.name}", total) as advance, measure() as m:
-        answers, declined = (
+        answers, declined = [
             strategy.answer_batch([e.question for e in part], [asker(e) for e in part], advance) if part else []
             for part in (examples, unanswerable)
-        )
+        ]
     return StrategyRun(
         strategy.name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s, built.info, tuple(declined)
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -146,3 +147,8 @@ def test_cost_suite_prices_machine_time_and_endpoint_tokens_and_estimates_flops(
     assert got[("local", "usd_per_1k_answers")] == pytest.approx(1000 * (3.6 / 4 / 3600 * 0.36 + 0.00029))
     assert got[("local", "answer_gflops")] == pytest.approx(2 * 1_001_000 * 27 / 1e9, rel=1e-4)
     assert got[("local", "train_tflops")] == pytest.approx(4 * 1_001_000 * 10**6 / 1e12)
+    # The same 3.6 s spent on 4 answers and 2 unanswerable questions: machine time per answer is over all 6.
+    declined = replace(tuned, unanswerable=_run("local", ["x", "y"]).answers)
+    rows = cost_suite(SuiteInput(QA, QA.examples, (declined,), (local,), 0, ws))
+    per_answer = {r.metric: r.value for r in rows}["usd_per_1k_answers"]
+    assert per_answer == pytest.approx(1000 * (3.6 / 6 / 3600 * 0.36 + 0.00029))

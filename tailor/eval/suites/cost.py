@@ -113,7 +113,7 @@ def _usd_per_1k_answers(inp: SuiteInput, run: StrategyRun, hour_usd: float) -> f
     if not run.answers:
         return 0.0
     n = len(run.answers)
-    machine = run.wall_s / n / 3600 * hour_usd
+    machine = run.wall_s / (n + len(run.unanswerable)) / 3600 * hour_usd  # wall_s: unanswerable ones asked too
     tokens = 0.0
     if inp.workspace is not None:
         cfg = inp.workspace.recipe.cost
