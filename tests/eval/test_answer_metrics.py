@@ -195,3 +195,25 @@ def test_a_metric_that_does_not_fit_the_dataset_is_a_located_error(tmp_path: Pat
     path = _project(tmp_path, tiny_world_dir, metric="accuracy")
     with pytest.raises(DataError, match=r"qa\.jsonl: metric: metric 'accuracy' does not fit a qa dataset"):
         load_datasets(load_recipe(path))
+
+
+def test_answers_are_checked_against_the_documents_they_were_shown_and_the_ones_they_cite() -> None:
+    from tailor.contract import Context
+    from tailor.eval.suites.retrieval import retrieval_suite, support
+
+    contract = Context("contract", "The supply contract was signed by Lina Okafor in Porto.")
+    office = Context("office", "The office moved to Lisbon in 2021.")
+    answers = (
+        Answer("Lina Okafor signed it. [contract]", (contract, office), 10, 2, 0.1),  # supported, cited right
+        Answer(
+            "Marcus Berg signed it in Porto. [office]", (contract, office), 10, 2, 0.1
+        ),  # 2 of its 4 words; cites wrong
+        Answer("I don't know.", (contract,), 10, 2, 0.1),  # an abstention commits to nothing: not scored
+    )
+    run = StrategyRun("rag", answers, 1.0, 1)
+    examples = (*ASKED, Example(id="3", question="When?", answer="2021", split="test"))
+    rows = {r.metric: r for r in retrieval_suite(SuiteInput(QA, examples, (run,)))}
+    assert support("Marcus Berg signed it in Porto.", contract.text) == pytest.approx(2 / 4)  # signed, porto
+    assert rows["answer_support"].n == 2 and rows["answer_support"].value == pytest.approx((1.0 + 0.5) / 2)
+    assert rows["citation_precision"].n == 2 and rows["citation_precision"].value == 0.5
+    assert "recall_at_1" not in rows  # no example names its sources: nothing to recall against
