@@ -310,12 +310,11 @@ class EvalConfig(Section):
     )
     compress: list[Literal["bf16", "int8", "q8_0", "q4_k_m"]] = Field(
         default_factory=list,
-        description="compress: variants every local-weights strategy is also scored with (quality change, speed, "
-        "size); q8_0 and q4_k_m run in llama.cpp (the llamacpp extra); empty: suite skipped",
+        description="compress: variants every local-weights strategy is also scored with (q8_0, q4_k_m: llama.cpp)",
     )
-    freshness: FreshnessConfig | None = Field(
-        None,
-        description="freshness: the documents' new version and questions about what changed (none: suite skipped)",
+    freshness: FreshnessConfig | None = Field(None, description="freshness: the documents' new version (none: skipped)")
+    judge: ModelConfig | None = Field(
+        None, description="judge: a model (same kinds as model:) grading answers against the reference (none: skipped)"
     )
 
     @model_validator(mode="after")

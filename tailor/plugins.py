@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from tailor.workspace import Workspace
 
 Kind = Literal["suite", "strategy", "store"]
-# What a suite may need from a strategy or a run; the runner reports a suite that finds none of it.
-Need = Literal["local-weights", "retrieval", "trained", "second-version"]
+# What a suite may need from a strategy or a run (judge: eval.judge set); the runner reports a suite that finds none.
+Need = Literal["local-weights", "retrieval", "trained", "second-version", "judge"]
 
 
 @dataclass(frozen=True)
