@@ -34,8 +34,15 @@ if TYPE_CHECKING:
     from tailor.workspace import Workspace
 
 Kind = Literal["suite", "strategy", "store"]
-# What a suite may need from a strategy or a run (judge: eval.judge set); the runner reports a suite that finds none.
+# What a suite may need from a strategy or a run; the runner says which when a suite finds none of it.
 Need = Literal["local-weights", "retrieval", "trained", "second-version", "judge"]
+NEEDS: dict[str, str] = {
+    "local-weights": "a strategy whose model has local weights (not an endpoint)",
+    "retrieval": "a strategy that puts documents in front of the model",
+    "trained": "a fine-tuned strategy in the recipe",
+    "second-version": "a new version of the documents (eval.freshness)",
+    "judge": "a model to grade answers (eval.judge)",
+}
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ def _suite_rows(
     with ws.reporter.task(f"suite {suite} · {dataset}", None):
         rows = spec.run(inp)
     if not rows:  # said, never silently nothing
-        needs = f"; it needs {', '.join(spec.needs)}" if spec.needs else ""
+        needs = f"; it needs {' and '.join(plugins.NEEDS[n] for n in spec.needs)}" if spec.needs else ""
         ws.reporter.log(f"suite {suite} · {dataset}: no rows (it does not apply to this dataset or run{needs})")
     checkpoints.save_rows(dataset, suite, rows, key)
     return rows
