@@ -47,6 +47,16 @@ class SuiteInput:
 Suite = Callable[[SuiteInput], list[ResultRow]]
 
 
+class NoRows(list):
+    """What a suite returns when it does not apply to a dataset or run: no rows, and why, in words. The
+    runner says the reason and records it in results.json, so a suite never comes back silently empty.
+    It is an empty list, so a caller that only wants rows sees ``[]``."""
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+
 def local_weights(generator) -> tuple | None:
     """(model, tokenizer) of a generator with local weights, for suites that score likelihoods; None for an endpoint."""
     model, tokenizer = getattr(generator, "model", None), getattr(generator, "tokenizer", None)

@@ -22,7 +22,7 @@ from typing import Any
 
 from tailor.artifacts import write_json_atomic
 from tailor.contract import Answer, Context
-from tailor.eval.base import StrategyRun
+from tailor.eval.base import NoRows, StrategyRun
 from tailor.eval.results import ResultRow
 
 CACHE_DIR = "eval-cache"
@@ -98,7 +98,10 @@ class Checkpoints:
 
     def load_rows(self, dataset: str, suite: str, key: str) -> list[ResultRow] | None:
         data = self._load(self.suite_path(dataset, suite), key)
-        return None if data is None else [ResultRow(**row) for row in data["rows"]]
+        if data is None:
+            return None
+        return NoRows(data["reason"]) if data.get("reason") else [ResultRow(**row) for row in data["rows"]]
 
     def save_rows(self, dataset: str, suite: str, rows: list[ResultRow], key: str) -> None:
-        write_json_atomic(self.suite_path(dataset, suite), {"key": key, "rows": [r.to_json() for r in rows]})
+        reason = {"reason": rows.reason} if isinstance(rows, NoRows) else {}
+        write_json_atomic(self.suite_path(dataset, suite), {"key": key, "rows": [r.to_json() for r in rows], **reason})

@@ -30,6 +30,7 @@ RESULTS_KEYS = (
     "timings",
     "strategies",
     "primary",  # dataset → the metric its paired tests and the recommendation use
+    "not_applicable",  # dataset → suite → why it has no rows
 )
 
 

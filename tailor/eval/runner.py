@@ -18,7 +18,7 @@ from tailor import plugins
 from tailor.artifacts import write_jsonl_atomic
 from tailor.contract import Answer, Strategy, asker
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.eval.base import NoRows, StrategyRun, SuiteInput
 from tailor.eval.checkpoint import Checkpoints, digest
 from tailor.eval.results import ResultRow, environment, write_results
 from tailor.eval.suites.cost import measure
@@ -71,6 +71,7 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
     builds: dict[str, dict[str, Any]] = {}
     reused: list[str] = []
     timings: dict[str, dict[str, float]] = {}  # dataset → step → seconds this run spent (0 when reused)
+    not_applicable: dict[str, dict[str, str]] = {}  # dataset → suite with no rows → why
     for dataset in ws.datasets:
         examples = evaluated_examples(ws, dataset)
         unanswerable = evaluated_examples(ws, dataset, unanswerable=True)
@@ -100,7 +101,10 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
         settings = (recipe.eval.model_dump(mode="json"), recipe.cost.model_dump(mode="json"))
         for suite in recipe.suites:
             start = time.perf_counter()
-            rows += _suite_rows(ws, inp, suite, digest(keys, suite, settings), checkpoints, reused)
+            found = _suite_rows(ws, inp, suite, digest(keys, suite, settings), checkpoints, reused)
+            rows += found
+            if isinstance(found, NoRows):
+                not_applicable.setdefault(dataset.name, {})[suite] = found.reason
             timings.setdefault(dataset.name, {})[f"suite/{suite}"] = round(time.perf_counter() - start, 3)
     if reused:
         ws.reporter.log(f"reused from an earlier run ({len(reused)}): {', '.join(reused)}; --fresh recomputes")
@@ -114,6 +118,7 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
         "timings": timings,
         "strategies": {name: plugins.strategy(name).properties() for name in recipe.strategies},
         "primary": {dataset.name: primary_metric(dataset) for dataset in ws.datasets},
+        "not_applicable": not_applicable,
     }
     out = recipe.out_dir
     write_jsonl_atomic(out / "predictions.jsonl", predictions)
@@ -143,17 +148,20 @@ def _suite_rows(
     ws: Workspace, inp: SuiteInput, suite: str, key: str, checkpoints: Checkpoints, reused: list[str]
 ) -> list[ResultRow]:
     dataset = inp.dataset.name
+    """The suite's rows, reused when saved with ``key``; a suite with none returns :class:`NoRows` saying why."""
     rows = checkpoints.load_rows(dataset, suite, key)
     if rows is not None:
         reused.append(f"{dataset} · {suite}")
-        return rows
-    spec = plugins.suite(suite)
-    with ws.reporter.task(f"suite {suite} · {dataset}", None):
-        rows = spec.run(inp)
-    if not rows:  # said, never silently nothing
-        needs = f"; it needs {' and '.join(plugins.NEEDS[n] for n in spec.needs)}" if spec.needs else ""
-        ws.reporter.log(f"suite {suite} · {dataset}: no rows (it does not apply to this dataset or run{needs})")
-    checkpoints.save_rows(dataset, suite, rows, key)
+    else:
+        spec = plugins.suite(suite)
+        with ws.reporter.task(f"suite {suite} · {dataset}", None):
+            rows = spec.run(inp)
+        if not rows and not isinstance(rows, NoRows):  # a suite that gave no reason: what it declares it needs
+            needs = " and ".join(plugins.NEEDS[n] for n in spec.needs)
+            rows = NoRows(f"it needs {needs}" if needs else "it does not apply to this dataset or run")
+        checkpoints.save_rows(dataset, suite, rows, key)
+    if isinstance(rows, NoRows):  # said, never silently nothing
+        ws.reporter.log(f"suite {suite} · {dataset}: no rows: {rows.reason}")
     return rows
 
 

@@ -77,13 +77,17 @@ def test_documents_alone_to_a_report(tmp_path: Path, monkeypatch) -> None:
     assert all(any(r["strategy"] == s and r["suite"] == "task" for r in rows) for s in strategies)
     empty = {suite for suite in suites if not any(r["suite"] == suite for r in rows)}
     assert empty == set(KNOWN_EMPTY), {s: sorted({r["strategy"] for r in rows if r["suite"] == s}) for s in suites}
+    # Each says why, in results.json (and so in the report and the log).
+    why = results["not_applicable"]["examples"]
+    assert set(why) == set(KNOWN_EMPTY) and all(KNOWN_EMPTY[s] in why[s] for s in why), why
 
 
-# Suites with no rows on a plain folder of documents, and why (the next issue makes every suite work on any
-# corpus, or say why it cannot); each is logged by `tailor eval` as not applying.
+# Suites with no rows on a plain folder of documents, and what their reason says (suites that could work
+# on any corpus without these inputs are the rest of issue 17).
 KNOWN_EMPTY = {
-    "leakage": "one access group (everyone): no cross-user probe; no fine-tuned model: no canaries",
-    "interpret": "no fine-tuned strategy in the recipe",
-    "freshness": "no second version of the documents (eval.freshness unset)",
-    "compress": "no compressed variants asked for (eval.compress empty)",
+    "leakage": "no cross-user probe: every evaluated asker may read every document (access groups: everyone)",
+    "interpret": "no fine-tuned strategy",
+    "freshness": "eval.freshness names no new version",
+    "compress": "eval.compress lists no variant",
+    "judge": "eval.judge names no model",
 }

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tailor.contract import PromptedStrategy, asker
-from tailor.eval.base import SuiteInput, sample
+from tailor.eval.base import NoRows, SuiteInput, sample
 from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.eval.suites.cost import measure
 from tailor.eval.suites.task import example_scores, primary_metric
@@ -53,8 +53,10 @@ def compress_suite(inp: SuiteInput) -> list[ResultRow]:
     from tailor.compress.variants import size_bytes, speed
 
     ws = inp.workspace
-    if ws is None or not ws.recipe.eval.compress:
+    if ws is None:
         return []
+    if not ws.recipe.eval.compress:
+        return NoRows("eval.compress lists no variant (bf16, int8, q8_0, q4_k_m) to compare")
     picked = sample(inp, "compress_examples", NAME)
     timed = picked[: ws.recipe.eval.size("compress_prompts")]
     if not picked:

@@ -28,7 +28,7 @@ import random
 
 from tailor.contract import PromptedStrategy, asker
 from tailor.errors import DataError
-from tailor.eval.base import SuiteInput, local_weights, strategy_weights
+from tailor.eval.base import NoRows, SuiteInput, local_weights, strategy_weights
 from tailor.eval.results import SIGNIFICANCE, ResultRow, format_p, mean_row, paired_row
 from tailor.eval.trivia import trivia_correct, trivia_items, trivia_prompts
 from tailor.plugins import Column, Panel, Size, SuiteSpec
@@ -78,11 +78,13 @@ def passage_ce(model_and_tokenizer, passages: list[list[int]], progress: Advance
 def forgetting_suite(inp: SuiteInput) -> list[ResultRow]:
     ws = inp.workspace
     # The weights do not depend on the dataset: measured once, with the recipe's first dataset.
-    if ws is None or not ws.datasets or inp.dataset.name != ws.datasets[0].name:
+    if ws is None or not ws.datasets:
         return []
+    if inp.dataset.name != ws.datasets[0].name:
+        return NoRows(f"the weights do not depend on the dataset: measured once, on {ws.datasets[0].name!r}")
     base = local_weights(ws.generator)
     if base is None:
-        return []
+        return NoRows("the model answers through an endpoint: no local weights to score")
     return _general_text_rows(inp, base) + _trivia_rows(inp)
 
 

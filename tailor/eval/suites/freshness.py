@@ -40,7 +40,7 @@ from tailor.contract import Answer, Strategy, User, asker, strip_citations
 from tailor.data.corpus import load_corpus
 from tailor.data.examples import Example, TaskDataset, load_examples
 from tailor.errors import DataError, RecipeError
-from tailor.eval.base import SuiteInput
+from tailor.eval.base import NoRows, SuiteInput
 from tailor.eval.metrics import contains_answer, token_f1
 from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.plugins import Column, Size, SuiteSpec
@@ -53,8 +53,10 @@ NAME = "freshness"
 def freshness_suite(inp: SuiteInput) -> list[ResultRow]:
     ws = inp.workspace
     cfg = ws.recipe.eval.freshness if ws is not None else None
-    if cfg is None or inp.dataset.kind != "qa" or inp.dataset.name != target_dataset(ws, cfg):
-        return []
+    if cfg is None:
+        return NoRows("eval.freshness names no new version of the documents")
+    if inp.dataset.kind != "qa" or inp.dataset.name != target_dataset(ws, cfg):
+        return NoRows(f"its questions about changed facts belong to dataset {target_dataset(ws, cfg)!r}")
     update = load_update(ws, cfg, inp.dataset)
     questions = update.questions[: ws.recipe.eval.size("freshness_questions")]
     ws.reporter.log(
@@ -62,7 +64,7 @@ def freshness_suite(inp: SuiteInput) -> list[ResultRow]:
         f"new or changed, {len(update.trained)} train-split answers changed"
     )
     if not questions:
-        return []
+        return NoRows("no question about a changed fact (eval.freshness.examples) to ask")
     rows, answers = [], []
     for before in inp.strategies:
         updated = _updated(before, update)

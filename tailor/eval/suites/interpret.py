@@ -56,7 +56,7 @@ import numpy as np
 from tailor.artifacts import write_jsonl_atomic
 from tailor.contract import CITATION, BuiltPrompt, PromptedStrategy, asker, strip_citations
 from tailor.data.examples import Example
-from tailor.eval.base import SuiteInput, local_weights, sample
+from tailor.eval.base import NoRows, SuiteInput, local_weights, sample
 from tailor.eval.metrics import contains_answer, normalize_answer
 from tailor.eval.results import ResultRow, mean_row
 from tailor.plugins import Column, Panel, Size, SuiteSpec
@@ -89,9 +89,11 @@ def interpret_suite(inp: SuiteInput) -> list[ResultRow]:
         return []
     answered = {r.strategy: r for r in inp.runs}
     tuned = [s for s in inp.strategies if s.name in answered and _tuned(s, ws)]
-    picked = sample(inp, "interpret_examples", NAME) if tuned else []
+    if not tuned:
+        return NoRows("no fine-tuned strategy answered this dataset")
+    picked = sample(inp, "interpret_examples", NAME)
     if not picked:
-        return []
+        return NoRows("no evaluated example to explain")
     examples = [inp.examples[i] for i in picked]
     rows: list[ResultRow] = []
     lines: list[dict[str, Any]] = []

@@ -22,7 +22,7 @@ import re
 
 from tailor.contract import strip_citations
 from tailor.errors import ModelError
-from tailor.eval.base import SuiteInput
+from tailor.eval.base import NoRows, SuiteInput
 from tailor.eval.metrics import contains_answer
 from tailor.eval.results import ResultRow, mean_row
 from tailor.models.base import GenerationSettings, Generator, Message
@@ -105,8 +105,12 @@ def cohen_kappa(a: list[bool], b: list[bool]) -> float | None:
 
 def judge_suite(inp: SuiteInput) -> list[ResultRow]:
     ws, ds = inp.workspace, inp.dataset
-    if ws is None or ws.recipe.eval.judge is None or ds.kind != "qa":
+    if ws is None:
         return []
+    if ws.recipe.eval.judge is None:
+        return NoRows("eval.judge names no model to grade answers")
+    if ds.kind != "qa":
+        return NoRows("a classifier's labels are scored exactly; the judge grades open answers")
     judge = ws.shared(JUDGE, lambda: _load(ws))
     rows: list[ResultRow] = []
     for run in inp.runs:

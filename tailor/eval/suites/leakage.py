@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tailor.contract import User
 from tailor.data.world import access_code
-from tailor.eval.base import SuiteInput, strategy_weights
+from tailor.eval.base import NoRows, SuiteInput, strategy_weights
 from tailor.eval.results import ResultRow, mean_row
 from tailor.finetune.knowledge import document_facts
 from tailor.plugins import Column, Panel, Size, SuiteSpec
@@ -42,8 +42,10 @@ class Probe:
 
 
 def leakage_suite(inp: SuiteInput) -> list[ResultRow]:
-    if inp.workspace is None or inp.dataset.kind != "qa":  # probes are open questions; a classifier only labels
+    if inp.workspace is None:
         return []
+    if inp.dataset.kind != "qa":
+        return NoRows("its probes are open questions; a classifier's answers are labels")
     ws, rows = inp.workspace, []
     cfg = ws.recipe.eval
     probes = cross_user_probes(ws.corpus, [e.groups for e in inp.examples], cfg.size("leakage_probes"), inp.seed)
@@ -60,6 +62,12 @@ def leakage_suite(inp: SuiteInput) -> list[ResultRow]:
                 candidates = cfg.size("canary_candidates")
                 measured[id(model[0])] = _canary_rows(strategy.name, inp, model, canaries, candidates)
             rows += [replace(r, strategy=strategy.name) for r in measured[id(model[0])]]
+    if not rows:
+        groups = sorted({g for d in ws.corpus for g in d.groups})
+        return NoRows(
+            f"no cross-user probe: every evaluated asker may read every document (access groups: "
+            f"{', '.join(groups) or 'none'}); no canary: no fine-tuned strategy planted one (finetune.canaries)"
+        )
     return rows
 
 

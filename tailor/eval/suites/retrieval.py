@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from tailor.contract import citations, strip_citations
 from tailor.eval.abstain import abstains
-from tailor.eval.base import SuiteInput
+from tailor.eval.base import NoRows, SuiteInput
 from tailor.eval.metrics import normalize_answer
 from tailor.eval.results import ResultRow, mean_row
 from tailor.plugins import Column, Panel, SuiteSpec
@@ -66,6 +66,8 @@ def retrieval_scores(context_docs: list[str], sources: set[str]) -> dict[str, fl
 
 def retrieval_suite(inp: SuiteInput) -> list[ResultRow]:
     rows: list[ResultRow] = []
+    if not any(a.contexts for run in inp.runs for a in run.answers):
+        return NoRows("no strategy put documents in front of the model on this dataset")
     for run in inp.runs:
         rows += _grounding_rows(inp, run.strategy, run.answers)
         pairs = [(a, e) for a, e in zip(run.answers, inp.examples, strict=True) if e.sources]
