@@ -75,7 +75,8 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
     for dataset in ws.datasets:
         examples = evaluated_examples(ws, dataset)
         unanswerable = evaluated_examples(ws, dataset, unanswerable=True)
-        inputs = _inputs_key(ws, dataset, [*examples, *unanswerable])
+        asked = [*examples, *unanswerable]
+        inputs = _inputs_key(ws, dataset, asked)
         runs, strategies, keys = [], [], []
         for name in [s for s in recipe.strategies if dataset.strategies is None or s in dataset.strategies]:
             built = build_strategy(name, ws, dataset)
@@ -92,7 +93,6 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
                 reused.append(f"{dataset.name} · {name} answers")
             timings.setdefault(dataset.name, {})[f"answers/{name}"] = round(time.perf_counter() - start, 3)
             runs.append(run)
-            asked = [*examples, *unanswerable]
             answers = [*run.answers, *run.unanswerable]
             scores = answer_scores([a.text for a in answers], asked, dataset)
             predictions += [_prediction(name, dataset, e, a, s) for e, a, s in zip(asked, answers, scores, strict=True)]
@@ -147,8 +147,8 @@ def _answer(
 def _suite_rows(
     ws: Workspace, inp: SuiteInput, suite: str, key: str, checkpoints: Checkpoints, reused: list[str]
 ) -> list[ResultRow]:
-    dataset = inp.dataset.name
     """The suite's rows, reused when saved with ``key``; a suite with none returns :class:`NoRows` saying why."""
+    dataset = inp.dataset.name
     rows = checkpoints.load_rows(dataset, suite, key)
     if rows is not None:
         reused.append(f"{dataset} · {suite}")

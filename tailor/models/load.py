@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tailor.config import GGUFModel, HFModel, OpenAIModel, PackagedModel, Recipe
+from tailor.config import GGUFModel, HFModel, ModelConfig, OpenAIModel, PackagedModel, Recipe
 from tailor.errors import ModelError
 from tailor.models.base import Generator
 
@@ -15,12 +15,24 @@ def load_generator(recipe: Recipe, log: Callable[[str], None] = lambda _: None) 
     Raises:
         ModelError: the model is missing, unreadable, or its endpoint misconfigured; located in the recipe.
     """
+    return load_model_at(recipe, recipe.model, ("model",), log)
+
+
+def load_model_at(
+    recipe: Recipe, model: ModelConfig, at: tuple[str, ...], log: Callable[[str], None] = lambda _: None
+) -> Generator:
+    """The generator of ``model``, a model the recipe names at field ``at`` (``model``, ``synth.model``,
+    ``eval.judge``).
+
+    Raises:
+        ModelError: as :func:`load_generator`, located at ``at``.
+    """
     try:
-        return _load(recipe, log)
+        return _load(recipe.model_copy(update={"model": model}), log)
     except ModelError as e:
         # The field a load failure is about: the key for endpoints, the name or path otherwise.
-        field = {"openai": "api_key_env", "packaged": "name"}.get(recipe.model.kind, "path")
-        raise ModelError(*(recipe.problem(p.message, "model", field) for p in e.problems)) from None
+        field = {"openai": "api_key_env", "packaged": "name"}.get(model.kind, "path")
+        raise ModelError(*(recipe.problem(p.message, *at, field) for p in e.problems)) from None
 
 
 def _load(recipe: Recipe, log: Callable[[str], None]) -> Generator:

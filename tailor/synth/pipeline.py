@@ -24,10 +24,10 @@ from typing import Any
 from tailor.config import Recipe
 from tailor.data.corpus import Document, load_corpus
 from tailor.data.examples import Example
-from tailor.errors import DataError, ModelError
+from tailor.errors import DataError
 from tailor.eval.metrics import normalize_answer
 from tailor.models.base import Generator
-from tailor.models.load import load_generator
+from tailor.models.load import load_generator, load_model_at
 from tailor.progress import Advance, Reporter, SilentReporter
 from tailor.rag.index import ChunkIndex
 from tailor.rag.pipeline import ensure_index
@@ -72,11 +72,7 @@ def load_synth_generator(recipe: Recipe, log: Callable[[str], None] = lambda _: 
     """
     if recipe.synth.model is None:
         return load_generator(recipe, log)
-    try:
-        return load_generator(recipe.model_copy(update={"model": recipe.synth.model}), log)
-    except ModelError as e:
-        where = {"openai": "api_key_env", "packaged": "name"}.get(recipe.synth.model.kind, "path")
-        raise ModelError(*(recipe.problem(p.message, "synth", "model", where) for p in e.problems)) from None
+    return load_model_at(recipe, recipe.synth.model, ("synth", "model"), log)
 
 
 def synthesize(

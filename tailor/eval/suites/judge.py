@@ -21,7 +21,6 @@ import json
 import re
 
 from tailor.contract import strip_citations
-from tailor.errors import ModelError
 from tailor.eval.base import NoRows, SuiteInput
 from tailor.eval.metrics import contains_answer
 from tailor.eval.results import ResultRow, mean_row
@@ -40,14 +39,9 @@ _OBJECT = re.compile(r"\{[^{}]*\}")
 
 
 def _load(ws: Workspace) -> Generator:
-    from tailor.models.load import load_generator
+    from tailor.models.load import load_model_at
 
-    recipe = ws.recipe
-    try:
-        return load_generator(recipe.model_copy(update={"model": recipe.eval.judge}), ws.reporter.log)
-    except ModelError as e:
-        where = {"openai": "api_key_env", "packaged": "name"}.get(recipe.eval.judge.kind, "path")
-        raise ModelError(*(recipe.problem(p.message, "eval", "judge", where) for p in e.problems)) from None
+    return load_model_at(ws.recipe, ws.recipe.eval.judge, ("eval", "judge"), ws.reporter.log)
 
 
 def verdict(reply: str) -> bool | None:
