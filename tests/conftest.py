@@ -3,7 +3,11 @@ logic tests, tiny worlds."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -49,6 +53,52 @@ class ScriptedGenerator:
 @pytest.fixture(scope="session")
 def scripted() -> type[ScriptedGenerator]:
     return ScriptedGenerator
+
+
+@contextmanager
+def serve_openai(respond: Callable[[list[Message]], str]) -> Iterator[tuple[str, list[dict]]]:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1 whose reply is ``respond(messages)``: (base url, the
+    request bodies received, each with its ``path``). A real HTTP server, answering one request at a time."""
+    seen: list[dict] = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with lock:
+                seen.append({**body, "path": self.path})
+                text = respond(body["messages"])
+            data = json.dumps(
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 10},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def openai_endpoint() -> Callable:
+    """``with openai_endpoint(respond) as (url, seen):`` a stand-in endpoint (see :func:`serve_openai`)."""
+    return serve_openai
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,41 +18,10 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def stand_in(replies) -> Iterator[tuple[str, list[dict]]]:
-    """(base url, request bodies received) of an OpenAI-compatible endpoint on 127.0.0.1."""
-    respond, seen, lock = replies(), [], threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with lock:
-                seen.append({**body, "path": self.path})
-                text = respond(body["messages"])
-            data = json.dumps(
-                {
-                    "id": "c1",
-                    "object": "chat.completion",
-                    "model": body["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 10},
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+def stand_in(replies, openai_endpoint) -> Iterator[tuple[str, list[dict]]]:
+    """(base url, request bodies received) of an OpenAI-compatible endpoint on 127.0.0.1 serving the fake."""
+    with openai_endpoint(replies()) as served:
+        yield served
 
 
 def _with_endpoint(recipe_text: str, url: str) -> str:
