@@ -268,17 +268,37 @@ class FinetuneConfig(Section):
 
 
 class FreshnessConfig(Section):
-    corpus: list[str] = Field(
-        min_length=1, description="document globs of the new version (resolved like data.corpus, same access rules)"
+    """The documents' new version and questions about what changed; without them (``corpus`` and
+    ``examples`` unset), tailor simulates the change by editing copies of the documents."""
+
+    corpus: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="document globs of the new version (resolved like data.corpus, same access rules); "
+        "unset: simulated edits of the current documents",
     )
-    examples: str = Field(
+    examples: str | None = Field(
+        None,
         description="JSONL of questions about the facts that changed, answered as of the new version "
-        "(task-example schema; metadata.old_answer: the stale value); train-split ones update, the rest are asked"
+        "(task-example schema; metadata.old_answer: the stale value); train-split ones update, the rest are asked",
     )
     dataset: str | None = Field(None, description="dataset the questions belong to (default: the first QA dataset)")
     retrain_steps: int = Field(
         10, ge=1, description="finetune: steps of continued training of the adapter on the changed documents"
     )
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> FreshnessConfig:
+        if (self.corpus is None) != (self.examples is None):
+            given, missing = ("corpus", "examples") if self.examples is None else ("examples", "corpus")
+            raise ValueError(
+                f"{given} is set but {missing} is not: a new version needs both (neither: simulated edits)"
+            )
+        return self
+
+    @property
+    def simulated(self) -> bool:
+        return self.corpus is None
 
 
 class CostConfig(Section):
@@ -312,7 +332,9 @@ class EvalConfig(Section):
         default_factory=list,
         description="compress: variants every local-weights strategy is also scored with (q8_0, q4_k_m: llama.cpp)",
     )
-    freshness: FreshnessConfig | None = Field(None, description="freshness: the documents' new version (none: skipped)")
+    freshness: FreshnessConfig | None = Field(
+        None, description="freshness: the documents' new version (none: simulated edits of the current documents)"
+    )
     judge: ModelConfig | None = Field(
         None, description="judge: a model (same kinds as model:) grading answers against the reference (none: skipped)"
     )

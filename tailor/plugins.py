@@ -35,12 +35,11 @@ if TYPE_CHECKING:
 
 Kind = Literal["suite", "strategy", "store"]
 # What a suite may need from a strategy or a run; the runner says which when a suite finds none of it.
-Need = Literal["local-weights", "retrieval", "trained", "second-version", "judge"]
+Need = Literal["local-weights", "retrieval", "trained", "judge"]
 NEEDS: dict[str, str] = {
     "local-weights": "a strategy whose model has local weights (not an endpoint)",
     "retrieval": "a strategy that puts documents in front of the model",
     "trained": "a fine-tuned strategy in the recipe",
-    "second-version": "a new version of the documents (eval.freshness)",
     "judge": "a model to grade answers (eval.judge)",
 }
 

@@ -18,7 +18,7 @@ from tailor.errors import Problem, RecipeError
 
 def _missing_freshness_files(recipe: Recipe, lines: dict[tuple, int], file: Path) -> list[Problem]:
     fresh, loc = recipe.eval.freshness, ("eval", "freshness", "examples")
-    if fresh is None or recipe.resolve(fresh.examples).is_file():
+    if fresh is None or fresh.examples is None or recipe.resolve(fresh.examples).is_file():
         return []
     return [
         Problem(f"file not found: {recipe.resolve(fresh.examples)}", file=file, line=lines.get(loc), field=dotted(loc))

@@ -132,3 +132,60 @@ def test_rag_reflects_the_change_after_reingesting_a_copy_and_the_adapter_is_tra
         rows[("rag", "update_s")].value + manifest["train_s"], abs=2e-3
     )
     assert rows[("rag+finetune", "full_rebuild_s")].value > rows[("rag", "full_rebuild_s")].value > 0
+
+    # The same strategies, with the change simulated instead (no new version named): edits of 12 test
+    # answers in copies of their sources. rag goes from stale to fresh as it did on the real version.
+    fresh = ws.recipe.eval.model_copy(update={"freshness": None, "freshness_questions": 12})
+    simulated = ws.derive(recipe=ws.recipe.model_copy(update={"eval": fresh}))
+    found = freshness_suite(SuiteInput(dataset, tuple(dataset.split("test")), (), built[:2], 0, simulated))
+    rows = {(r.strategy, r.metric): r for r in found}
+    assert rows[("rag", "simulated_edits")].value == rows[("rag", "stale_rate_before")].n == 12
+    assert rows[("rag", "stale_rate_after")].value < rows[("rag", "stale_rate_before")].value
+    assert rows[("rag", "changed_f1_after")].value > rows[("rag", "changed_f1_before")].value
+    assert rows[("rag", "docs_reembedded")].value == 12  # one edited document per question, nothing else
+    assert rows[("baseline", "changed_f1_after")].value == rows[("baseline", "changed_f1_before")].value
+    unchanged = {k: v for k, v in index_v1.items() if k != "index.json"}  # its log of ingests grows by one no-op
+    assert {k: v for k, v in _hashes(out / "index").items() if k != "index.json"} == unchanged
+
+
+def _simulated(root: Path, strategies: list[str], **eval_) -> Path:
+    """The tiny demo project with no new version named: freshness edits copies of its documents."""
+    recipe_path = _project(root, strategies, **eval_)
+    recipe = yaml.safe_load(recipe_path.read_text())
+    del recipe["eval"]["freshness"]
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    return recipe_path
+
+
+def test_without_a_new_version_the_change_is_simulated_in_copies_and_marked(tmp_path: Path, scripted) -> None:
+    recipe_path = _simulated(tmp_path, ["baseline", "prompt"], limit=12, freshness_questions=4)
+    docs_before = _hashes(tmp_path / "world" / "docs")
+    recipe = load_recipe(recipe_path)
+    results = evaluate(open_workspace(recipe, generator=scripted(lambda messages: "It is 14 days.")))
+
+    edits = [json.loads(line) for line in (recipe.out_dir / "freshness" / "simulated" / "edits.jsonl").open()]
+    assert len(edits) == 4 and len({e["doc_id"] for e in edits}) == 4
+    asked = {e["id"]: e for e in map(json.loads, (recipe.out_dir / "predictions.jsonl").open())}
+    for edit in edits:  # an asked question's answer, changed in a copy of its source
+        assert asked[edit["example"]]["gold"] == edit["old"] != edit["new"]
+        copy = recipe.out_dir / "freshness" / "simulated" / "docs" / f"{edit['doc_id']}.txt"
+        assert edit["new"] in copy.read_text() and edit["old"] not in copy.read_text()
+    assert _hashes(tmp_path / "world" / "docs") == docs_before  # the user's documents are never written
+    rows = {(r["strategy"], r["metric"]): r for r in results["results"]}
+    for strategy in ("baseline", "prompt"):
+        assert rows[(strategy, "simulated_edits")]["value"] == 4
+        assert rows[(strategy, "stale_rate_before")]["n"] == rows[(strategy, "changed_f1_after")]["n"] == 4
+    answers = [json.loads(line) for line in (recipe.out_dir / "freshness" / "answers.jsonl").open()]
+    assert {(a["answer"], a["old_answer"]) for a in answers} == {(e["new"], e["old"]) for e in edits}
+    assert all(a["simulated"] for a in answers)
+
+
+def test_a_new_version_needs_both_its_documents_and_its_questions(tmp_path: Path) -> None:
+    recipe_path = _project(tmp_path, ["baseline"])
+    recipe = yaml.safe_load(recipe_path.read_text())
+    del recipe["eval"]["freshness"]["examples"]
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError) as err:
+        load_recipe(recipe_path)
+    (line,) = str(err.value).splitlines()
+    assert "eval.freshness" in line and "corpus is set but examples is not" in line

@@ -29,7 +29,7 @@ def test_every_suite_without_rows_says_why_and_the_report_shows_it(tmp_path: Pat
     recipe = {
         "data": {"corpus": ["world/docs/**/*.md"], "examples": [{"path": "world/qa.jsonl"}]},
         "strategies": ["baseline"],
-        "suites": ["task", "retrieval", "freshness", "interpret", "compress", "judge"],
+        "suites": ["task", "retrieval", "interpret", "compress", "judge"],
         "eval": {"limit": 3},
         "out": "run",
     }

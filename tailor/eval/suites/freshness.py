@@ -1,9 +1,17 @@
 """Freshness: after the documents change, what it takes until each strategy answers with the new facts.
 
-``eval.freshness`` names the documents' new version and questions about the facts that changed,
-answered as of the new version (``metadata.old_answer``: the value that is now stale). Every strategy
-answers them as built on the old version ("before"), is updated the way that strategy is updated in
-practice, and answers again ("after"):
+The change is real or simulated:
+
+- ``eval.freshness`` names the documents' new version and questions about the facts that changed,
+  answered as of the new version (``metadata.old_answer``: the value that is now stale);
+- without one, tailor simulates the change (:mod:`tailor.eval.edits`): it edits copies of the
+  documents, replacing the answer of some asked questions in their source (a number, date, year,
+  version or name) with a different value of the same kind; the new value is the answer, the old one
+  is stale. The edits and edited copies are written to ``OUT/freshness/simulated/``, and every row
+  gets a ``simulated_edits`` row beside it (how many facts were edited).
+
+Every strategy answers the questions as built on the old version ("before"), is updated the way that
+strategy is updated in practice, and answers again ("after"):
 
 - baseline: nothing to update; it never read the documents.
 - prompt: the tuned prompt is rebuilt with the same spec (no new search); its static block of
@@ -24,23 +32,26 @@ answer, citations removed), ``changed_f1_delta`` (after − before, paired, with
 ``stale_rate_before``/``_after`` (the answer contains the old value, over the questions that have
 one), ``update_s`` (the update, counted as ``build_s`` counts a build: the static block's rebuild,
 the ingest, the training run), ``full_rebuild_s`` (what the full build cost in this run: prompt
-search, whole index, whole training), and what the update processed: documents and chunks
-re-embedded (rag), steps and tokens trained (finetune).
+search, whole index, whole training), what the update processed: documents and chunks re-embedded
+(rag), steps and tokens trained (finetune), and ``simulated_edits`` when the change was simulated.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 from tailor import plugins
-from tailor.artifacts import write_jsonl_atomic
-from tailor.config import CanaryConfig, FreshnessConfig
+from tailor.artifacts import write_jsonl_atomic, write_text_atomic
+from tailor.config import CanaryConfig, FreshnessConfig, Recipe
 from tailor.contract import Answer, Strategy, User, asker, strip_citations
 from tailor.data.corpus import load_corpus
 from tailor.data.examples import Example, TaskDataset, load_examples
 from tailor.errors import DataError, RecipeError
 from tailor.eval.base import NoRows, SuiteInput
+from tailor.eval.edits import Edit, apply_edits, plan_edits
 from tailor.eval.metrics import contains_answer, token_f1
 from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.plugins import Column, Size, SuiteSpec
@@ -52,13 +63,24 @@ NAME = "freshness"
 
 def freshness_suite(inp: SuiteInput) -> list[ResultRow]:
     ws = inp.workspace
-    cfg = ws.recipe.eval.freshness if ws is not None else None
-    if cfg is None:
-        return NoRows("eval.freshness names no new version of the documents")
-    if inp.dataset.kind != "qa" or inp.dataset.name != target_dataset(ws, cfg):
-        return NoRows(f"its questions about changed facts belong to dataset {target_dataset(ws, cfg)!r}")
-    update = load_update(ws, cfg, inp.dataset)
-    questions = update.questions[: ws.recipe.eval.size("freshness_questions")]
+    if ws is None:
+        return NoRows("it rebuilds strategies, which needs the run's workspace")
+    cfg = ws.recipe.eval.freshness or FreshnessConfig()
+    target = target_dataset(ws, cfg)
+    if inp.dataset.kind != "qa" or inp.dataset.name != target:
+        return NoRows(f"its questions about changed facts belong to dataset {target!r}")
+    limit = ws.recipe.eval.size("freshness_questions")
+    if cfg.simulated:
+        update, edits = simulated_update(ws, cfg, inp.dataset, inp.examples, limit)
+        if not edits:
+            return NoRows(
+                f"no simulated edit could be made: none of the {len(inp.examples)} asked questions has an answer "
+                "that is a number, date, year, version or name written in its source document (Example.sources)"
+            )
+        ws.reporter.log(f"freshness: {_edits_summary(edits)}; the edits are in {simulated_dir(ws) / 'edits.jsonl'}")
+    else:
+        update, edits = load_update(ws, cfg, inp.dataset), []
+    questions = update.questions[:limit]
     ws.reporter.log(
         f"freshness: {len(questions)} questions about changed facts; {len(update.changed_docs)} documents "
         f"new or changed, {len(update.trained)} train-split answers changed"
@@ -77,6 +99,10 @@ def freshness_suite(inp: SuiteInput) -> list[ResultRow]:
         # baseline: nothing changed, the same prompts to the same weights
         new = old if after is before else _answers(ws, after, questions, "after", {})
         strategy_rows = _rows(before.name, inp.dataset.name, questions, old, new, cost, inp.seed)
+        if edits:
+            strategy_rows.append(
+                ResultRow(before.name, inp.dataset.name, NAME, "simulated_edits", len(edits), len(edits))
+            )
         rows += strategy_rows
         ws.reporter.log(_summary(before.name, strategy_rows))
         answers += [
@@ -88,6 +114,7 @@ def freshness_suite(inp: SuiteInput) -> list[ResultRow]:
                 "old_answer": e.metadata.get("old_answer"),
                 "before": a.text,
                 "after": b.text,
+                **({"simulated": True} if edits else {}),
             }
             for e, a, b in zip(questions, old, new, strict=True)
         ]
@@ -138,17 +165,7 @@ def load_update(ws: Workspace, cfg: FreshnessConfig, dataset: TaskDataset) -> Up
         DataError: the examples file is unusable, or the corpus globs match no document.
     """
     r = ws.recipe
-    recipe = r.model_copy(
-        update={
-            "data": r.data.model_copy(update={"corpus": list(cfg.corpus)}),
-            "out": str(freshness_dir(ws)),
-            "rag": r.rag.model_copy(update={"index_dir": None}),  # → OUT/freshness/index
-            # Continued training: no warm-up (the adapter is trained already), no canaries (planted once).
-            "finetune": r.finetune.model_copy(
-                update={"max_steps": cfg.retrain_steps, "warmup_steps": 0, "canaries": CanaryConfig()}
-            ),
-        }
-    )
+    recipe = _update_recipe(ws, cfg, freshness_dir(ws), list(cfg.corpus or ()))
     corpus = tuple(load_corpus(recipe))
     if not corpus:
         raise DataError(r.problem("matched no documents", "eval", "freshness", "corpus"))
@@ -171,6 +188,85 @@ def load_update(ws: Workspace, cfg: FreshnessConfig, dataset: TaskDataset) -> Up
         trained=tuple(trained.values()),
         changed_docs=tuple(d for d in corpus if old_text.get(d.doc_id) != d.text),
     )
+
+
+def simulated_update(
+    ws: Workspace, cfg: FreshnessConfig, dataset: TaskDataset, asked: tuple[Example, ...], limit: int
+) -> tuple[Update, list[Edit]]:
+    """A new version made by editing copies of ``ws``'s documents (:mod:`tailor.eval.edits`): the answers
+    of up to ``limit`` of the ``asked`` questions change in their source; train-split examples with the
+    same answer from the same document change with them. The edits and edited copies are written under
+    ``OUT/freshness/simulated/``."""
+    edits = plan_edits(asked, ws.corpus, limit, ws.recipe.seed)
+    corpus = apply_edits(ws.corpus, edits)
+    changed = {e.doc_id for e in edits}
+    by_example = {e.example_id: e for e in edits}
+    new_value = {(e.doc_id, e.old): e.new for e in edits}
+
+    def renewed(example: Example) -> Example | None:
+        value = next(
+            (new_value[(s, example.answer)] for s in example.sources if (s, example.answer) in new_value), None
+        )
+        return None if value is None else example.model_copy(update={"answer": value})
+
+    trained = tuple(t for e in dataset.split("train") if (t := renewed(e)) is not None)
+    renewed_train = {e.id: e for e in trained}
+    questions = tuple(
+        e.model_copy(
+            update={
+                "answer": by_example[e.id].new,
+                "metadata": {**e.metadata, "old_answer": by_example[e.id].old, "simulated": by_example[e.id].kind},
+            }
+        )
+        for e in asked
+        if e.id in by_example
+    )
+    out = simulated_dir(ws)
+    recipe = _update_recipe(ws, cfg, out, ws.recipe.data.corpus)
+    changed_docs = tuple(d for d in corpus if d.doc_id in changed)
+    write_jsonl_atomic(out / "edits.jsonl", [e.to_json() for e in edits])
+    for doc in changed_docs:  # what each strategy is updated on, for a person to read
+        write_text_atomic(out / "docs" / f"{_file_name(doc.doc_id)}.txt", doc.text)
+    update = Update(
+        old=ws,
+        new=ws.derive(recipe=recipe, corpus=corpus),
+        old_dataset=dataset,
+        dataset=replace(dataset, examples=tuple(renewed_train.get(e.id, e) for e in dataset.examples)),
+        questions=questions,
+        trained=trained,
+        changed_docs=changed_docs,
+    )
+    return update, edits
+
+
+def simulated_dir(ws: Workspace) -> Path:
+    return freshness_dir(ws) / "simulated"
+
+
+def _update_recipe(ws: Workspace, cfg: FreshnessConfig, out: Path, corpus: list[str]) -> Recipe:
+    """The recipe a strategy is updated with: the new version's documents, built under ``out``."""
+    r = ws.recipe
+    return r.model_copy(
+        update={
+            "data": r.data.model_copy(update={"corpus": corpus}),
+            "out": str(out),
+            "rag": r.rag.model_copy(update={"index_dir": None}),  # → out/index
+            # Continued training: no warm-up (the adapter is trained already), no canaries (planted once).
+            "finetune": r.finetune.model_copy(
+                update={"max_steps": cfg.retrain_steps, "warmup_steps": 0, "canaries": CanaryConfig()}
+            ),
+        }
+    )
+
+
+def _file_name(doc_id: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", doc_id).strip("._") or "document"
+
+
+def _edits_summary(edits: list[Edit]) -> str:
+    kinds = Counter(e.kind for e in edits)
+    made = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in kinds.most_common())
+    return f"simulated edits (eval.freshness names no new version): {len(edits)} facts changed ({made})"
 
 
 def _renewed(example: Example, fresh: Example) -> Example:
@@ -233,19 +329,21 @@ def _evidence(m, ds: str, s: str, c) -> list[str]:
         for o in m.strategies(ds)
         if o != s and m.value(ds, o, "update_s") is not None
     ]
+    simulated = " (simulated edits of your documents)" if m.value(ds, s, "simulated_edits") else ""
     return [
         f"Your documents change {c.data_change}: updating {s} took {update:.2f} s "
         f"(a full rebuild {rebuild or 0:.1f} s; others: {', '.join(others) or 'none measured'}), and it was "
-        f"stale on {stale_before['value']:.0%} → {stale_after['value']:.0%} of {stale_after['n']} changed facts."
+        f"stale on {stale_before['value']:.0%} → {stale_after['value']:.0%} of {stale_after['n']} changed facts"
+        f"{simulated}."
     ]
 
 
 SUITE = SuiteSpec(
     name=NAME,
     run=freshness_suite,
-    summary="after the documents change: each strategy updated as in practice; F1 and stale answers before/after",
+    summary="after the documents change (a new version, or simulated edits): each strategy updated as in "
+    "practice; F1 and stale answers before/after",
     order=70,
-    needs=("second-version",),
     sizes=(Size("freshness_questions", "freshness: questions about facts that changed in the new version", 8, 64),),
     columns=(
         Column("changed_f1_before", "F1 before"),
@@ -253,6 +351,7 @@ SUITE = SuiteSpec(
         Column("stale_rate_before", "stale before"),
         Column("stale_rate_after", "stale after"),
         Column("update_s", "update s"),
+        Column("simulated_edits", "simulated edits"),
     ),
     evidence=_evidence,
 )
