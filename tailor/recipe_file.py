@@ -12,8 +12,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from tailor.config import DEFAULT_RECIPE_NAME, GGUFModel, HFModel, Recipe, dotted
+from tailor.config import DEFAULT_RECIPE_NAME, Recipe, dotted
 from tailor.errors import Problem, RecipeError
+from tailor.models.settings import GGUFModel, HFModel
 
 
 def _missing_freshness_files(recipe: Recipe, lines: dict[tuple, int], file: Path) -> list[Problem]:

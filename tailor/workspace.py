@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
-from tailor.config import OpenAIModel, PackagedModel, Recipe
+from tailor.config import Recipe
 from tailor.data.corpus import Document, load_corpus
 from tailor.data.examples import TaskDataset, load_datasets
 from tailor.models.base import GenerationSettings, Generator
+from tailor.models.settings import OpenAIModel, PackagedModel
 from tailor.progress import Reporter, SilentReporter
 
 T = TypeVar("T")

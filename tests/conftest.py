@@ -4,9 +4,13 @@ logic tests, tiny worlds."""
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -55,50 +59,167 @@ def scripted() -> type[ScriptedGenerator]:
     return ScriptedGenerator
 
 
-@contextmanager
-def serve_openai(respond: Callable[[list[Message]], str]) -> Iterator[tuple[str, list[dict]]]:
-    """An OpenAI-compatible chat endpoint on 127.0.0.1 whose reply is ``respond(messages)``: (base url, the
-    request bodies received, each with its ``path``). A real HTTP server, answering one request at a time."""
-    seen: list[dict] = []
-    lock = threading.Lock()
+@dataclass(frozen=True)
+class Faults:
+    """Which requests a stand-in endpoint answers badly. The first ``most`` tries of each distinct request
+    each draw a fault from ``kinds`` with probability ``share``, seeded by ``seed``, the request and the try,
+    so the faults do not depend on the order requests arrive in. A ``schedule`` instead gives the fault of
+    each request in the order they arrive (None: answered well; past its end, all are).
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
+    A kind is an HTTP status (``"429"`` with ``Retry-After: retry_after``, ``"503"``, ``"401"``...), ``"drop"``
+    (the connection closed with no response), ``"slow"`` (the reply comes after ``slow_s``, past the client's
+    timeout) or ``"truncated"`` (a 200 whose JSON is cut in half).
+    """
 
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with lock:
-                seen.append({**body, "path": self.path})
-                text = respond(body["messages"])
-            data = json.dumps(
-                {
+    share: float = 0.5
+    kinds: tuple[str, ...] = ("429", "503", "drop", "slow", "truncated")
+    seed: int = 0
+    most: int = 3
+    retry_after: str = "0"
+    slow_s: float = 1.5
+    schedule: tuple[str | None, ...] | None = None
+
+    def draw(self, body: dict, attempt: int, arrival: int) -> str | None:
+        """The fault for the ``attempt``-th try (0: the first) of the request ``body``, the ``arrival``-th
+        request received (0: the first), or None."""
+        if self.schedule is not None:
+            return self.schedule[arrival] if arrival < len(self.schedule) else None
+        if attempt >= self.most:
+            return None
+        rng = random.Random(f"{self.seed}:{attempt}:{json.dumps(body, sort_keys=True)}")
+        return rng.choice(self.kinds) if rng.random() < self.share else None
+
+
+ERRORS = {  # what the stand-in says with each status, as OpenAI does
+    401: "Incorrect API key provided",
+    404: "The model does not exist or you do not have access to it",
+    429: "Rate limit reached for requests",
+    503: "The server is overloaded, please try again later",
+}
+
+
+class StandInEndpoint:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1 whose reply is ``respond(messages)``, answering badly
+    where ``faults`` says. A real HTTP server; ``respond`` is called one request at a time.
+
+    ``seen``: every request body received, with its ``path`` and the ``fault`` it was answered with (None:
+    answered well). ``stop()`` brings it down as a crash would (requests in flight get no answer, new ones
+    are refused); ``start()`` brings it back on the same port. Use as ``with StandInEndpoint(...) as ep:``.
+    """
+
+    def __init__(self, respond: Callable[[list[Message]], str], faults: Faults | None = None):
+        self.respond = respond
+        self.faults = faults
+        self.seen: list[dict] = []
+        self.port = 0
+        self._lock = threading.Lock()
+        self._tries: dict[str, int] = {}  # request → tries seen so far
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def served(self) -> Counter[str]:
+        """How many requests were answered with each fault."""
+        return Counter(s["fault"] for s in self.seen if s["fault"])
+
+    def start(self) -> StandInEndpoint:
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def __enter__(self) -> StandInEndpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = json.dumps(body, sort_keys=True)
+                with endpoint._lock:
+                    attempt = endpoint._tries.get(key, 0)
+                    endpoint._tries[key] = attempt + 1
+                    fault = endpoint.faults.draw(body, attempt, len(endpoint.seen)) if endpoint.faults else None
+                    endpoint.seen.append({**body, "path": self.path, "fault": fault})
+                    text = "" if fault else endpoint.respond(body["messages"])
+                with suppress(OSError):  # the client gave up first (a slow reply past its timeout)
+                    self._answer(body, fault, text)
+
+            def _answer(self, body: dict, fault: str | None, text: str) -> None:
+                if fault == "drop" or endpoint._server is None:  # closed with no response; or stopped meanwhile
+                    self.close_connection = True
+                    return
+                if fault == "slow":
+                    time.sleep(endpoint.faults.slow_s)
+                if fault and fault.isdigit():
+                    headers = {"Retry-After": endpoint.faults.retry_after} if fault == "429" else {}
+                    message = ERRORS.get(int(fault), f"HTTP {fault}")
+                    return self._reply(int(fault), {"error": {"message": message, "code": fault}}, headers)
+                data = {
                     "id": "c1",
                     "object": "chat.completion",
                     "model": body["model"],
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
                     "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 10},
                 }
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                self._reply(200, data, {}, cut=fault == "truncated")
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+            def _reply(self, status: int, body: dict, headers: dict[str, str], cut: bool = False) -> None:
+                data = json.dumps(body).encode()
+                data = data[: len(data) // 2] if cut else data
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+@contextmanager
+def serve_openai(
+    respond: Callable[[list[Message]], str], faults: Faults | None = None
+) -> Iterator[tuple[str, list[dict]]]:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1 whose reply is ``respond(messages)``: (base url, the
+    request bodies received, each with its ``path``). A real HTTP server, answering one request at a time;
+    ``faults``: which requests it answers badly (see :class:`StandInEndpoint`)."""
+    with StandInEndpoint(respond, faults) as endpoint:
+        yield endpoint.url, endpoint.seen
 
 
 @pytest.fixture
 def openai_endpoint() -> Callable:
     """``with openai_endpoint(respond) as (url, seen):`` a stand-in endpoint (see :func:`serve_openai`)."""
     return serve_openai
+
+
+@pytest.fixture
+def faulty_endpoint() -> Callable[..., StandInEndpoint]:
+    """``with faulty_endpoint(respond, share=0.5, seed=0, ...) as endpoint:`` a stand-in endpoint answering badly
+    as :class:`Faults` with those fields says (none given: never); see :class:`StandInEndpoint`."""
+
+    def make(respond: Callable[[list[Message]], str], **faults) -> StandInEndpoint:
+        return StandInEndpoint(respond, Faults(**faults) if faults else None)
+
+    return make
 
 
 @pytest.fixture(scope="session")

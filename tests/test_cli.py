@@ -91,6 +91,10 @@ def test_demo_results_have_every_strategy_suite_and_dataset(demo_run) -> None:
     out, result = demo_run
     results = json.loads((out / "results.json").read_text())
     assert set(results) >= {"tailor_version", "recipe", "started_at", "results", "environment"}
+    # What a suite measured on, where it chose: the world's documents do not contain Python's reference.
+    held = "held text: the prose of Python's reference manual (pydoc_data.topics)"
+    assert results["notes"] == {"qa": {"forgetting": held}}
+    assert held.replace("'", "&#39;") in (out / "report.html").read_text()
     keys = {(r["strategy"], r["dataset"], r["suite"]) for r in results["results"]}
     # rag answers qa only (routing declares strategies: [baseline, prompt, finetune]); retrieval rows for
     # those that put documents in front of the model.

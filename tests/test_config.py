@@ -18,10 +18,6 @@ from tailor.config import (
     FinetuneConfig,
     FreshnessConfig,
     GenerationConfig,
-    GGUFModel,
-    HFModel,
-    OpenAIModel,
-    PackagedModel,
     PromptConfig,
     RagConfig,
     Recipe,
@@ -29,6 +25,7 @@ from tailor.config import (
     SplitConfig,
 )
 from tailor.errors import RecipeError
+from tailor.models.settings import GGUFModel, HFModel, OpenAIModel, PackagedModel
 from tailor.recipe_file import load_recipe
 from tailor.recipe_render import render_recipe
 from tailor.scaffold import world_recipe
@@ -75,9 +72,12 @@ def test_every_recipe_section_survives_dump_and_load(section) -> None:
 
 def test_every_section_class_is_covered() -> None:
     from tailor import config
+    from tailor.models import settings
+    from tailor.section import Section
 
-    classes = {c for c in vars(config).values() if isinstance(c, type) and issubclass(c, config.Section)}
-    assert classes - {config.Section} == {type(s) for s in INSTANCES}
+    found = [*vars(config).values(), *vars(settings).values()]
+    classes = {c for c in found if isinstance(c, type) and issubclass(c, Section)}
+    assert classes - {Section} == {type(s) for s in INSTANCES}
 
 
 def test_rendered_recipe_loads_back_equal_and_documents_every_field(tmp_path: Path) -> None:

@@ -146,8 +146,8 @@ def compress_gguf(generator: TransformersGenerator, variant: str, template: Path
 
 def gguf_template(ws: Workspace) -> Path | None:
     """The GGUF file the workspace's model was loaded from (packaged or gguf recipes); None otherwise."""
-    from tailor.config import GGUFModel, PackagedModel
     from tailor.models.gguf import packaged_gguf
+    from tailor.models.settings import GGUFModel, PackagedModel
 
     model = ws.recipe.model
     if isinstance(model, PackagedModel):

@@ -57,6 +57,15 @@ class NoRows(list):
         self.reason = reason
 
 
+class Noted(list):
+    """A suite's rows with a note on what they were measured on (such as which held text), in words. The
+    runner logs it and records it in results.json (``notes``), and the report shows it under the tables."""
+
+    def __init__(self, rows: Sequence[ResultRow], note: str):
+        super().__init__(rows)
+        self.note = note
+
+
 def local_weights(generator) -> tuple | None:
     """(model, tokenizer) of a generator with local weights, for suites that score likelihoods; None for an endpoint."""
     model, tokenizer = getattr(generator, "model", None), getattr(generator, "tokenizer", None)

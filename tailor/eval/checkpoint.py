@@ -22,7 +22,7 @@ from typing import Any
 
 from tailor.artifacts import write_json_atomic
 from tailor.contract import Answer, Context
-from tailor.eval.base import NoRows, StrategyRun
+from tailor.eval.base import NoRows, Noted, StrategyRun
 from tailor.eval.results import ResultRow
 
 CACHE_DIR = "eval-cache"
@@ -100,8 +100,17 @@ class Checkpoints:
         data = self._load(self.suite_path(dataset, suite), key)
         if data is None:
             return None
-        return NoRows(data["reason"]) if data.get("reason") else [ResultRow(**row) for row in data["rows"]]
+        if data.get("reason"):
+            return NoRows(data["reason"])
+        rows = [ResultRow(**row) for row in data["rows"]]
+        return Noted(rows, data["note"]) if data.get("note") else rows
 
     def save_rows(self, dataset: str, suite: str, rows: list[ResultRow], key: str) -> None:
-        reason = {"reason": rows.reason} if isinstance(rows, NoRows) else {}
-        write_json_atomic(self.suite_path(dataset, suite), {"key": key, "rows": [r.to_json() for r in rows], **reason})
+        said = (
+            {"reason": rows.reason}
+            if isinstance(rows, NoRows)
+            else {"note": rows.note}
+            if isinstance(rows, Noted)
+            else {}
+        )
+        write_json_atomic(self.suite_path(dataset, suite), {"key": key, "rows": [r.to_json() for r in rows], **said})

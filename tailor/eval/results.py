@@ -31,6 +31,7 @@ RESULTS_KEYS = (
     "strategies",
     "primary",  # dataset → the metric its paired tests and the recommendation use
     "not_applicable",  # dataset → suite → why it has no rows
+    "notes",  # dataset → suite → what its rows were measured on, where it says
 )
 
 

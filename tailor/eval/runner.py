@@ -18,11 +18,12 @@ from tailor import plugins
 from tailor.artifacts import write_jsonl_atomic
 from tailor.contract import Answer, Strategy, asker
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.base import NoRows, StrategyRun, SuiteInput
+from tailor.eval.base import NoRows, Noted, StrategyRun, SuiteInput
 from tailor.eval.checkpoint import Checkpoints, digest
 from tailor.eval.results import ResultRow, environment, write_results
 from tailor.eval.suites.cost import measure
 from tailor.eval.suites.task import answer_scores, primary_metric
+from tailor.models.settings import TRANSPORT
 from tailor.strategies import BuiltStrategy, build_strategy
 from tailor.workspace import Workspace
 
@@ -40,7 +41,7 @@ def _inputs_key(ws: Workspace, dataset: TaskDataset, examples: list[Example]) ->
     r = ws.recipe
     return digest(
         ws.generator.name,
-        r.model.model_dump(mode="json"),
+        r.model.model_dump(mode="json", exclude=TRANSPORT),
         r.generation.model_dump(mode="json"),
         r.data.model_dump(mode="json"),
         r.seed,
@@ -49,6 +50,21 @@ def _inputs_key(ws: Workspace, dataset: TaskDataset, examples: list[Example]) ->
         [e.id for e in examples],
         [(d.doc_id, d.content_hash or digest(d.text), sorted(d.groups)) for d in ws.corpus],
     )
+
+
+def _model_facts(ws: Workspace) -> dict[str, Any]:
+    """The model a run answered with, how its tokens were counted, and (an endpoint) what it retried."""
+    facts: dict[str, Any] = {"model": ws.generator.name}
+    counter = getattr(ws.generator, "token_counter", None)
+    if counter is not None:
+        facts["token_counter"] = counter
+    retries = getattr(ws.generator, "retries", None)
+    if retries is not None:
+        facts["endpoint_retries"] = dict(sorted(retries.items()))
+        if retries:
+            said = ", ".join(f"{cause} {n}" for cause, n in sorted(retries.items()))
+            ws.reporter.log(f"endpoint: {sum(retries.values())} requests tried again ({said})")
+    return facts
 
 
 def _answers_key(ws: Workspace, inputs: str, built: BuiltStrategy, name: str) -> str:
@@ -72,6 +88,7 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
     reused: list[str] = []
     timings: dict[str, dict[str, float]] = {}  # dataset → step → seconds this run spent (0 when reused)
     not_applicable: dict[str, dict[str, str]] = {}  # dataset → suite with no rows → why
+    notes: dict[str, dict[str, str]] = {}  # dataset → suite → what its rows were measured on
     for dataset in ws.datasets:
         examples = evaluated_examples(ws, dataset)
         unanswerable = evaluated_examples(ws, dataset, unanswerable=True)
@@ -105,6 +122,8 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
             rows += found
             if isinstance(found, NoRows):
                 not_applicable.setdefault(dataset.name, {})[suite] = found.reason
+            if isinstance(found, Noted):
+                notes.setdefault(dataset.name, {})[suite] = found.note
             timings.setdefault(dataset.name, {})[f"suite/{suite}"] = round(time.perf_counter() - start, 3)
     if reused:
         ws.reporter.log(f"reused from an earlier run ({len(reused)}): {', '.join(reused)}; --fresh recomputes")
@@ -112,13 +131,14 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
         "recipe": recipe.model_dump(mode="json"),
         "started_at": started,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "environment": {**environment(), "model": ws.generator.name},
+        "environment": {**environment(), **_model_facts(ws)},
         "results": [r.to_json() for r in rows],
         "builds": builds,
         "timings": timings,
         "strategies": {name: plugins.strategy(name).properties() for name in recipe.strategies},
         "primary": {dataset.name: primary_metric(dataset) for dataset in ws.datasets},
         "not_applicable": not_applicable,
+        "notes": notes,
     }
     out = recipe.out_dir
     write_jsonl_atomic(out / "predictions.jsonl", predictions)
@@ -162,6 +182,8 @@ def _suite_rows(
         checkpoints.save_rows(dataset, suite, rows, key)
     if isinstance(rows, NoRows):  # said, never silently nothing
         ws.reporter.log(f"suite {suite} · {dataset}: no rows: {rows.reason}")
+    if isinstance(rows, Noted):
+        ws.reporter.log(f"suite {suite} · {dataset}: {rows.note}")
     return rows
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from tailor.config import GGUFModel, HFModel, ModelConfig, OpenAIModel, PackagedModel, Recipe
+from tailor.config import Recipe
 from tailor.errors import ModelError
 from tailor.models.base import Generator
+from tailor.models.settings import GGUFModel, HFModel, ModelConfig, OpenAIModel, PackagedModel
 
 
 def load_generator(recipe: Recipe, log: Callable[[str], None] = lambda _: None) -> Generator:
@@ -30,9 +32,10 @@ def load_model_at(
     try:
         return _load(recipe.model_copy(update={"model": model}), log)
     except ModelError as e:
-        # The field a load failure is about: the key for endpoints, the name or path otherwise.
+        # The field a load failure is about, where the error does not say: the key for endpoints, the
+        # name or path otherwise.
         field = {"openai": "api_key_env", "packaged": "name"}.get(model.kind, "path")
-        raise ModelError(*(recipe.problem(p.message, *at, field) for p in e.problems)) from None
+        raise ModelError(*(recipe.problem(p.message, *at, p.field or field) for p in e.problems)) from None
 
 
 def _load(recipe: Recipe, log: Callable[[str], None]) -> Generator:
@@ -47,6 +50,10 @@ def _load(recipe: Recipe, log: Callable[[str], None]) -> Generator:
             context_window=model.context_window,
             concurrency=model.concurrency,
             timeout_s=model.timeout_s,
+            max_tries=model.max_tries,
+            max_wait_s=model.max_wait_s,
+            backoff_s=model.backoff_s,
+            tokenizer_dir=_endpoint_tokenizer(recipe, model, log),
         )
     from tailor.models.gguf import converted_dir, packaged_gguf
     from tailor.models.local import TransformersGenerator
@@ -62,3 +69,20 @@ def _load(recipe: Recipe, log: Callable[[str], None]) -> Generator:
         return TransformersGenerator.load(converted_dir(recipe.resolve(model.path), log))
     assert isinstance(model, HFModel)  # the union is closed; pydantic rejected anything else
     return TransformersGenerator.load(recipe.resolve(model.path))
+
+
+def _endpoint_tokenizer(recipe: Recipe, model: OpenAIModel, log: Callable[[str], None]) -> Path | None:
+    """The directory of the tokenizer an endpoint's tokens are counted with: the recipe's ``tokenizer``, or the
+    packaged model's when the endpoint serves it (``HuggingFaceTB/SmolLM2-135M-Instruct`` under vLLM); None:
+    estimated. A packaged model not installed here is no error: its tokens are estimated."""
+    if model.tokenizer:
+        return recipe.resolve(model.tokenizer)
+    from tailor.models.gguf import PACKAGED, converted_dir, packaged_gguf
+
+    name = model.model.rsplit("/", 1)[-1].lower()
+    if name not in PACKAGED:
+        return None
+    try:
+        return converted_dir(packaged_gguf(name), log)
+    except ModelError:
+        return None

@@ -58,6 +58,7 @@ def write_report(run_dir: Path) -> Report:
             "frontier": plots.compression_frontier(m, ds),
             "examples": _examples(predictions, ds, m.strategies(ds), m.primary(ds)),
             "not_applicable": sorted((results.get("not_applicable") or {}).get(ds, {}).items()),
+            "notes": sorted((results.get("notes") or {}).get(ds, {}).items()),
             "interpret": [
                 line
                 for line in interpret

@@ -40,7 +40,6 @@ def test_every_suite_without_rows_says_why_and_the_report_shows_it(tmp_path: Pat
     why = payload["not_applicable"]["qa"]
     assert why == {
         "retrieval": "no strategy put documents in front of the model on this dataset",
-        "freshness": "eval.freshness names no new version of the documents",
         "interpret": "no fine-tuned strategy answered this dataset",
         "compress": "eval.compress lists no variant (bf16, int8, q8_0, q4_k_m) to compare",
         "judge": "eval.judge names no model to grade answers",

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from tailor.config import DataConfig, ExampleSet, ModelConfig, OpenAIModel, Recipe
+from tailor.config import DataConfig, ExampleSet, Recipe
+from tailor.models.settings import ModelConfig, OpenAIModel
 from tailor.recipe_file import load_recipe
 from tailor.recipe_render import render_recipe
 from tailor.synth.settings import SynthConfig

@@ -7,10 +7,11 @@ weights:
 - **General text** (``general_text_ce``, ``general_text_ce_delta``): the plainest symptom is that
   general text becomes less predictable: the mean per-token cross-entropy of prose the training
   never saw goes up. The held text is the prose of Python's own reference manual
-  (``pydoc_data.topics``, shipped with every Python): general English about a domain no recipe
-  trains on. The delta is paired, passage by passage, against the base model; above 0 means the
-  strategy's model forgot some. Strategies on the base weights (baseline, prompt, rag) score a delta
-  of exactly 0: a prompt cannot change the weights.
+  (``pydoc_data.topics``, shipped with every Python), unless the documents contain it: then another
+  source (:mod:`tailor.eval.held_text`), and the rows' note says which and why. The delta is
+  paired, passage by passage, against the base model; above 0 means the strategy's model forgot some.
+  Strategies on the base weights (baseline, prompt, rag) score a delta of exactly 0: a prompt cannot
+  change the weights.
 - **General knowledge** (``trivia_accuracy``, ``trivia_accuracy_delta``): 4-option trivia questions
   (:mod:`tailor.eval.trivia`), asked through each strategy's own prompt, so a long few-shot or
   retrieved context can cost knowledge too, not only changed weights. The delta is paired, question
@@ -24,33 +25,26 @@ Every row is a mean over passages or questions with a bootstrap 95% interval.
 
 from __future__ import annotations
 
-import random
+from collections.abc import Sequence
 
 from tailor.contract import PromptedStrategy, asker
 from tailor.errors import DataError
-from tailor.eval.base import NoRows, SuiteInput, local_weights, strategy_weights
+from tailor.eval.base import NoRows, Noted, SuiteInput, local_weights, strategy_weights
+from tailor.eval.held_text import held_text, python_reference, sample
 from tailor.eval.results import SIGNIFICANCE, ResultRow, format_p, mean_row, paired_row
 from tailor.eval.trivia import trivia_correct, trivia_items, trivia_prompts
 from tailor.plugins import Column, Panel, Size, SuiteSpec
 from tailor.progress import Advance
 from tailor.prompt.builder import baseline_builder
 
-_PARAGRAPH_CHARS = 300  # a paragraph this long is prose, not a grammar rule or an example
 
-
-def general_passages(tokenizer, count: int, tokens: int, seed: int = 0) -> list[list[int]]:
-    """``count`` passages of ``tokens`` tokens of prose from Python's reference manual, chosen by ``seed``."""
-    from pydoc_data.topics import topics
-
-    paragraphs = [
-        " ".join(p.split())
-        for name in sorted(topics)
-        for p in topics[name].split("\n\n")
-        if len(p) >= _PARAGRAPH_CHARS and not p.startswith((" ", "*", "="))
-    ]
-    random.Random(f"{seed}/general-text").shuffle(paragraphs)
+def general_passages(
+    tokenizer, count: int, tokens: int, seed: int = 0, paragraphs: Sequence[str] | None = None
+) -> list[list[int]]:
+    """``count`` passages of ``tokens`` tokens of held prose, chosen by ``seed``, from ``paragraphs``
+    (default: Python's reference manual, :mod:`tailor.eval.held_text`)."""
     passages = []
-    for p in paragraphs:
+    for p in sample(python_reference() if paragraphs is None else paragraphs, seed):
         ids = tokenizer(p, add_special_tokens=False)["input_ids"]
         if len(ids) >= tokens:
             passages.append(ids[:tokens])
@@ -85,13 +79,15 @@ def forgetting_suite(inp: SuiteInput) -> list[ResultRow]:
     base = local_weights(ws.generator)
     if base is None:
         return NoRows("the model answers through an endpoint: no local weights to score")
-    return _general_text_rows(inp, base) + _trivia_rows(inp)
+    held = held_text(d.text for d in ws.corpus)  # the runner logs its note
+    return Noted(_general_text_rows(inp, base, held.paragraphs) + _trivia_rows(inp), held.note)
 
 
-def _general_text_rows(inp: SuiteInput, base: tuple) -> list[ResultRow]:
+def _general_text_rows(inp: SuiteInput, base: tuple, paragraphs: Sequence[str]) -> list[ResultRow]:
     ws = inp.workspace
     cfg = ws.recipe.eval
-    passages = general_passages(base[1], cfg.size("forgetting_passages"), cfg.size("forgetting_tokens"), inp.seed)
+    size, tokens = cfg.size("forgetting_passages"), cfg.size("forgetting_tokens")
+    passages = general_passages(base[1], size, tokens, inp.seed, paragraphs)
     if not passages:
         return []
 
