@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from tailor_cli import tailor_command
 
 RESULTS = Path(__file__).parent / "results" / "any_corpus.json"
 STRATEGIES = ["baseline", "prompt", "rag", "finetune"]
@@ -44,19 +43,6 @@ ANSWER_METRICS = (
     "citation_precision",
 )
 FRESHNESS = ("stale_rate_before", "stale_rate_after", "changed_f1_before", "changed_f1_after", "update_s")
-
-
-def _tailor(*args: str, cwd: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tailor", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"tailor {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return done.stdout
 
 
 def main() -> None:
@@ -77,7 +63,7 @@ def main() -> None:
         for name in sorted(topics)[: args.topics]:
             (docs / f"{name}.txt").write_text(topics[name], encoding="utf-8")
         proj = root / "proj"
-        _tailor("init", str(proj), "--from-dir", str(docs), cwd=root)
+        tailor_command("init", str(proj), "--from-dir", str(docs), cwd=root)
         recipe = yaml.safe_load((proj / "tailor.yaml").read_text())
         recipe["synth"].update(questions=args.questions, round_trip=0.0)
         recipe["strategies"] = STRATEGIES
@@ -86,12 +72,12 @@ def main() -> None:
         (proj / "tailor.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
 
         began = time.perf_counter()
-        synth = json.loads(_tailor("synth", "--json", cwd=proj))
+        synth = json.loads(tailor_command("synth", "--json", cwd=proj))
         synth_s = time.perf_counter() - began
         began = time.perf_counter()
-        results = json.loads(_tailor("eval", "--json", cwd=proj))
+        results = json.loads(tailor_command("eval", "--json", cwd=proj))
         eval_s = time.perf_counter() - began
-        _tailor("report", cwd=proj)
+        tailor_command("report", cwd=proj)
         recommendation = json.loads((proj / "runs" / "latest" / "recommendation.json").read_text())
         examples = [json.loads(line) for line in (proj / "examples.jsonl").read_text().splitlines()]
         if args.keep:

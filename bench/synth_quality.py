@@ -23,30 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from tailor_cli import tailor_command
 
 RESULTS = Path(__file__).parent / "results" / "synth_quality.json"
-
-
-def _tailor(*args: str, cwd: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "tailor", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"tailor {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return done.stdout
 
 
 def _normal(text: str) -> str:
@@ -105,7 +90,7 @@ def main() -> None:
     strategies = args.strategies.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        _tailor("init", str(root / "real"), cwd=root)
+        tailor_command("init", str(root / "real"), cwd=root)
         recipe = yaml.safe_load((root / "real" / "tailor.yaml").read_text())
         recipe["strategies"] = strategies
         recipe["data"]["examples"] = [e for e in recipe["data"]["examples"] if "qa" in json.dumps(e)][:1]
@@ -116,13 +101,13 @@ def main() -> None:
         (root / "real" / "synth.yaml").write_text(yaml.safe_dump(synth, sort_keys=False))
 
         start = time.perf_counter()
-        report = json.loads(_tailor("synth", "-r", "synth.yaml", "--json", cwd=root / "real"))
+        report = json.loads(tailor_command("synth", "-r", "synth.yaml", "--json", cwd=root / "real"))
         synth_s = time.perf_counter() - start
         truth = _truth(root / "real" / "synth.jsonl")
         runs = {}
         for name, recipe_file in (("real", "tailor.yaml"), ("synth", "synth.yaml")):
             t = time.perf_counter()
-            _tailor("eval", "-r", recipe_file, "--suites", "task", cwd=root / "real")
+            tailor_command("eval", "-r", recipe_file, "--suites", "task", cwd=root / "real")
             results = json.loads((root / "real" / f"runs/{name}" / "results.json").read_text())
             runs[name] = (*_scores(results, "qa"), round(time.perf_counter() - t, 1))
     real_scores, real_pairs, real_s = runs["real"]
