@@ -90,16 +90,16 @@ def held_text(corpus: Iterable[str], sources: Sequence[Source] = SOURCES) -> Hel
     paragraphs it does contain."""
     seen = shingles(corpus)
     tried: list[tuple[Source, list[str], int]] = []
+    unseen_of: dict[str, tuple[str, ...]] = {}
     for source in sources:
         paragraphs = source.paragraphs()
-        unseen = [p for p in paragraphs if not shingles([p]) & seen]
+        unseen = unseen_of[source.name] = tuple(p for p in paragraphs if not shingles([p]) & seen)
         share = 1 - len(unseen) / len(paragraphs) if paragraphs else 1.0
         if share <= MAX_SEEN:
-            return HeldText(source.name, tuple(unseen), _note(source, tried, len(paragraphs) - len(unseen), paragraphs))
+            return HeldText(source.name, unseen, _note(source, tried, len(paragraphs) - len(unseen), paragraphs))
         tried.append((source, paragraphs, len(paragraphs) - len(unseen)))
-    source, paragraphs, seen_count = max(tried, key=lambda t: len(t[1]) - t[2])
-    unseen = tuple(p for p in paragraphs if not shingles([p]) & seen)
-    return HeldText(source.name, unseen, _note(source, tried, seen_count, paragraphs, fallback=True))
+    source, paragraphs, seen_count = max(tried, key=lambda t: len(unseen_of[t[0].name]))
+    return HeldText(source.name, unseen_of[source.name], _note(source, tried, seen_count, paragraphs, fallback=True))
 
 
 def _note(
