@@ -1,7 +1,9 @@
-"""Serving under load: `tailor serve` batched against the same server unbatched, same model, same requests.
+"""Serving under load: `tailor serve` batched against the same server unbatched, same model, same requests;
+and a soak of the server with every kind of request a client sends.
 
     pip install -e '.[serve,dev]'
     python bench/serve_bench.py             # → bench/results/serve.json (about 4 minutes on 2 CPU cores)
+    python bench/serve_bench.py --soak      # → its "soak" section (about 3 minutes)
 
 The server runs on 127.0.0.1 with the packaged SmolLM2-135M-Instruct behind the ``baseline`` strategy
 of the tiny synthetic world (answers capped at ``--max-new-tokens``). ``--clients`` concurrent
@@ -10,17 +12,34 @@ completions in total, each with its own API key check, and wait for each answer 
 next. Both runs are preceded by a warm-up. Measured per run: throughput (answers/s), latency p50 /
 p95 (s, client side), errors (any non-200; target 0) and generator calls. The ratio:
 ``throughput_ratio`` = batched / unbatched answers per second (above 1: batching helps).
+
+The soak (``--soak``) runs the server in its own process, so that its resident memory (RSS) is its
+own: same model and strategy, ``--clients`` concurrent clients for ``--soak-s`` seconds (at most
+``--soak-requests`` requests) sending a fixed mix (``KINDS``): chat completions and completions,
+plain and streamed, wrong API keys, and bodies over serve.max_body_bytes, with Content-Length and
+chunked without one. Each question carries a nonce that the served strategy appends to its answer,
+so every answer is checked to be its own request's. Unexpected, target 0: a status other than the
+kind's, an answer without its own nonce, a stream cut short, a connection error, a traceback in the
+server's log. Measured: answers/s, p50 / p95 latency per kind, time to the first streamed token
+against the whole stream, the server's RSS at start, after warm-up and at the end (and its peak),
+and its exit code when SIGTERM ends it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import random
+import re
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +48,29 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from tailor.artifacts import write_json_atomic
 from tailor.config import ServeConfig
+from tailor.contract import BuiltPrompt
 from tailor.eval.results import environment
 from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.serve.keys import add_key, load_keys
-from tailor.serve.server import build_state, running
-from tailor.workspace import open_workspace
+from tailor.serve.server import build_state, free_port, run, running
+from tailor.workspace import Workspace, open_workspace
+
+KINDS = {  # request kind → (share of the soak's requests, the status it must get)
+    "chat": (0.35, 200),
+    "completion": (0.20, 200),
+    "chat_stream": (0.15, 200),
+    "completion_stream": (0.10, 200),
+    "wrong_key": (0.10, 401),
+    "oversized": (0.05, 413),  # Content-Length over serve.max_body_bytes
+    "oversized_chunked": (0.05, 413),  # chunked, no Content-Length: cut off while it arrives
+}
+NONCE = re.compile(r"ref-[0-9a-f]{12}")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[int(q * (len(ordered) - 1))], 3) if ordered else 0.0
 
 
 async def _load(base_url: str, key: str, questions: list[str], clients: int) -> dict[str, Any]:
@@ -66,29 +102,35 @@ async def _load(base_url: str, key: str, questions: list[str], clients: int) -> 
         "wall_s": round(wall, 2),
         "answers_per_s": round(len(questions) / wall, 3),
         "latency_p50_s": round(statistics.median(latencies), 3),
-        "latency_p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
+        "latency_p95_s": _percentile(latencies, 0.95),
         "errors": sum(errors.values()),
         "errors_by_status": errors,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=8)
-    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "serve.json")
-    args = parser.parse_args()
-
+def _project(max_new_tokens: int) -> tuple[Path, Workspace, str]:
+    """A tiny synthetic world with one API key: (its directory, the workspace, the key)."""
     root = Path(tempfile.mkdtemp(prefix="tailor-serve-bench-"))
-    recipe_path = init_project(root, size="tiny")
-    recipe = load_recipe(recipe_path)
-    recipe = recipe.model_copy(
-        update={"generation": recipe.generation.model_copy(update={"max_new_tokens": args.max_new_tokens})}
-    )
-    ws = open_workspace(recipe)
+    init_project(root, size="tiny")
     key, _ = add_key(root / "keys.yaml", "bench", ["everyone"])
+    return root, _workspace(root, max_new_tokens), key
+
+
+def _workspace(root: Path, max_new_tokens: int) -> Workspace:
+    recipe = load_recipe(root / "tailor.yaml")
+    generation = recipe.generation.model_copy(update={"max_new_tokens": max_new_tokens})
+    return open_workspace(recipe.model_copy(update={"generation": generation}))
+
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    changed = [(k, v) for k, v in vars(args).items() if k != "results" and v != parser.get_default(k)]
+    flags = "".join(f" --{k.replace('_', '-')}" if v is True else f" --{k.replace('_', '-')} {v}" for k, v in changed)
+    return "python bench/serve_bench.py" + flags
+
+
+def compare(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """Batched against unbatched serving: the file's main record."""
+    root, ws, key = _project(args.max_new_tokens)
     examples = [e for d in ws.datasets for e in d.examples]
     questions = [examples[i % len(examples)].question for i in range(args.requests)]
     runs = {}
@@ -103,13 +145,8 @@ def main() -> None:
             runs[name]["batch_size"] = batch
         state.batcher.close()
         sys.stderr.write(f"{name}: {runs[name]}\n")
-    record = {
-        "command": "python bench/serve_bench.py"
-        + "".join(
-            f" --{k.replace('_', '-')} {v}"
-            for k, v in vars(args).items()
-            if k != "results" and v != parser.get_default(k)
-        ),
+    return {
+        "command": command,
         "what": f"{args.clients} concurrent clients, {args.requests} chat completions against tailor serve "
         f"(baseline strategy, SmolLM2-135M, answers up to {args.max_new_tokens} tokens), batched "
         f"(batch {args.batch_size}) vs unbatched, on 127.0.0.1",
@@ -118,8 +155,235 @@ def main() -> None:
         "throughput_ratio": round(runs["batched"]["answers_per_s"] / runs["unbatched"]["answers_per_s"], 2),
         "p95_latency_ratio": round(runs["batched"]["latency_p95_s"] / runs["unbatched"]["latency_p95_s"], 2),
     }
+
+
+def _echo_nonce(text: str, built: BuiltPrompt) -> str:
+    """The soak strategy's finish: the model's answer, then the nonce of the question it answered."""
+    found = NONCE.findall(built.messages[-1]["content"])
+    return f"{text} ({found[-1]})" if found else text
+
+
+def serve_for_soak(root: Path, port: int, args: argparse.Namespace) -> None:
+    """The soak's server process: baseline on the packaged model, its answers followed by their nonce."""
+    config = ServeConfig(
+        strategies=["baseline"], batch_size=args.batch_size, batch_wait_ms=20, max_queue=4 * args.clients
+    )
+    state = build_state(_workspace(root, args.max_new_tokens), load_keys(root / "keys.yaml"), config)
+    strategy = state.batcher.strategies["tailor-baseline"]
+    state.batcher.strategies["tailor-baseline"] = replace(strategy, finish=_echo_nonce)
+    run(state, "127.0.0.1", port)
+
+
+def _rss_mb(pid: int) -> dict[str, float]:
+    """The process's resident memory now and at its peak (Linux /proc), MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {
+        "now": round(int(fields["VmRSS"].split()[0]) / 1024, 1),
+        "peak": round(int(fields["VmHWM"].split()[0]) / 1024, 1),
+    }
+
+
+async def _one(http: Any, kind: str, question: str, key: str, limit: int) -> dict[str, Any]:
+    """Send one request of ``kind``: {kind, status, latency_s, first_token_s, problem (None: as expected)}."""
+    import httpx
+
+    nonce = NONCE.search(question).group()
+    stream = kind.endswith("_stream")
+    path = "/completions" if kind.startswith("completion") else "/chat/completions"
+    body: dict[str, Any] = {"model": "tailor-baseline", "stream": stream}
+    body |= {"prompt": question} if path == "/completions" else {"messages": [{"role": "user", "content": question}]}
+    headers = {"Authorization": f"Bearer {'tk-not-a-key' if kind == 'wrong_key' else key}"}
+    content: Any = None
+    if kind == "oversized":
+        content = json.dumps({**body, "pad": "x" * limit}).encode()
+    elif kind == "oversized_chunked":
+
+        async def chunks():  # 64 KiB at a time, up to 4 times the limit: cut off long before its end
+            for _ in range(4 * limit // 65536 + 1):
+                yield b" " * 65536
+
+        content = chunks()
+    start = time.perf_counter()
+    first = None
+    text, done, status, error = "", False, 0, None
+    try:
+        request = http.build_request(
+            "POST", path, headers=headers, json=None if content is not None else body, content=content
+        )
+        response = await http.send(request, stream=True)
+        status = response.status_code
+        if status == 200 and stream:
+            async for line in response.aiter_lines():
+                if line == "data: [DONE]":
+                    done = True
+                elif line.startswith("data: "):
+                    choice = (json.loads(line[6:]).get("choices") or [{}])[0]
+                    piece = choice.get("text") or (choice.get("delta") or {}).get("content") or ""
+                    if piece and first is None:
+                        first = time.perf_counter() - start
+                    text += piece
+        else:
+            reply = json.loads(await response.aread())
+            if status == 200:
+                choice = reply["choices"][0]
+                text, done = choice.get("text") or choice["message"]["content"], True
+            else:
+                error = reply["error"]["code"]
+        await response.aclose()
+    except (httpx.HTTPError, ValueError, KeyError) as e:
+        return {"kind": kind, "status": status, "latency_s": time.perf_counter() - start, "problem": repr(e)[:200]}
+    latency = time.perf_counter() - start
+    expected = KINDS[kind][1]
+    problem = None
+    if status != expected:
+        problem = f"status {status} ({error})"
+    elif status == 200 and not done:
+        problem = "stream cut short"
+    elif status == 200 and set(NONCE.findall(text)) != {nonce}:
+        problem = f"answer not its own: {NONCE.findall(text)} for {nonce}"
+    elif status != 200 and error != {401: "invalid_api_key", 413: "body_too_large"}[status]:
+        problem = f"error code {error}"
+    return {"kind": kind, "status": status, "latency_s": latency, "first_token_s": first, "problem": problem}
+
+
+async def _soak_load(
+    base_url: str, key: str, questions: list[str], clients: int, seconds: float, most: int, limit: int
+) -> tuple[list[dict[str, Any]], float]:
+    """``clients`` clients sending the KINDS mix for ``seconds`` (at most ``most`` requests): (results, wall s)."""
+    import httpx
+
+    results: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    kinds, shares = list(KINDS), [share for share, _ in KINDS.values()]
+
+    async def client(http: httpx.AsyncClient, rng: random.Random) -> None:
+        while time.monotonic() < deadline and len(results) < most:
+            question = f"{rng.choice(questions)} (ref-{rng.getrandbits(48):012x})"
+            results.append(await _one(http, rng.choices(kinds, shares)[0], question, key, limit))
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, timeout=300, limits=limits) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http, random.Random(i)) for i in range(clients)))
+        return results, time.perf_counter() - start
+
+
+def soak(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """The soak: the server in its own process, ``args.clients`` clients, every kind of request."""
+    import httpx
+
+    root, ws, key = _project(args.max_new_tokens)
+    questions = [e.question for d in ws.datasets for e in d.examples]
+    port = free_port()
+    server_command = [sys.executable, __file__, "--serve-root", str(root), "--port", str(port)]
+    server_command += ["--clients", str(args.clients), "--batch-size", str(args.batch_size)]
+    server_command += ["--max-new-tokens", str(args.max_new_tokens)]
+    log = root / "serve.log"
+    server = subprocess.Popen(server_command, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not come up")
+            time.sleep(0.5)
+        base_url = f"http://127.0.0.1:{port}/v1"
+        limit = ServeConfig().max_body_bytes
+        rss = {"start": _rss_mb(server.pid)["now"]}
+        asyncio.run(_soak_load(base_url, key, questions, 8, 15, 10**6, limit))  # warm-up: every kind
+        rss["after_warmup"] = _rss_mb(server.pid)["now"]
+        results, wall = asyncio.run(
+            _soak_load(base_url, key, questions, args.clients, args.soak_s, args.soak_requests, limit)
+        )
+        rss["end"], rss["peak"] = _rss_mb(server.pid).values()
+        server.send_signal(signal.SIGTERM)
+        stopping = time.perf_counter()
+        exit_code = server.wait(timeout=120)
+        shutdown_s = time.perf_counter() - stopping
+    finally:
+        server.kill()
+    server_log = log.read_text()
+    problems = [r for r in results if r["problem"]]
+    answered = [r for r in results if r["status"] == 200]
+    streamed = [r for r in answered if r["kind"].endswith("_stream") and not r["problem"]]
+    by_kind = {}
+    for kind, (_share, expected) in KINDS.items():
+        mine = [r for r in results if r["kind"] == kind]
+        by_kind[kind] = {
+            "requests": len(mine),
+            "expected_status": expected,
+            "unexpected": sum(1 for r in mine if r["problem"]),
+            "latency_p50_s": _percentile([r["latency_s"] for r in mine], 0.5),
+            "latency_p95_s": _percentile([r["latency_s"] for r in mine], 0.95),
+        }
+    record = {
+        "command": command,
+        "what": f"{args.clients} concurrent clients for {args.soak_s:g} s against tailor serve in its own process "
+        f"(baseline strategy, SmolLM2-135M, answers up to {args.max_new_tokens} tokens, batch {args.batch_size}), "
+        "sending chat completions and completions, plain and streamed, wrong API keys and bodies over "
+        "serve.max_body_bytes (with Content-Length and chunked), on 127.0.0.1",
+        "environment": environment(),
+        "clients": args.clients,
+        "wall_s": round(wall, 1),
+        "requests": len(results),
+        "unexpected": len(problems) + server_log.count("Traceback"),
+        "unexpected_examples": [{k: r[k] for k in ("kind", "status", "problem")} for r in problems[:10]],
+        "server_log_tracebacks": server_log.count("Traceback"),
+        "answers": len(answered),
+        "answers_matched_to_their_request": sum(1 for r in answered if not r["problem"]),
+        "answers_per_s": round(len(answered) / wall, 2),
+        "requests_per_s": round(len(results) / wall, 2),
+        "answer_latency_p50_s": _percentile([r["latency_s"] for r in answered], 0.5),
+        "answer_latency_p95_s": _percentile([r["latency_s"] for r in answered], 0.95),
+        "by_kind": by_kind,
+        "stream_first_token": {
+            "how": "whole answer generated, then sent as word-sized server-sent events",
+            "first_token_p50_s": _percentile([r["first_token_s"] for r in streamed], 0.5),
+            "first_token_p95_s": _percentile([r["first_token_s"] for r in streamed], 0.95),
+            "complete_p50_s": _percentile([r["latency_s"] for r in streamed], 0.5),
+        },
+        "server_rss_mb": rss,
+        "server_exit_code_after_sigterm": exit_code,
+        "server_shutdown_s": round(shutdown_s, 2),
+    }
+    sys.stderr.write(json.dumps({k: v for k, v in record.items() if k != "environment"}, indent=1) + "\n")
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=8)
+    parser.add_argument("--soak", action="store_true", help="run the soak instead; writes the file's soak section")
+    parser.add_argument("--soak-s", type=float, default=130, help="how long the soak's clients send")
+    parser.add_argument("--soak-requests", type=int, default=20_000, help="the soak's requests at most")
+    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "serve.json")
+    parser.add_argument("--serve-root", type=Path, help=argparse.SUPPRESS)  # the soak's server process
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_root is not None:
+        serve_for_soak(args.serve_root, args.port, args)
+        return
+
+    command = _command(parser, args)
+    previous = json.loads(args.results.read_text()) if args.results.is_file() else {}
+    if args.soak:
+        record = {**previous, "soak": soak(args, command)}
+    else:
+        record = {**compare(args, command), **({"soak": previous["soak"]} if "soak" in previous else {})}
     write_json_atomic(args.results, record)
-    sys.stdout.write(f"throughput ratio batched/unbatched: {record['throughput_ratio']} → {args.results}\n")
+    if args.soak:
+        sys.stdout.write(f"soak: {record['soak']['unexpected']} unexpected → {args.results}\n")
+    else:
+        sys.stdout.write(f"throughput ratio batched/unbatched: {record['throughput_ratio']} → {args.results}\n")
 
 
 if __name__ == "__main__":

@@ -359,6 +359,8 @@ class ServeConfig(Section):
     retry_after_s: int = Field(1, ge=1, le=3600, description="Retry-After on a 429")
     max_input_chars: int = Field(8000, ge=1, description="longest question; longer gets 413")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="largest request body; larger gets 413")
+    drain_timeout_s: float = Field(30.0, ge=0, le=3600, description="on SIGTERM, most seconds to finish requests")
+    debug_log: str | None = Field(None, description="file for unexpected errors' tracebacks (default: none)")
 
 
 class Recipe(Section):

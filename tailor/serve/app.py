@@ -14,42 +14,34 @@ decoding settings).
 Errors are OpenAI-style JSON ``{"error": {"message", "type", "param", "code"}}``: 401 missing or
 unknown key, 403 a model the key may not use, 404 an unknown model or route, 400 a malformed body,
 413 an oversized body or question, 429 a full queue (with ``Retry-After``). Bad input never gets a
-500. Logs carry request id, key id, user, model, status and time: never a key, a question, an
-answer or document text.
+500; an unexpected error (a failing strategy) does, with its request id. Request ids, the body limit,
+the log and 500s are :mod:`tailor.serve.guard`'s. Logs carry request id, key id, user, model, status
+and time: never a key, a question, an answer or document text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tailor.config import ServeConfig
 from tailor.contract import Answer, Strategy, User, citations
 from tailor.serve.batching import Batcher, QueueFull
+from tailor.serve.guard import ApiError, Guard, error_response
 from tailor.serve.keys import ApiKey, KeyStore
 
-log = logging.getLogger("tailor.serve")
 MODEL_PREFIX = "tailor-"
-
-
-class ApiError(Exception):
-    """An error answered as OpenAI-style JSON with ``status``."""
-
-    def __init__(self, status: int, message: str, code: str, *, kind: str = "invalid_request_error", param=None):
-        super().__init__(message)
-        self.status, self.message, self.code, self.kind, self.param = status, message, code, kind, param
-        self.headers: dict[str, str] = {}
 
 
 class ChatMessage(BaseModel):
@@ -82,6 +74,7 @@ class ServeState:
     keys: KeyStore
     batcher: Batcher
     config: ServeConfig
+    debug_log: Path | None = None  # serve.debug_log, resolved: where unexpected errors' tracebacks go
 
 
 def model_name(strategy: str) -> str:
@@ -92,44 +85,16 @@ def create_app(state: ServeState) -> FastAPI:
     """The API over ``state``'s strategies, keys and batcher."""
     app = FastAPI(title="tailor", summary="OpenAI-compatible API; every strategy is a model", docs_url=None)
     app.state.tailor = state
-
-    @app.middleware("http")
-    async def _log_and_limit(request: Request, call_next):
-        request.state.id = uuid.uuid4().hex[:12]
-        start = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > state.config.max_body_bytes:
-            response = _error(ApiError(413, f"request body over {state.config.max_body_bytes} bytes", "body_too_large"))
-        else:
-            response = await call_next(request)
-        key: ApiKey | None = getattr(request.state, "key", None)
-        log.info(
-            "%s %s %s status=%d key=%s user=%s model=%s %.0f ms",
-            request.state.id,
-            request.method,
-            request.url.path,
-            response.status_code,
-            key.id if key else "-",
-            key.user if key else "-",
-            getattr(request.state, "model", "-"),
-            (time.perf_counter() - start) * 1000,
-        )
-        response.headers["x-request-id"] = request.state.id
-        return response
+    app.add_middleware(Guard, max_body_bytes=state.config.max_body_bytes, debug_log=state.debug_log)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, e: ApiError):
-        return _error(e)
+        return error_response(e)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, e: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return _error(ApiError(e.status_code, str(e.detail), code))
-
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, e: Exception):
-        log.error("%s internal error: %s", getattr(request.state, "id", "-"), type(e).__name__)
-        return _error(ApiError(500, "internal error; see the server log", "internal_error", kind="server_error"))
+        return error_response(ApiError(e.status_code, str(e.detail), code))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -172,11 +137,6 @@ def create_app(state: ServeState) -> FastAPI:
     return app
 
 
-def _error(e: ApiError) -> JSONResponse:
-    body = {"error": {"message": e.message, "type": e.kind, "param": e.param, "code": e.code}}
-    return JSONResponse(body, status_code=e.status, headers=e.headers)
-
-
 def _authenticate(request: Request, keys: KeyStore) -> ApiKey:
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
@@ -190,7 +150,7 @@ def _authenticate(request: Request, keys: KeyStore) -> ApiKey:
 
 
 async def _json(request: Request) -> Any:
-    raw = await request.body()
+    raw = await request.body()  # past serve.max_body_bytes the Guard's receive raises a 413
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -57,9 +57,20 @@ class Batcher:
     def waiting(self) -> int:
         return self._queue.qsize()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30) -> None:
+        """Stop the worker once its current batch is answered, waiting at most ``timeout`` seconds.
+
+        Called when the server has stopped: requests still queued have no client left, so they are cancelled.
+        """
+        while True:
+            try:
+                request = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if request is not None:
+                request.future.cancel()
         self._queue.put(None)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=timeout)
 
     def _run(self) -> None:
         while True:

@@ -1,5 +1,9 @@
 """Build the served strategies from a workspace and run the API with uvicorn.
 
+Shutdown: on SIGTERM (or Ctrl-C) the server stops accepting connections, lets the requests in
+flight and those queued for the model finish, for at most ``serve.drain_timeout_s`` seconds, then
+returns; after SIGTERM the process exits 0. The request log goes to stderr, one line per request.
+
 Scale-out: with ``model: {kind: openai, base_url: ...}`` in the recipe, every served strategy
 generates through that endpoint (a vLLM server, say) while retrieval, access control and prompts
 stay here; see README.md for a vLLM launch line.
@@ -8,10 +12,13 @@ stay here; see README.md for a vLLM launch line.
 from __future__ import annotations
 
 import contextlib
+import logging
+import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from tailor.config import ServeConfig
 from tailor.errors import RecipeError
@@ -49,21 +56,72 @@ def build_state(ws: Workspace, keys: KeyStore | None = None, config: ServeConfig
     batcher = Batcher(
         models, batch_size=config.batch_size, wait_s=config.batch_wait_ms / 1000, max_queue=config.max_queue
     )
-    return ServeState(models, keys, batcher, config)
+    debug_log = recipe.resolve(config.debug_log) if config.debug_log else None
+    return ServeState(models, keys, batcher, config, debug_log)
 
 
 def serve(ws: Workspace, keys: KeyStore | None = None, *, host: str | None = None, port: int | None = None) -> None:
-    """Run the API until interrupted (``keys``: default, the recipe's serve.keys file)."""
-    import uvicorn
-
+    """Run the API until SIGTERM or Ctrl-C (``keys``: default, the recipe's serve.keys file)."""
     config = ws.recipe.serve
     state = build_state(ws, keys)
     host, port = host or config.host, port or config.port
     ws.reporter.log(f"serve: {', '.join(state.models)} on http://{host}:{port}/v1 ({len(state.keys)} key(s))")
+    run(state, host, port)
+
+
+def run(state: ServeState, host: str, port: int) -> None:
+    """Serve ``state`` on ``host:port`` until SIGTERM or Ctrl-C, then drain (see the module docstring)."""
+    import uvicorn
+
+    server = uvicorn.Server(_uvicorn_config(state, host, port))
+    with _request_log_on_stderr(), _sigterm_stops(server):
+        try:
+            server.run()
+        finally:
+            state.batcher.close(timeout=state.config.drain_timeout_s)
+
+
+def _uvicorn_config(state: ServeState, host: str, port: int) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        create_app(state),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,  # the Guard logs each request, with its key id and model
+        timeout_graceful_shutdown=state.config.drain_timeout_s,
+    )
+
+
+@contextlib.contextmanager
+def _sigterm_stops(server: Any) -> Iterator[None]:
+    """SIGTERM asks ``server`` to stop, also before uvicorn installs its own handler. uvicorn drains on
+    SIGTERM, then raises the signal again under the handler it found: this one, so a drained shutdown
+    returns and the process exits 0 instead of dying of the signal."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     try:
-        uvicorn.run(create_app(state), host=host, port=port, log_level="warning", access_log=False)
+        yield
     finally:
-        state.batcher.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _request_log_on_stderr() -> Iterator[None]:
+    logger = logging.getLogger("tailor.serve")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def free_port() -> int:
@@ -78,8 +136,7 @@ def running(state: ServeState, port: int | None = None) -> Iterator[str]:
     import uvicorn
 
     port = port or free_port()
-    config = uvicorn.Config(create_app(state), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(_uvicorn_config(state, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -9,7 +9,6 @@ import logging
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,24 +21,6 @@ from tailor.serve.server import build_state, running
 from tailor.workspace import open_workspace
 
 openai = pytest.importorskip("openai", reason="pip install openai (the dev extra)")
-
-
-def answer_from_prompt(messages) -> str:
-    """Says which question it got and cites the first document in its prompt, like a rag answer."""
-    question = messages[-1]["content"].rsplit("\n", 1)[-1]
-    shown = [line[1:].split("]")[0] for m in messages for line in m["content"].splitlines() if line.startswith("[")]
-    return f"answer to: {question}" + (f" [{shown[0]}]" if shown else "")
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, scripted):
-    root: Path = tmp_path_factory.mktemp("serve")
-    recipe_path = init_project(root, size="tiny")
-    ws = open_workspace(load_recipe(recipe_path), generator=scripted(answer_from_prompt))
-    keys = root / "keys.yaml"
-    alice, _ = add_key(keys, "alice", ["everyone", "hr"])
-    bob, _ = add_key(keys, "bob", ["everyone"], models=["tailor-baseline"])
-    return ws, keys, {"alice": alice, "bob": bob}
 
 
 @pytest.fixture(scope="module")
@@ -358,6 +339,10 @@ def test_tailor_serve_command_with_the_real_model(tmp_path):
             model="tailor-baseline", messages=[{"role": "user", "content": "Say hello in one word."}]
         )
         assert reply.choices[0].message.content.strip() and reply.usage.completion_tokens > 0
+        server.send_signal(signal.SIGTERM)  # as a process manager stops it: drained, exit code 0
+        assert server.wait(timeout=60) == 0
+        log = server.stderr.read()
+        assert "POST /v1/chat/completions status=200" in log and "Traceback" not in log
     finally:
-        server.send_signal(signal.SIGINT)
+        server.kill()
         server.wait(timeout=30)
