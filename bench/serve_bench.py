@@ -4,6 +4,8 @@ and a soak of the server with every kind of request a client sends.
     pip install -e '.[serve,dev]'
     python bench/serve_bench.py             # → bench/results/serve.json (about 4 minutes on 2 CPU cores)
     python bench/serve_bench.py --soak      # → its "soak" section (about 3 minutes)
+    python bench/serve_bench.py --first-token --max-new-tokens 32 --clients 16 --requests 48
+                                            # → its "first_token" section (about 3 minutes)
 
 The server runs on 127.0.0.1 with the packaged SmolLM2-135M-Instruct behind the ``baseline`` strategy
 of the tiny synthetic world (answers capped at ``--max-new-tokens``). ``--clients`` concurrent
@@ -23,6 +25,10 @@ kind's, an answer without its own nonce, a stream cut short, a connection error,
 server's log. Measured: answers/s, p50 / p95 latency per kind, time to the first streamed token
 against the whole stream, the server's RSS at start, after warm-up and at the end (and its peak),
 and its exit code when SIGTERM ends it.
+
+``--first-token`` measures what token streaming buys: the time to the first streamed word with words
+sent as generated, against the same server with the answer generated whole and then sent in pieces
+(the peer: tailor serve before it streamed); ratio ``first_token_p50_ratio`` = streamed / whole.
 """
 
 from __future__ import annotations
@@ -247,14 +253,23 @@ async def _one(http: Any, kind: str, question: str, key: str, limit: int) -> dic
 
 
 async def _soak_load(
-    base_url: str, key: str, questions: list[str], clients: int, seconds: float, most: int, limit: int
+    base_url: str,
+    key: str,
+    questions: list[str],
+    clients: int,
+    seconds: float,
+    most: int,
+    limit: int,
+    only: list[str] | None = None,
 ) -> tuple[list[dict[str, Any]], float]:
-    """``clients`` clients sending the KINDS mix for ``seconds`` (at most ``most`` requests): (results, wall s)."""
+    """``clients`` clients sending the KINDS mix (or only the kinds ``only``) for ``seconds`` (at most
+    ``most`` requests): (results, wall s)."""
     import httpx
 
     results: list[dict[str, Any]] = []
     deadline = time.monotonic() + seconds
-    kinds, shares = list(KINDS), [share for share, _ in KINDS.values()]
+    kinds = only or list(KINDS)
+    shares = [KINDS[kind][0] for kind in kinds]
 
     async def client(http: httpx.AsyncClient, rng: random.Random) -> None:
         while time.monotonic() < deadline and len(results) < most:
@@ -343,7 +358,7 @@ def soak(args: argparse.Namespace, command: str) -> dict[str, Any]:
         "answer_latency_p95_s": _percentile([r["latency_s"] for r in answered], 0.95),
         "by_kind": by_kind,
         "stream_first_token": {
-            "how": "whole answer generated, then sent as word-sized server-sent events",
+            "how": "words sent as they are generated (server-sent events)",
             "first_token_p50_s": _percentile([r["first_token_s"] for r in streamed], 0.5),
             "first_token_p95_s": _percentile([r["first_token_s"] for r in streamed], 0.95),
             "complete_p50_s": _percentile([r["latency_s"] for r in streamed], 0.5),
@@ -356,6 +371,75 @@ def soak(args: argparse.Namespace, command: str) -> dict[str, Any]:
     return record
 
 
+class _Whole:
+    """The model behind the first-token comparison's peer: the same generator, made not to stream, so
+    that the answer is generated whole and then sent in word-sized pieces (tailor serve before it streamed)."""
+
+    def __init__(self, generator: Any):
+        self.generator, self.name = generator, generator.name
+
+    @property
+    def context_window(self) -> int:
+        return self.generator.context_window
+
+    def count_tokens(self, text: str) -> int:
+        return self.generator.count_tokens(text)
+
+    def generate(self, prompts: Any, settings: Any, progress: Any = None) -> Any:
+        return self.generator.generate(prompts, settings, progress)
+
+
+def first_token(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """Time to the first streamed word, streamed as generated against generated whole, same server and
+    requests: ``args.clients`` clients each sending streamed chat completions, in the order whole,
+    streamed, streamed, whole, ``args.requests`` requests each time."""
+    root, ws, key = _project(args.max_new_tokens)
+    questions = [e.question for d in ws.datasets for e in d.examples]
+    runs: dict[str, list[dict[str, Any]]] = {"whole": [], "streamed": []}
+    for name in ("whole", "streamed", "streamed", "whole"):
+        config = ServeConfig(
+            strategies=["baseline"], batch_size=args.batch_size, batch_wait_ms=20, max_queue=4 * args.clients
+        )
+        state = build_state(ws, load_keys(root / "keys.yaml"), config)
+        strategy = state.batcher.strategies["tailor-baseline"]
+        if name == "whole":
+            strategy = replace(strategy, generator=_Whole(strategy.generator))
+        state.batcher.strategies["tailor-baseline"] = replace(strategy, finish=_echo_nonce)
+        with running(state) as base_url:
+            asyncio.run(_soak_load(base_url, key, questions, min(4, args.clients), 60, 4, 0, ["chat_stream"]))
+            results, _ = asyncio.run(
+                _soak_load(base_url, key, questions, args.clients, 600, args.requests, 0, ["chat_stream"])
+            )
+        state.batcher.close()
+        runs[name] += results
+        sys.stderr.write(f"{name}: {len(results)} requests\n")
+    summary = {}
+    for name, results in runs.items():
+        good = [r for r in results if not r["problem"]]
+        summary[name] = {
+            "requests": len(results),
+            "unexpected": len(results) - len(good),
+            "first_token_p50_s": _percentile([r["first_token_s"] for r in good], 0.5),
+            "first_token_p95_s": _percentile([r["first_token_s"] for r in good], 0.95),
+            "complete_p50_s": _percentile([r["latency_s"] for r in good], 0.5),
+            "complete_p95_s": _percentile([r["latency_s"] for r in good], 0.95),
+        }
+    return {
+        "command": command,
+        "what": f"{args.clients} concurrent clients sending streamed chat completions to tailor serve in this "
+        f"process (baseline strategy, SmolLM2-135M, answers up to {args.max_new_tokens} tokens, batch "
+        f"{args.batch_size}): words sent as they are generated ('streamed') against the answer generated "
+        "whole and then sent in word-sized pieces ('whole', as before token streaming), runs in the order "
+        f"whole, streamed, streamed, whole, {args.requests} requests each, on 127.0.0.1",
+        "environment": environment(),
+        "runs": summary,
+        "first_token_p50_ratio": round(
+            summary["streamed"]["first_token_p50_s"] / summary["whole"]["first_token_p50_s"], 2
+        ),
+        "complete_p50_ratio": round(summary["streamed"]["complete_p50_s"] / summary["whole"]["complete_p50_s"], 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -363,6 +447,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=8)
     parser.add_argument("--soak", action="store_true", help="run the soak instead; writes the file's soak section")
+    parser.add_argument(
+        "--first-token",
+        action="store_true",
+        help="compare the first streamed word's wait, streamed vs generated whole; writes the first_token section",
+    )
     parser.add_argument("--soak-s", type=float, default=130, help="how long the soak's clients send")
     parser.add_argument("--soak-requests", type=int, default=20_000, help="the soak's requests at most")
     parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results" / "serve.json")
@@ -375,13 +464,19 @@ def main() -> None:
 
     command = _command(parser, args)
     previous = json.loads(args.results.read_text()) if args.results.is_file() else {}
+    sections = ("soak", "first_token")
     if args.soak:
         record = {**previous, "soak": soak(args, command)}
+    elif args.first_token:
+        record = {**previous, "first_token": first_token(args, command)}
     else:
-        record = {**compare(args, command), **({"soak": previous["soak"]} if "soak" in previous else {})}
+        record = {**compare(args, command), **{k: previous[k] for k in sections if k in previous}}
     write_json_atomic(args.results, record)
     if args.soak:
         sys.stdout.write(f"soak: {record['soak']['unexpected']} unexpected → {args.results}\n")
+    elif args.first_token:
+        ratio = record["first_token"]["first_token_p50_ratio"]
+        sys.stdout.write(f"first streamed word p50 streamed/whole: {ratio} → {args.results}\n")
     else:
         sys.stdout.write(f"throughput ratio batched/unbatched: {record['throughput_ratio']} → {args.results}\n")
 

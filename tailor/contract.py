@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from tailor.models.base import GenerationSettings, Generator, Message
+from tailor.models.base import GenerationSettings, Generator, Message, OnText, streams
 
 if TYPE_CHECKING:
     from tailor.data.examples import Example
@@ -69,7 +69,11 @@ class BuiltPrompt:
 
 
 class Strategy(Protocol):
-    """What every strategy implements. ``answer_batch`` exists because generators are far faster in batches."""
+    """What every strategy implements. ``answer_batch`` exists because generators are far faster in batches.
+
+    A strategy that can stream its answers has ``streams = True`` and takes ``on_text`` in
+    ``answer_batch`` (see :data:`tailor.models.base.OnText`); the server streams only those.
+    """
 
     name: str
 
@@ -91,19 +95,31 @@ class PromptedStrategy:
     generator: Generator
     build: PromptBuilder
     settings: GenerationSettings = field(default_factory=GenerationSettings)
-    # Applied to each generated text with the prompt it answered (rag adds citations here).
+    # Applied to each generated text with the prompt it answered (rag adds citations here). It may only
+    # append, so that what was streamed of an answer still begins the finished one.
     finish: Callable[[str, BuiltPrompt], str] | None = None
+
+    @property
+    def streams(self) -> bool:
+        """Whether answers can be reported while generated: when the generator streams."""
+        return streams(self.generator)
 
     def answer(self, question: str, user: User) -> Answer:
         return self.answer_batch([question], [user])[0]
 
     def answer_batch(
-        self, questions: Sequence[str], users: Sequence[User], progress: Callable[[int], None] | None = None
+        self,
+        questions: Sequence[str],
+        users: Sequence[User],
+        progress: Callable[[int], None] | None = None,
+        on_text: OnText | None = None,
     ) -> list[Answer]:
+        """``on_text``: see :data:`tailor.models.base.OnText`; only where :attr:`streams`."""
         if len(questions) != len(users):
             raise ValueError(f"{len(questions)} questions but {len(users)} users")
         built = [self.build(q, u) for q, u in zip(questions, users, strict=True)]
-        gens = self.generator.generate([b.messages for b in built], self.settings, progress)
+        streaming = {"on_text": on_text} if on_text is not None and self.streams else {}
+        gens = self.generator.generate([b.messages for b in built], self.settings, progress, **streaming)
         finish = self.finish or (lambda text, _: text)
         return [
             Answer(finish(g.text, b), b.contexts, g.prompt_tokens, g.completion_tokens, g.latency_s)

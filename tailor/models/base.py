@@ -1,7 +1,8 @@
 """The one interface every generator backend implements.
 
 A backend takes a batch of prompts (raw text, or chat messages rendered with the model's own chat
-template) and returns one :class:`Generation` per prompt, in input order.
+template) and returns one :class:`Generation` per prompt, in input order. A backend that can stream
+also reports each answer while it is being generated, through ``on_text`` (see :data:`OnText`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ class Message(TypedDict):
 
 # A prompt is either raw text (sent as is) or a chat conversation.
 Prompt = str | Sequence[Message]
+
+# Called while answers are generated: (the prompt's index in the call, its answer so far). The text
+# only grows, and the finished Generation's text starts with every text reported for it; see settled().
+OnText = Callable[[int, str], None]
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,28 @@ class Generator(Protocol):
         prompts: Sequence[Prompt],
         settings: GenerationSettings,
         progress: Callable[[int], None] | None = None,
+        on_text: OnText | None = None,
     ) -> list[Generation]:
         """Complete every prompt; ``progress(n)`` is called as ``n`` more prompts finish.
+
+        ``on_text``: given only by callers that stream, and only to a backend that streams (its
+        ``streams`` attribute is True); a backend without it is never passed one.
 
         Raises:
             ModelError: the model rejects a prompt (too long) or cannot be reached.
         """
         ...
+
+
+def streams(generator: Generator) -> bool:
+    """Whether ``generator`` reports answers while generating them (takes ``on_text``)."""
+    return bool(getattr(generator, "streams", False))
+
+
+def settled(decoded: str) -> str:
+    """What of an answer decoded so far is sure to begin the finished answer: its words up to the
+    last whitespace, stripped as the finished text is. The word being generated is held back (its
+    next token may extend it, and a character cut in half decodes as U+FFFD)."""
+    text = decoded.lstrip()
+    cut = max((i for i, ch in enumerate(text) if ch.isspace()), default=0)
+    return text[:cut].rstrip()

@@ -4,7 +4,8 @@ Chat prompts are rendered with the chat template stored in the GGUF file, the wa
 renders it (jinja2, trim_blocks and lstrip_blocks, generation prompt added), or with a given
 ``render`` function — a compressed variant uses its source model's, so both see the same text. Raw
 text is completed as is; decoding is greedy unless ``temperature > 0``. Prompts run one after
-another: llama.cpp's speed here comes from its kernels, not from batching.
+another: llama.cpp's speed here comes from its kernels, not from batching. With ``on_text`` each
+answer streams, a token at a time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tailor.errors import ModelError
-from tailor.models.base import Generation, GenerationSettings, Prompt
+from tailor.models.base import Generation, GenerationSettings, OnText, Prompt, settled
 
 Render = Callable[[Prompt], str]
 
@@ -31,6 +32,8 @@ def llama_cpp_available() -> bool:
 
 
 class LlamaCppGenerator:
+    streams = True
+
     def __init__(
         self,
         path: Path,
@@ -95,25 +98,39 @@ class LlamaCppGenerator:
         prompts: Sequence[Prompt],
         settings: GenerationSettings,
         progress: Callable[[int], None] | None = None,
+        on_text: OnText | None = None,
     ) -> list[Generation]:
         out = []
-        for prompt in prompts:
+        for index, prompt in enumerate(prompts):
             start = time.perf_counter()
             options = {"max_tokens": settings.max_new_tokens, "temperature": settings.temperature, "seed": 0}
             if settings.temperature == 0:
                 options["top_k"] = 1  # greedy
             self.llm.reset()  # no prompt-prefix reuse between prompts: each is answered (and timed) whole
             try:
-                reply = self.llm.create_completion(prompt=self._render(prompt), **options)
-                text = reply["choices"][0]["text"]
+                if on_text is None:
+                    reply = self.llm.create_completion(prompt=self._render(prompt), **options)
+                    text, usage = reply["choices"][0]["text"], reply["usage"]
+                    tokens = usage["prompt_tokens"], usage["completion_tokens"]
+                else:
+                    text, tokens = self._stream(self._render(prompt), options, lambda t, i=index: on_text(i, t))
             except ValueError as e:  # llama.cpp: prompt longer than the context window
                 raise ModelError(f"{self.name}: {e}") from None
-            usage = reply["usage"]
-            out.append(
-                Generation(
-                    text.strip(), usage["prompt_tokens"], usage["completion_tokens"], time.perf_counter() - start
-                )
-            )
+            out.append(Generation(text.strip(), *tokens, time.perf_counter() - start))
             if progress is not None:
                 progress(1)
         return out
+
+    def _stream(self, rendered: str, options: dict, on_text: Callable[[str], None]) -> tuple[str, tuple[int, int]]:
+        """Complete ``rendered`` a token at a time, reporting the settled words: (text, (prompt tokens,
+        completion tokens)). llama.cpp sends one piece per token generated, then one that says why it stopped."""
+        text, pieces, reported = "", 0, ""
+        for chunk in self.llm.create_completion(prompt=rendered, stream=True, **options):
+            choice = chunk["choices"][0]
+            text += choice["text"]
+            pieces += choice["finish_reason"] is None  # the last piece only says why it stopped
+            if (now := settled(text)) != reported:
+                reported = now
+                on_text(now)
+        prompt_tokens = len(self.llm.tokenize(rendered.encode("utf-8"), add_bos=True, special=True))
+        return text, (prompt_tokens, pieces)

@@ -2,6 +2,8 @@
 
 Prompts are sorted by length before batching so that a batch pads little, then answers are returned
 in input order. Left padding keeps every prompt's last token at the same position for generation.
+Answers stream: with ``on_text``, every row of a batch is decoded after each step (transformers'
+streamer interface, for the whole batch) and its settled words reported.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from tailor.allocator import keep_freed_memory
 from tailor.errors import ModelError
-from tailor.models.base import Generation, GenerationSettings, Prompt
+from tailor.models.base import Generation, GenerationSettings, OnText, Prompt, settled
 
 
 def _offline() -> None:
@@ -27,6 +29,8 @@ def _offline() -> None:
 
 class TransformersGenerator:
     """A causal LM loaded from a Hugging Face model directory."""
+
+    streams = True
 
     def __init__(self, model: Any, tokenizer: Any, name: str):
         self.model = model
@@ -86,6 +90,7 @@ class TransformersGenerator:
         prompts: Sequence[Prompt],
         settings: GenerationSettings,
         progress: Callable[[int], None] | None = None,
+        on_text: OnText | None = None,
     ) -> list[Generation]:
         texts = [self.render(p) for p in prompts]
         ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
@@ -100,13 +105,17 @@ class TransformersGenerator:
         results: list[Generation | None] = [None] * len(ids)
         for start in range(0, len(order), settings.batch_size):
             batch = order[start : start + settings.batch_size]
-            for i, gen in zip(batch, self._generate_batch([ids[i] for i in batch], settings), strict=True):
+            streamer = _Rows(self.tokenizer, _stop_ids(self.tokenizer, self.model), batch, on_text) if on_text else None
+            generated = self._generate_batch([ids[i] for i in batch], settings, streamer)
+            for i, gen in zip(batch, generated, strict=True):
                 results[i] = gen
             if progress is not None:
                 progress(len(batch))
         return [r for r in results if r is not None]
 
-    def _generate_batch(self, batch: list[list[int]], settings: GenerationSettings) -> list[Generation]:
+    def _generate_batch(
+        self, batch: list[list[int]], settings: GenerationSettings, streamer: _Rows | None = None
+    ) -> list[Generation]:
         import torch
 
         from tailor.models.reserved_cache import reserved_cache
@@ -130,6 +139,7 @@ class TransformersGenerator:
                 pad_token_id=pad,
                 # the batch's whole length at once, instead of a copy of the cache every step
                 cache=reserved_cache(width + settings.max_new_tokens),
+                streamer=streamer,
             )
         latency = time.perf_counter() - start
         stops = _stop_ids(self.tokenizer, self.model)
@@ -139,6 +149,38 @@ class TransformersGenerator:
             text = self.tokenizer.decode(row[:n], skip_special_tokens=True).strip()
             gens.append(Generation(text=text, prompt_tokens=len(seq), completion_tokens=n, latency_s=latency))
         return gens
+
+
+class _Rows:
+    """A streamer (transformers' ``put``/``end``) for a whole batch: after each step, every row's answer
+    so far is decoded and its settled words reported as ``on_text(index, text)``, ``index`` being the
+    row's prompt in the generate call. A row ends at its first stop token, as the finished text does."""
+
+    def __init__(self, tokenizer: Any, stops: set[int], indices: list[int], on_text: OnText):
+        self.tokenizer, self.stops, self.indices, self.on_text = tokenizer, stops, indices, on_text
+        self.rows: list[list[int]] = [[] for _ in indices]
+        self.ended = [False] * len(indices)
+        self.reported = [""] * len(indices)
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # the first call hands over the prompts
+            self.prompt_seen = True
+            return
+        for row, token in enumerate(value.reshape(-1).tolist()):
+            if self.ended[row]:
+                continue
+            if token in self.stops:
+                self.ended[row] = True
+                continue
+            self.rows[row].append(token)
+            text = settled(self.tokenizer.decode(self.rows[row], skip_special_tokens=True))
+            if text != self.reported[row]:
+                self.reported[row] = text
+                self.on_text(self.indices[row], text)
+
+    def end(self) -> None:
+        pass
 
 
 def _stop_ids(tokenizer: Any, model: Any) -> set[int]:

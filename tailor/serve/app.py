@@ -1,7 +1,8 @@
 """The OpenAI-compatible API: ``create_app(state)`` → a FastAPI app; every served strategy is a model.
 
 Routes: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST
-/v1/completions`` (both also streaming, as server-sent events). Responses follow OpenAI's schema,
+/v1/completions`` (both also streaming, as server-sent events: the words of a strategy whose model
+streams are sent as they are generated, the rest once answered). Responses follow OpenAI's schema,
 ``usage`` included; each completion also carries a ``tailor`` extension field::
 
     "tailor": {"strategy": "rag", "contexts": ["doc-a", "doc-b"], "citations": ["doc-a"]}
@@ -25,7 +26,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tailor.config import ServeConfig
 from tailor.contract import Answer, Strategy, User, citations
 from tailor.serve.batching import Batcher, QueueFull
-from tailor.serve.guard import ApiError, Guard, error_response
+from tailor.serve.guard import ApiError, Guard, error_body, error_response, internal_error
 from tailor.serve.keys import ApiKey, KeyStore
 
 MODEL_PREFIX = "tailor-"
@@ -115,11 +116,11 @@ def create_app(state: ServeState) -> FastAPI:
         key = _authenticate(request, state.keys)
         body = _parse(ChatRequest, await _json(request))
         question = _last_user_message(body)
-        answer, model = await _answer(request, state, key, body.model, question)
+        pending = _submit(request, state, key, body.model, question, body.stream)
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
-            return _sse(_chat_chunks(model, answer, include_usage))
-        return _chat_response(model, answer)
+            return await _sse(request, _chat_chunks(body.model, _deltas(pending), include_usage))
+        return _chat_response(body.model, await pending.answer)
 
     @app.post("/v1/completions")
     async def completions(request: Request):
@@ -128,11 +129,11 @@ def create_app(state: ServeState) -> FastAPI:
         if isinstance(body.prompt, list) and len(body.prompt) != 1:
             raise ApiError(400, "send one prompt per request", "invalid_prompt", param="prompt")
         question = body.prompt if isinstance(body.prompt, str) else body.prompt[0]
-        answer, model = await _answer(request, state, key, body.model, question)
+        pending = _submit(request, state, key, body.model, question, body.stream)
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
-            return _sse(_completion_chunks(model, answer, include_usage))
-        return _completion_response(model, answer)
+            return await _sse(request, _completion_chunks(body.model, _deltas(pending), include_usage))
+        return _completion_response(body.model, await pending.answer)
 
     return app
 
@@ -178,7 +179,15 @@ def _last_user_message(body: ChatRequest) -> str:
     raise ApiError(400, "messages: the last user message has no text", "invalid_messages", param="messages")
 
 
-async def _answer(request: Request, state: ServeState, key: ApiKey, model: str, question: str) -> tuple[Answer, str]:
+@dataclass
+class _Pending:
+    """A submitted question: its answer to come, and for a stream, its answer so far as it grows."""
+
+    answer: asyncio.Future[Answer]
+    texts: asyncio.Queue[str] | None
+
+
+def _submit(request: Request, state: ServeState, key: ApiKey, model: str, question: str, stream: bool) -> _Pending:
     request.state.model = model
     if model not in state.models:
         raise ApiError(404, f"model {model!r} does not exist; GET /v1/models lists yours", "model_not_found")
@@ -186,13 +195,43 @@ async def _answer(request: Request, state: ServeState, key: ApiKey, model: str, 
         raise ApiError(403, f"this key may not use {model!r}", "model_not_allowed", kind="permission_error")
     if len(question) > state.config.max_input_chars:
         raise ApiError(413, f"question over {state.config.max_input_chars} characters", "input_too_large")
+    texts: asyncio.Queue[str] | None = asyncio.Queue() if stream else None
+    on_text = None
+    if texts is not None:
+        loop = asyncio.get_running_loop()
+
+        def on_text(text: str) -> None:  # called in the batcher's thread
+            loop.call_soon_threadsafe(texts.put_nowait, text)
+
     try:
-        future = state.batcher.submit(model, question, User(key.user, key.groups))
+        future = state.batcher.submit(model, question, User(key.user, key.groups), on_text)
     except QueueFull:
         e = ApiError(429, "too many requests waiting; retry later", "rate_limit_exceeded", kind="rate_limit_error")
         e.headers["Retry-After"] = str(state.config.retry_after_s)
         raise e from None
-    return await asyncio.wrap_future(future), model
+    return _Pending(asyncio.wrap_future(future), texts)
+
+
+async def _deltas(pending: _Pending) -> AsyncIterator[str | Answer]:
+    """The answer as it is generated: text deltas, then the finished :class:`Answer` last.
+
+    Deltas come as the strategy reports its settled words; what remains when it finishes (all of it
+    for a strategy that does not stream; rag's citations) follows in word-sized pieces. Raises what
+    answering raised.
+    """
+    sent = ""
+    while pending.texts is not None and not pending.answer.done():
+        text = asyncio.ensure_future(pending.texts.get())
+        await asyncio.wait({text, pending.answer}, return_when=asyncio.FIRST_COMPLETED)
+        if not text.done():
+            text.cancel()
+        elif text.result().startswith(sent) and len(text.result()) > len(sent):
+            yield text.result()[len(sent) :]
+            sent = text.result()
+    answer = await pending.answer
+    for piece in _pieces(answer.text.removeprefix(sent)):
+        yield piece
+    yield answer
 
 
 def _extension(model: str, answer: Answer) -> dict[str, Any]:
@@ -241,12 +280,15 @@ def _pieces(text: str) -> list[str]:
     return [*out, current] if current else out
 
 
-def _chat_chunks(model: str, answer: Answer, include_usage: bool) -> Iterator[dict]:
+async def _chat_chunks(model: str, deltas: AsyncIterator[str | Answer], include_usage: bool) -> AsyncIterator[dict]:
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time())}
     base["model"] = model
     yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
-    for piece in _pieces(answer.text):
-        yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+    async for delta in deltas:
+        if isinstance(delta, Answer):
+            answer = delta
+            break
+        yield {**base, "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}]}
     last = {
         **base,
         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
@@ -257,11 +299,16 @@ def _chat_chunks(model: str, answer: Answer, include_usage: bool) -> Iterator[di
         yield {**base, "choices": [], "usage": _usage(answer)}
 
 
-def _completion_chunks(model: str, answer: Answer, include_usage: bool) -> Iterator[dict]:
+async def _completion_chunks(
+    model: str, deltas: AsyncIterator[str | Answer], include_usage: bool
+) -> AsyncIterator[dict]:
     base = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time())}
     base["model"] = model
-    for piece in _pieces(answer.text):
-        yield {**base, "choices": [{"index": 0, "text": piece, "finish_reason": None, "logprobs": None}]}
+    async for delta in deltas:
+        if isinstance(delta, Answer):
+            answer = delta
+            break
+        yield {**base, "choices": [{"index": 0, "text": delta, "finish_reason": None, "logprobs": None}]}
     yield {
         **base,
         "choices": [{"index": 0, "text": "", "finish_reason": "stop", "logprobs": None}],
@@ -271,10 +318,25 @@ def _completion_chunks(model: str, answer: Answer, include_usage: bool) -> Itera
         yield {**base, "choices": [], "usage": _usage(answer)}
 
 
-def _sse(chunks: Iterator[dict]) -> StreamingResponse:
-    def events() -> Iterator[str]:
-        for chunk in chunks:
+async def _sse(request: Request, chunks: AsyncIterator[dict]) -> StreamingResponse:
+    """The chunks as server-sent events. The response starts once the first chunk after the opening
+    one is ready: an answer that fails before its first words is an error response, not a cut stream.
+    One that fails later ends the stream with an error event in OpenAI's form (which the openai
+    client raises), and no ``[DONE]``."""
+    opened = [await anext(chunks)]
+    if opened[0]["object"] == "chat.completion.chunk":  # the role chunk comes first, whatever follows
+        opened.append(await anext(chunks))
+
+    async def events() -> AsyncIterator[str]:
+        for chunk in opened:
             yield f"data: {json.dumps(chunk)}\n\n"
+        try:
+            async for chunk in chunks:
+                yield f"data: {json.dumps(chunk)}\n\n"
+        except Exception:
+            error = internal_error(request.state.id)
+            yield f"data: {json.dumps(error_body(error))}\n\n"
+            raise  # for the Guard's log line
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")

@@ -2,7 +2,8 @@
 
 One worker thread owns the model: it takes the oldest waiting request, waits up to ``wait_s`` for
 more (up to ``batch_size``), groups them by strategy and answers each group with one
-``answer_batch`` call. ``batch_size=1`` is unbatched serving: one request at a time.
+``answer_batch`` call. ``batch_size=1`` is unbatched serving: one request at a time. A request
+submitted with ``on_text`` is told its answer so far while it is generated, when its strategy streams.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ class _Request:
     model: str
     question: str
     user: User
+    on_text: Callable[[str], None] | None = None
     future: Future = field(default_factory=Future)
 
 
@@ -40,13 +42,14 @@ class Batcher:
         self.batches = 0  # batches answered, for the load benchmark's report
         self._thread.start()
 
-    def submit(self, model: str, question: str, user: User) -> Future:
-        """Queue one question for ``model`` (a key of ``strategies``).
+    def submit(self, model: str, question: str, user: User, on_text: Callable[[str], None] | None = None) -> Future:
+        """Queue one question for ``model`` (a key of ``strategies``); ``on_text(answer so far)`` is called
+        from the worker thread as the answer grows, if the strategy streams (it must not raise).
 
         Raises:
             QueueFull: ``max_queue`` requests are already waiting.
         """
-        request = _Request(model, question, user)
+        request = _Request(model, question, user, on_text)
         try:
             self._queue.put_nowait(request)
         except queue.Full:
@@ -99,9 +102,13 @@ class Batcher:
             live = [r for r in requests if r.future.set_running_or_notify_cancel()]
             if not live:
                 continue
+            strategy = self.strategies[model]
+            streaming = {}
+            if getattr(strategy, "streams", False) and any(r.on_text for r in live):
+                streaming["on_text"] = _route_text(live)
             try:
-                answers: list[Answer] = self.strategies[model].answer_batch(
-                    [r.question for r in live], [r.user for r in live]
+                answers: list[Answer] = strategy.answer_batch(
+                    [r.question for r in live], [r.user for r in live], **streaming
                 )
             except Exception as e:  # the requests fail; the worker lives on
                 for r in live:
@@ -109,3 +116,14 @@ class Batcher:
                 continue
             for r, a in zip(live, answers, strict=True):
                 r.future.set_result(a)
+
+
+def _route_text(requests: list[_Request]) -> Callable[[int, str], None]:
+    """An ``on_text`` for a batch of ``requests`` that tells each streaming request its own answer."""
+
+    def on_text(index: int, text: str) -> None:
+        sink = requests[index].on_text
+        if sink is not None:
+            sink(text)
+
+    return on_text

@@ -11,10 +11,11 @@ resets the connection, and a client still writing its upload (httpx, asyncio) wo
 the answer (nginx's "lingering close" does the same).
 
 An exception no route turned into an :class:`ApiError` is answered 500 with the request id (in the
-message and in ``x-request-id``, which every response carries). Every request gets one log line
-(request id, key id, user, model, status, time); a 500's line also names the exception, and its
-traceback goes only to ``serve.debug_log`` when one is set. A request still unanswered when the
-shutdown's drain time runs out is answered 503, which clients retry.
+message and in ``x-request-id``, which every response carries); one raised while a stream is being
+sent ends the stream there, properly terminated (the stream's own last event says what happened).
+Every request gets one log line (request id, key id, user, model, status, time); a 500's line also
+names the exception, and its traceback goes only to ``serve.debug_log`` when one is set. A request
+still unanswered when the shutdown's drain time runs out is answered 503, which clients retry.
 """
 
 from __future__ import annotations
@@ -49,9 +50,12 @@ class ApiError(Exception):
         self.headers: dict[str, str] = {}
 
 
+def error_body(e: ApiError) -> dict[str, Any]:
+    return {"error": {"message": e.message, "type": e.kind, "param": e.param, "code": e.code}}
+
+
 def error_response(e: ApiError) -> JSONResponse:
-    body = {"error": {"message": e.message, "type": e.kind, "param": e.param, "code": e.code}}
-    return JSONResponse(body, status_code=e.status, headers=e.headers)
+    return JSONResponse(error_body(e), status_code=e.status, headers=e.headers)
 
 
 def body_too_large(limit: int) -> ApiError:
@@ -87,6 +91,7 @@ class Guard:
         has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
         body = {"read": 0, "done": not has_body}
         status = 0
+        open_ended = {"yes": False}  # a response without Content-Length (a stream), begun
         error: Exception | None = None
 
         async def limited_receive() -> Message:
@@ -102,6 +107,7 @@ class Guard:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                open_ended["yes"] = all(name.lower() != b"content-length" for name, _ in message.get("headers", []))
                 extra = [(b"x-request-id", request_id.encode())]
                 if not body["done"]:  # answered before the body was read: see _drop_upload
                     extra.append((b"connection", b"close"))
@@ -126,8 +132,10 @@ class Guard:
         except Exception as e:  # a bug or a failing model: one log line, the traceback in the debug log
             error = e
             self._write_traceback(request_id, scope, e)
-            if status:  # the response was cut short; the server closes the connection
+            if status:  # the response was cut short
                 self._log(request_id, scope, status, time.perf_counter() - start, e)
+                if open_ended["yes"]:  # a stream: ended where it stands (its last event says why)
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
             else:
                 await error_response(internal_error(request_id))(scope, receive, tagged_send)
         except asyncio.CancelledError:  # serve.drain_timeout_s ran out: answer, instead of uvicorn's traceback

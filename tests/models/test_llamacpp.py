@@ -36,6 +36,17 @@ def test_the_packaged_model_answers_through_llama_cpp(tmp_path: Path, real_gener
     assert got[1].text and got[1].completion_tokens <= 16
     # Greedy answers may differ from transformers': llama.cpp multiplies the packaged file's 4-bit
     # weights with 8-bit activations, transformers with float ones. The compress suite measures it.
+    # Streamed, the same answers and token counts come back, reported word by word on the way.
+    long = [{"role": "user", "content": "Describe the sea in a long sentence."}]
+    reported: dict[int, list[str]] = {}
+    streamed = generator.generate(
+        [chat, long], settings, on_text=lambda i, text: reported.setdefault(i, []).append(text)
+    )
+    plain = generator.generate([chat, long], settings)
+    assert [(g.text, g.prompt_tokens, g.completion_tokens) for g in streamed] == [
+        (g.text, g.prompt_tokens, g.completion_tokens) for g in plain
+    ]
+    assert len(reported[1]) >= 3 and all(plain[1].text.startswith(t) for t in reported[1])
 
 
 def test_a_prompt_beyond_the_window_and_a_missing_file_are_model_errors(tmp_path: Path):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
 import pytest
 
 from tailor.errors import ModelError
-from tailor.models.base import GenerationSettings
+from tailor.models.base import GenerationSettings, settled
 from tailor.models.gguf import converted_dir, packaged_gguf
 from tailor.models.local import TransformersGenerator
 
@@ -46,6 +47,27 @@ def test_progress_counts_every_prompt(real_generator) -> None:
     seen: list[int] = []
     real_generator.generate(PROMPTS, GenerationSettings(max_new_tokens=2, batch_size=2), seen.append)
     assert seen == [2, 1]
+
+
+def test_answers_stream_word_by_word_and_end_as_the_finished_text(real_generator) -> None:
+    prompts = [*PROMPTS, [{"role": "user", "content": "Describe the sea in a long sentence."}]]
+    settings = GenerationSettings(max_new_tokens=24, batch_size=2)
+    reported: dict[int, list[str]] = {}
+    streamed = real_generator.generate(prompts, settings, on_text=lambda i, t: reported.setdefault(i, []).append(t))
+    assert [g.text for g in streamed] == [g.text for g in real_generator.generate(prompts, settings)]
+    long = streamed[3].text
+    assert len(long.split()) >= 4 and len(reported[3]) >= 3  # reported while it grew, not once at the end
+    for i, texts in reported.items():  # each report extends the one before and begins the finished answer
+        assert all(b.startswith(a) and len(b) > len(a) for a, b in itertools.pairwise(texts))
+        assert texts[0] and streamed[i].text.startswith(texts[-1])
+    assert reported[3][-1] == settled(long)  # every word but the last, which may still grow until the end
+
+
+def test_settled_holds_back_the_word_being_generated() -> None:
+    assert settled("  The capital") == "The"
+    assert settled(" The capital is ") == "The capital is"
+    assert settled("Par") == "" and settled("") == ""
+    assert settled("caf\ufffd") == "" and settled("le caf\ufffd") == "le"  # half a character is held back
 
 
 def test_prompt_longer_than_the_window_is_a_clear_error(real_generator) -> None:
