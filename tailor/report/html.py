@@ -113,7 +113,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def _table(s) -> dict[str, Any]:
     first = "pair" if s.suite == "compare" else "strategy"
-    return {"title": f"{s.suite} (n={s.n})", "header": [first, *(label(c) for c in s.columns)], "rows": s.rows}
+    return {"title": f"{s.suite} ({s.sized})", "header": [first, *(label(c) for c in s.columns)], "rows": s.rows}
 
 
 def _examples(

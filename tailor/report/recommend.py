@@ -9,21 +9,27 @@ Per dataset, in this order (each step is one line of the explanation, citing the
 3. the best remaining strategy is compared with each other remaining one by its paired test. Those
    it does not beat at p < 0.05 are tied with it, and the tie is broken by what the constraints make
    matter (when documents change: quality on changed facts after an update, then yearly update
-   time), then the higher score, $ per answer and simplicity. A tie is said to be a tie;
+   time), then the higher score, $ per answer and simplicity. A tie is said to be a tie, with how
+   many more examples would tell the two apart if the observed difference is real, or else the
+   margin within which they are equivalent (see :func:`to_separate`);
 4. what else was measured about the choice: freshness, forgetting, canary exposure, robustness, bias.
 
-Only figures from results.json are cited; nothing is recomputed.
+Only figures from results.json are cited; nothing is recomputed but the sample-size estimate, from
+the paired difference's recorded interval.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 from tailor import plugins
 from tailor.config import ConstraintsConfig
+from tailor.eval.metrics import examples_to_separate
 from tailor.eval.results import SIGNIFICANCE, format_p
-from tailor.report.measured import Measured
+from tailor.report.measured import Measured, Pair
 
 CHANGES_PER_YEAR = {"never": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
 METRIC_NAMES = {"token_f1": "F1", "accuracy": "accuracy", "semantic": "semantic similarity", "exact_match": "EM"}
@@ -115,7 +121,7 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
             steps.append(
                 f"{best} {_f(score[best])} vs {s} {_f(score[s])}: the difference "
                 f"({pair.delta:+.3f}, {format_p(pair.p)}) is not significant at n={pair.n}, "
-                "so they are tied on quality."
+                f"so they are tied on quality{to_separate(pair)}."
             )
         else:
             steps.append(
@@ -149,6 +155,29 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
         for s in ordered
     )
     return DatasetDecision(ds, metric, choice, headline, tuple(steps), ranking, significant)
+
+
+def to_separate(pair: Pair) -> str:
+    """For a tied pair, what more evidence would decide it, as a clause: the examples a paired test
+    needs to find the observed difference at p < 0.05 with 80% power (:func:`examples_to_separate`),
+    or else the 95% interval's margin of equivalence.
+
+    The standard deviation of the per-example differences is read back from their 95% bootstrap
+    interval, sd ≈ width / (2 · 1.96) · √n; "" when no interval was recorded."""
+    if pair.ci_low is None or pair.ci_high is None or pair.n < 2:
+        return ""
+    margin = max(abs(pair.ci_low), abs(pair.ci_high))
+    if pair.ci_high - pair.ci_low == 0:
+        return f": they scored alike on all {pair.n} examples, so more examples like these would not part them"
+    sd = (pair.ci_high - pair.ci_low) / (2 * NormalDist().inv_cdf(0.975)) * math.sqrt(pair.n)
+    needed = examples_to_separate(pair.delta, sd)
+    equivalent = f"they are equivalent within ±{margin:.3f}"
+    if needed is None:
+        return f"; {equivalent}"
+    return (
+        f": about {needed} test examples in all (this run had {pair.n}) would tell them apart if the "
+        f"difference is real, or {equivalent}"
+    )
 
 
 def _interval(row: dict) -> str:

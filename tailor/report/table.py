@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tailor import plugins
+from tailor.eval.metrics import detectable_difference
 from tailor.eval.results import SIGNIFICANCE
 from tailor.plugins import SuiteSpec
 from tailor.report.measured import strategy_key
@@ -42,6 +43,16 @@ class Summary:
     n: str  # the sample size(s) behind the section's figures, as shown: "40", or "12/16"
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]  # (strategy, formatted cells...)
+    detectable: float | None = None  # the smallest difference between strategies its n can detect
+
+    @property
+    def sized(self) -> str:
+        """The sample size as titles show it: "n=6; detects differences ≥ 0.81"."""
+        if self.detectable is None:
+            return f"n={self.n}"
+        if self.detectable >= 1:  # wider than the whole scale
+            return f"n={self.n}; too few to detect any difference"
+        return f"n={self.n}; detects differences ≥ {self.detectable:.2f}"
 
 
 def _number(value: float) -> str:
@@ -97,12 +108,23 @@ def summaries(results: dict[str, Any]) -> list[Summary]:
                 for name, metrics in strategies.items()
                 if any(c in metrics for c in columns)
             )
-            out.append(Summary(dataset, suite, n, columns, rows))
+            out.append(Summary(dataset, suite, n, columns, rows, _detectable(shown)))
         if pairs[dataset]:
             compared = tuple((f"{r['strategy']} vs {r['vs']}", cell(r, True), f"{r['p']:.3f}") for r in pairs[dataset])
             metric = pairs[dataset][0]["metric"]
-            out.append(Summary(dataset, "compare", str(pairs[dataset][0]["n"]), (metric, "p"), compared))
+            n = pairs[dataset][0]["n"]
+            out.append(Summary(dataset, "compare", str(n), (metric, "p"), compared, detectable_difference(n)))
     return out
+
+
+def _detectable(shown: list[dict]) -> float | None:
+    """The smallest difference between two strategies that the section's smallest sample could detect
+    (80% power, p < 0.05; :func:`detectable_difference`), when its figures are scores between 0 and 1
+    with intervals; None for anything else (seconds, dollars, cross-entropy)."""
+    sampled = [r for r in shown if r.get("ci_low") is not None]
+    if not sampled or not all(0 <= r["value"] <= 1 and 0 <= r["ci_low"] <= r["ci_high"] <= 1 for r in sampled):
+        return None
+    return detectable_difference(min(r["n"] for r in sampled))
 
 
 _COMPARE_NOTE = "paired difference (95% CI); * p < 0.05"
@@ -121,7 +143,7 @@ def rich_tables(results: dict[str, Any]) -> list[Any]:
 
     tables = []
     for s in summaries(results):
-        table = Table(title=f"{s.dataset} · {s.suite} (n={s.n}; {note(s.suite)})", title_justify="left")
+        table = Table(title=f"{s.dataset} · {s.suite} ({s.sized}; {note(s.suite)})", title_justify="left")
         table.add_column("pair" if s.suite == "compare" else "strategy", style="bold")
         for c in s.columns:
             table.add_column(label(c), justify="right")
@@ -135,7 +157,7 @@ def markdown(results: dict[str, Any]) -> str:
     parts = []
     for s in summaries(results):
         header = ["pair" if s.suite == "compare" else "strategy", *(label(c) for c in s.columns)]
-        lines = [f"**{s.dataset} · {s.suite}** (n={s.n})", "", "| " + " | ".join(header) + " |"]
+        lines = [f"**{s.dataset} · {s.suite}** ({s.sized})", "", "| " + " | ".join(header) + " |"]
         lines += ["|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in s.rows]
         parts.append("\n".join(lines))

@@ -11,7 +11,9 @@ from tailor.eval.metrics import (
     best_over_golds,
     classification_scores,
     contains_answer,
+    detectable_difference,
     exact_match,
+    examples_to_separate,
     mcnemar_p,
     mean_ci,
     normalize_answer,
@@ -309,3 +311,32 @@ def test_mcnemar_matches_scipy_binomtest() -> None:
 def test_mcnemar_rejects_unpaired() -> None:
     with pytest.raises(ValueError, match="pair them"):
         mcnemar_p([True], [True, False])
+
+
+# --- sample size ----------------------------------------------------------------------------------
+
+
+def test_examples_to_separate_matches_the_textbook_formula() -> None:
+    # ((1.96 + 0.8416) * sd / delta)^2: sd 10, delta 5 -> 31.4 -> 32; a quarter of the effect, 16 times as many
+    assert examples_to_separate(5, 10) == 32
+    assert examples_to_separate(-1.25, 10) == 503
+    assert examples_to_separate(5, 10, power=0.9) == 43  # (1.96 + 1.2816)^2 * 4 = 42.03
+    assert examples_to_separate(0.0, 1.0) is None and examples_to_separate(0.2, 0.0) == 1
+    with pytest.raises(ValueError, match="sd"):
+        examples_to_separate(0.1, -1)
+
+
+def test_at_that_many_examples_a_paired_test_finds_the_difference_about_80_percent_of_the_time() -> None:
+    rng = np.random.default_rng(0)
+    delta, sd = 0.05, 0.3
+    n = examples_to_separate(delta, sd)
+    diffs = rng.normal(delta, sd, size=(4000, n))
+    z = diffs.mean(axis=1) / (diffs.std(axis=1, ddof=1) / np.sqrt(n))
+    power = float(np.mean(np.abs(z) > 1.959964))
+    assert n == 283 and 0.76 < power < 0.84
+
+
+def test_detectable_difference_is_the_sample_size_formula_turned_around() -> None:
+    assert round(detectable_difference(5), 2) == 0.89 and round(detectable_difference(40), 2) == 0.31
+    assert examples_to_separate(detectable_difference(283, sd=0.3), 0.3) == 283
+    assert detectable_difference(160) == pytest.approx(detectable_difference(40) / 2)

@@ -8,6 +8,7 @@ import pytest
 from tailor.config import ConstraintsConfig
 from tailor.report.measured import Measured
 from tailor.report.recommend import recommend
+from tailor.report.table import markdown
 
 
 def test_a_significant_winner_is_recommended_with_its_figures(make_results, correct):
@@ -30,6 +31,17 @@ def test_an_insignificant_lead_is_called_a_tie_and_broken_by_the_higher_score(ma
         "Among the tied rag, prompt, rag is chosen: its F1 is higher (0.525 vs 0.500)" in s for s in decision.steps
     )
     assert "not significant" in recommend(results, ConstraintsConfig(data_change="never")).headline
+
+
+def test_a_tie_says_how_many_examples_would_decide_it_or_that_more_would_not(make_results, correct):
+    decision = recommend(make_results({"prompt": correct(20), "rag": correct(21)})).decisions[0]
+    step = next(s for s in decision.steps if "tied on quality" in s)
+    needed = int(step.split("about ")[1].split(" test examples in all")[0])
+    assert 100 < needed < 400  # one more right answer in 40: a difference of 0.025 needs a few hundred
+    assert "(this run had 40)" in step and "or they are equivalent within ±0.075" in step
+    same = recommend(make_results({"prompt": correct(20), "rag": correct(20)})).decisions[0]
+    step = next(s for s in same.steps if "tied on quality" in s)
+    assert "they scored alike on all 40 examples, so more examples like these would not part them" in step
 
 
 def test_a_tie_goes_to_the_strategy_that_stays_current_when_documents_change(make_results, correct):
@@ -151,3 +163,13 @@ def test_chosen_strategys_risks_are_cited(make_results, correct):
     assert any(s.startswith("Forgetting: general-text cross-entropy moved +0.050 nats/token") for s in steps)
     assert "Memorisation: planted canaries are exposed at 6.50 bits vs 2.40 for the base model." in steps
     assert "Robustness: it followed an injected instruction in 2 of 8 questions." in steps
+
+
+def test_tables_say_the_smallest_difference_their_sample_can_detect(make_results, correct):
+    results = make_results({"prompt": correct(2, 6), "rag": correct(4, 6)}, extra={"rag": {"latency_p95_s": 2.0}})
+    text = markdown(results)
+    assert "**qa · task** (n=6; detects differences ≥ 0.81)" in text  # 6 examples: only huge differences
+    assert "**qa · compare** (n=6; detects differences ≥ 0.81)" in text
+    assert "**qa · cost** (n=8)" in text  # seconds and dollars: no such bound
+    two = markdown(make_results({"prompt": correct(1, 2), "rag": correct(2, 2)}))
+    assert "**qa · task** (n=2; too few to detect any difference)" in two
