@@ -41,14 +41,20 @@ def planted_canaries(ws: Workspace) -> list[Canary]:
     return make_canaries(ws.recipe.seed, cfg.count, cfg.repetitions, avoid="\n".join(d.text for d in ws.corpus))
 
 
-def training_samples(ws: Workspace) -> list[Sample]:
-    """Every record the recipe trains on, in a fixed order (datasets, documents, then canaries)."""
+def task_samples(ws: Workspace, split: str) -> list[Sample]:
+    """Every dataset's ``split`` examples as training records, asked as the baseline strategy asks them."""
     samples = []
     for dataset in ws.datasets:
         build = baseline_builder(dataset)
-        for ex in dataset.split("train"):
+        for ex in dataset.split(split):
             record = TrainRecord(f"{dataset.name}/{ex.id}", ex.question, ex.answer, "task", ex.label)
             samples.append(Sample(record, tuple(build(ex.question, asker(ex)).messages)))
+    return samples
+
+
+def training_samples(ws: Workspace) -> list[Sample]:
+    """Every record the recipe trains on, in a fixed order (datasets, documents, then canaries)."""
+    samples = task_samples(ws, "train")
     cfg = ws.recipe.finetune
     if cfg.knowledge:
         for doc in ws.corpus:

@@ -7,12 +7,16 @@ beside, then renamed), so a kill at any moment leaves the last whole checkpoint.
 command resumes from it: weights, optimizer, scheduler, RNG states and data position come from the
 checkpoint; batch size and every other setting come from the recipe, and checkpoints made under
 other settings or data are discarded instead of resumed (their data position would be wrong).
+
+With dev examples, the step kept is chosen by their loss, and training stops once it no longer
+improves (:mod:`tailor.finetune.selection`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -36,9 +40,11 @@ from tailor.finetune.data import (
     packed_loss,
     pad_batch,
     planted_canaries,
+    task_samples,
     tokenize,
     training_samples,
 )
+from tailor.finetune.selection import DevWatch
 from tailor.workspace import Shared, Workspace
 
 MANIFEST = "train.json"
@@ -123,8 +129,11 @@ def lora_config(cfg: FinetuneConfig):
     )
 
 
-def _fingerprint(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, start: str = "") -> str:
-    """What a trained model depends on; ``start``: the fingerprint of the model training continues from."""
+def _fingerprint(
+    ws: Workspace, rows: list[dict[str, list[int]]], base: Path, start: str = "", dev: list[dict] = ()
+) -> str:
+    """What a trained model depends on; ``start``: the fingerprint of the model training continues from;
+    ``dev``: the rows whose loss chooses the step kept."""
     h = hashlib.sha256()
     h.update(json.dumps(ws.recipe.finetune.model_dump(), sort_keys=True).encode())
     # The data position in a checkpoint means something only for the same number of processes.
@@ -133,6 +142,8 @@ def _fingerprint(ws: Workspace, rows: list[dict[str, list[int]]], base: Path, st
         h.update(f"|continues={start}".encode())
     for r in rows:
         h.update(json.dumps(r, separators=(",", ":")).encode())
+    for r in dev:
+        h.update(b"|dev=" + json.dumps(r, separators=(",", ":")).encode())
     return h.hexdigest()[:16]
 
 
@@ -152,8 +163,9 @@ def ensure_finetuned(ws: Workspace, *, strict: bool | None = None) -> TrainedMod
     else:
         (out / "canaries.json").unlink(missing_ok=True)
     rows = _checked_rows(ws, samples, evaluation_examples(ws), out, cfg.strict if strict is None else strict)
-    fingerprint = _fingerprint(ws, rows, base)
-    return _current(ws, out, fingerprint) or _train(ws, rows, base, fingerprint, out, samples=samples)
+    dev = tokenize(task_samples(ws, "dev"), ws.generator.tokenizer, cfg.max_seq_tokens) if cfg.dev_every else []
+    fingerprint = _fingerprint(ws, rows, base, dev=dev)
+    return _current(ws, out, fingerprint) or _train(ws, rows, base, fingerprint, out, samples=samples, dev=dev)
 
 
 def continue_finetuned(
@@ -308,8 +320,10 @@ def _train(
     *,
     samples: list[Sample],
     init: TrainedModel | None = None,
+    dev: list[dict[str, list[int]]] = (),
 ) -> TrainedModel:
-    """Train (``init``: continue training that model instead of a new adapter) and save under ``out``."""
+    """Train (``init``: continue training that model instead of a new adapter) and save under ``out``;
+    with ``dev`` rows, choose the step kept by their loss (see the module docstring)."""
     import torch
     from transformers import AutoModelForCausalLM, TrainingArguments, set_seed
     from transformers.utils import logging as hf_logging
@@ -336,9 +350,11 @@ def _train(
         from peft import get_peft_model
 
         model = get_peft_model(model, lora_config(cfg))
+    per_step = cfg.batch_size * cfg.grad_accum * world_size()  # sequences per optimizer step
+    total = cfg.max_steps if cfg.epochs is None else max(1, math.ceil(cfg.epochs * len(rows) / per_step))
     args = TrainingArguments(
         output_dir=str(checkpoints),
-        max_steps=cfg.max_steps,
+        max_steps=total,
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
@@ -374,13 +390,14 @@ def _train(
     state.wait_for_everyone()
     pad = ws.generator.tokenizer.pad_token_id
     curve: list[dict[str, float]] = []
+    watch = DevWatch(ws, list(dev), cfg.dev_every, cfg.patience, pad, total) if dev and cfg.dev_every else None
     trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=rows,
         data_collator=pack_batch if cfg.packing else (lambda batch: pad_batch(batch, pad)),
         compute_loss_func=packed_loss if cfg.packing else None,
-        callbacks=[_progress_callback(ws, cfg.max_steps, curve)],
+        callbacks=[_progress_callback(ws, total, curve), *([watch.callback()] if watch else [])],
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -389,6 +406,8 @@ def _train(
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     train_s = time.perf_counter() - start
+    if watch is not None:
+        watch.keep_best(trainer.model, trainer.state.global_step)
     history = [r for r in trainer.state.log_history if "loss" in r]
     manifest = {
         "fingerprint": fingerprint,
@@ -405,6 +424,9 @@ def _train(
         "processes": state.num_processes,
         "settings": cfg.model_dump(),
         **({"continued_from": str(init.model_dir)} if init is not None else {}),
+        "epochs": round(trainer.state.global_step * per_step / max(len(rows), 1), 3),
+        "steps_per_epoch": round(len(rows) / per_step, 2),
+        **({"dev": watch.summary(trainer.state.global_step)} if watch is not None else {}),
     }
     if state.is_main_process:
         _save_model(trainer.model, ws.generator.tokenizer if cfg.method == "full" else None, out / "model", manifest)

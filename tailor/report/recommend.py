@@ -103,6 +103,7 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
     for s in ordered:
         if excluded[s]:
             steps.append(f"{s} is ruled out: {'; '.join(excluded[s])}.")
+    steps += [line for s in ordered for line in training_state(m, ds, s)]
     eligible = [s for s in ordered if not excluded[s]]
     if not eligible:
         closest = ordered[0]
@@ -155,6 +156,43 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
         for s in ordered
     )
     return DatasetDecision(ds, metric, choice, headline, tuple(steps), ranking, significant)
+
+
+def training_state(m: Measured, ds: str, strategy: str) -> list[str]:
+    """How a trained strategy's training ended, when that qualifies its figures: stopped while dev
+    loss was still falling (a lower bound, with what more training would cost here), or stopped early
+    because it no longer improved."""
+    build = ((m.results.get("builds") or {}).get(ds) or {}).get(strategy) or {}
+    info = build.get("finetune", build)  # rag+finetune records its training under "finetune"
+    dev, steps = info.get("dev"), info.get("steps")
+    if not dev or not steps:
+        return []
+    epochs = info.get("epochs")
+    trained = f"{steps} steps" + (f", {epochs:.2f} epochs" if epochs is not None else "")
+    if dev.get("still_improving"):
+        line = (
+            f"{strategy}'s training ended ({trained}) while its dev loss was still falling "
+            f"({_dev_losses(dev)}): its figures are a lower bound on what fine-tuning can do here"
+        )
+        per_epoch, seconds = info.get("steps_per_epoch"), info.get("train_s")
+        if per_epoch and seconds:
+            line += (
+                f"; each further epoch is about {math.ceil(per_epoch)} steps, "
+                f"~{seconds / steps * per_epoch:.0f} s on this machine "
+                "(raise finetune.max_steps or set finetune.epochs)"
+            )
+        return [line + "."]
+    if dev.get("stopped_early"):
+        return [
+            f"{strategy}'s training stopped at step {steps} ({trained}): dev loss no longer improved; "
+            f"the weights of step {dev['best_step']} (dev loss {dev['best_loss']:.3f}) are the ones measured."
+        ]
+    return []
+
+
+def _dev_losses(dev: dict[str, Any]) -> str:
+    curve = dev["curve"][-3:]
+    return " → ".join(f"{p['dev_loss']:.3f}" for p in curve) + f" at steps {', '.join(str(p['step']) for p in curve)}"
 
 
 def to_separate(pair: Pair) -> str:

@@ -17,7 +17,19 @@ from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
 from tailor.workspace import Shared, Workspace
 
 TUNED_GENERATOR: Shared[Generator] = Shared("finetune-generator")
-MANIFEST_KEYS = ("method", "steps", "final_loss", "tokens_seen", "tokens_per_s", "sequences", "resumed_from_step")
+MANIFEST_KEYS = (
+    "method",
+    "steps",
+    "final_loss",
+    "tokens_seen",
+    "tokens_per_s",
+    "sequences",
+    "resumed_from_step",
+    "train_s",
+    "epochs",
+    "steps_per_epoch",
+    "dev",
+)
 
 
 def tuned(ws: Workspace) -> tuple[Any, Generator, dict[str, Any]]:

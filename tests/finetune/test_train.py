@@ -230,3 +230,29 @@ def test_full_fine_tuning_saves_a_plain_model_that_loads(tmp_path: Path) -> None
     tuned = load_tuned_model(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer)
     text = tuned.generate([[{"role": "user", "content": "Who leads Finance?"}]], GenerationSettings(max_new_tokens=8))
     assert text[0].completion_tokens > 0
+
+
+@pytest.mark.slow
+def test_training_stops_when_dev_loss_turns_and_keeps_the_best_steps_weights(tmp_path: Path) -> None:
+    """A high learning rate on 26 train sequences over-fits within a few steps: dev loss falls, then rises."""
+    from tailor.finetune.data import task_samples
+    from tailor.finetune.model import load_tuned_model
+    from tailor.finetune.selection import dev_loss
+    from tailor.finetune.train import base_model_dir, ensure_finetuned
+
+    settings = {"max_steps": 30, "dev_every": 2, "patience": 2, "learning_rate": 5e-3, "warmup_steps": 0}
+    recipe = _project(tmp_path, knowledge=False, save_steps=100, canaries={"count": 0}, **settings)
+    ws = open_workspace(load_recipe(recipe))
+    manifest = ensure_finetuned(ws).manifest
+    dev = manifest["dev"]
+    losses = {p["step"]: p["dev_loss"] for p in dev["curve"]}
+    assert list(losses) == list(range(2, manifest["steps"] + 1, 2))  # every 2 steps until it stopped
+    assert dev["stopped_early"] and manifest["steps"] < 30 and not dev["still_improving"]
+    assert dev["best_step"] == min(losses, key=losses.get) < manifest["steps"]
+    assert losses[manifest["steps"]] > dev["best_loss"]  # it had turned
+    assert manifest["epochs"] == pytest.approx(manifest["steps"] * 2 / manifest["sequences"], abs=1e-3)
+    # The saved weights are the best step's, not the last step's: the model scores the best dev loss.
+    tuned = load_tuned_model(recipe.parent / "runs/latest/finetune/model", base_model_dir(ws), ws.generator.tokenizer)
+    rows = tokenize(task_samples(ws, "dev"), ws.generator.tokenizer, TINY["max_seq_tokens"])
+    pad = ws.generator.tokenizer.pad_token_id
+    assert dev_loss(tuned.model, rows, pad) == pytest.approx(dev["best_loss"], rel=2e-3)

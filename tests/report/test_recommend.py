@@ -173,3 +173,36 @@ def test_tables_say_the_smallest_difference_their_sample_can_detect(make_results
     assert "**qa · cost** (n=8)" in text  # seconds and dollars: no such bound
     two = markdown(make_results({"prompt": correct(1, 2), "rag": correct(2, 2)}))
     assert "**qa · task** (n=2; too few to detect any difference)" in two
+
+
+def test_a_fine_tune_stopped_while_still_improving_is_called_a_lower_bound(make_results, correct):
+    results = make_results({"rag": correct(30), "finetune": correct(12), "rag+finetune": correct(31)})
+    curve = [{"step": 20, "dev_loss": 2.9}, {"step": 30, "dev_loss": 2.6}, {"step": 40, "dev_loss": 2.4}]
+    training = {"steps": 40, "epochs": 0.48, "steps_per_epoch": 83.4, "train_s": 64.0}
+    dev = {"curve": curve, "best_step": 40, "best_loss": 2.4, "stopped_early": False, "still_improving": True}
+    turned = {
+        **dev,
+        "curve": curve[:2],
+        "best_step": 20,
+        "best_loss": 2.9,
+        "stopped_early": True,
+        "still_improving": False,
+    }
+    results["builds"] = {
+        "qa": {
+            "finetune": {"build_s": 64.0, **training, "dev": dev},
+            "rag+finetune": {"build_s": 66.0, "finetune": {**training, "steps": 30, "dev": turned}},
+        }
+    }
+    steps = recommend(results).decisions[0].steps
+    assert (
+        "finetune's training ended (40 steps, 0.48 epochs) while its dev loss was still falling "
+        "(2.900 → 2.600 → 2.400 at steps 20, 30, 40): its figures are a lower bound on what fine-tuning can do "
+        "here; each further epoch is about 84 steps, ~133 s on this machine" in " ".join(steps)
+    )
+    assert any(
+        s.startswith("rag+finetune's training stopped at step 30 (30 steps, 0.48 epochs): dev loss no longer improved")
+        and "the weights of step 20 (dev loss 2.900)" in s
+        for s in steps
+    )
+    assert not any(s.startswith("rag's training") for s in steps)
