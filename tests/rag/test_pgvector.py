@@ -212,3 +212,50 @@ def test_without_the_extra_the_error_says_what_to_install(tmp_path: Path) -> Non
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "pip install 'llm-tailor[pgvector]'" in done.stderr.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_tailor_ingest_on_pgvector_from_a_recipe_with_the_uri_in_the_environment(
+    tmp_path: Path, pg_server: Server, monkeypatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tailor.cli import app
+    from tailor.scaffold import init_project
+
+    recipe = init_project(tmp_path / "proj", size="small")
+    text = recipe.read_text().replace("  store: lancedb", "  store: pgvector")
+    recipe.write_text(text.replace("  # pg_uri_env:", "  pg_uri_env: TAILOR_TEST_PG_URI"))
+
+    def ingest() -> tuple[int, str, str]:
+        done = CliRunner().invoke(app, ["ingest", "--recipe", str(recipe), "--json"])
+        return done.exit_code, done.stdout, done.stderr
+
+    monkeypatch.delenv("TAILOR_TEST_PG_URI", raising=False)
+    code, _, err = ingest()
+    assert code == 2 and "Traceback" not in err
+    at = _line_of(recipe.read_text(), "pg_uri_env")
+    assert [line for line in err.splitlines() if line.startswith("error: ")] == [
+        f"error: {recipe}:{at}: rag.pg_uri_env: environment variable TAILOR_TEST_PG_URI is not set"
+    ]
+
+    monkeypatch.setenv("TAILOR_TEST_PG_URI", "postgresql://tailor:s3cret@127.0.0.1:9/tailor")
+    code, _, err = ingest()
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == 2 and len(errors) == 1 and "s3cret" not in err
+    assert "cannot connect to postgresql://tailor@127.0.0.1:9/tailor" in errors[0]
+
+    monkeypatch.setenv("TAILOR_TEST_PG_URI", pg_server.uri)
+    code, out, err = ingest()
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["added"] > 0 and first["chunks_total"] == first["chunks_embedded"] > 0
+    code, out, err = ingest()
+    assert code == 0 and json.loads(out)["chunks_embedded"] == 0  # incremental: nothing changed
+    assert (Path(first["index"]) / "pgvector.json").is_file() and not (Path(first["index"]) / "lance").exists()
+
+
+def _line_of(text: str, key: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if line.strip().startswith(f"{key}:"))
