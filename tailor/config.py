@@ -31,10 +31,10 @@ from tailor.synth.settings import SynthConfig
 
 
 def _registered(kind: str) -> Callable[[str], str]:
-    """A check that a name is a registered suite or strategy (see tailor.plugins)."""
+    """A check that a name is a registered suite, strategy or store (see tailor.plugins)."""
 
     def check(name: str) -> str:
-        known = plugins.suites() if kind == "suite" else plugins.strategies()
+        known = {"suite": plugins.suites, "strategy": plugins.strategies, "store": plugins.stores}[kind]()
         if name not in known:
             raise ValueError(f"unknown {kind} {name!r}; choose from {', '.join(known)}")
         return name
@@ -44,6 +44,7 @@ def _registered(kind: str) -> Callable[[str], str]:
 
 StrategyName = Annotated[str, AfterValidator(_registered("strategy"))]
 SuiteName = Annotated[str, AfterValidator(_registered("suite"))]
+StoreName = Annotated[str, AfterValidator(_registered("store"))]
 
 DEFAULT_RECIPE_NAME = "tailor.yaml"
 # An access group: what documents, examples and API keys name (also in front matter `groups:`).
@@ -156,11 +157,34 @@ class RagConfig(Section):
         description="what the model is told before the retrieved documents",
     )
     index_dir: str | None = Field(None, description="where the index lives (default: OUT/index)")
+    store: StoreName = Field(
+        "lancedb",
+        description="vector store: lancedb (embedded, under index_dir) or pgvector (a PostgreSQL server, "
+        "which enforces document access itself too)",
+    )
+    pg_uri: str | None = Field(
+        None, description="pgvector: URI of the role that owns tailor's tables (a password here: use pg_uri_env)"
+    )
+    pg_uri_env: str | None = Field(None, description="pgvector: environment variable holding that URI instead")
+    pg_reader_uri_env: str | None = Field(
+        None,
+        description="pgvector: environment variable holding the URI per-user queries run as "
+        "(default: pg_uri's server as role tailor_reader, no password)",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> RagConfig:
         if self.chunk_overlap >= self.chunk_tokens:
             raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be below chunk_tokens ({self.chunk_tokens})")
+        return self
+
+    @model_validator(mode="after")
+    def _one_server(self) -> RagConfig:
+        given = [f for f in ("pg_uri", "pg_uri_env") if getattr(self, f) is not None]
+        if self.store == "pgvector" and len(given) != 1:
+            raise ValueError("store: pgvector needs exactly one of pg_uri and pg_uri_env")
+        if self.store != "pgvector" and (given or self.pg_reader_uri_env):
+            raise ValueError(f"pg_uri, pg_uri_env and pg_reader_uri_env are for store: pgvector, not {self.store}")
         return self
 
 

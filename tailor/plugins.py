@@ -125,8 +125,10 @@ class StoreSpec:
     """A vector store for the rag index (see tailor.rag.store for the interface it opens)."""
 
     name: str
-    open: Callable[..., Any]
+    open: Callable[..., Any]  # a tailor.rag.store.OpenStore
     summary: str
+    # A tailor.rag.store.CopyStore; None: the store's data are files under the index directory, copied with it.
+    copy: Callable[..., None] | None = None
 
 
 Spec = SuiteSpec | StrategySpec | StoreSpec

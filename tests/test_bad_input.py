@@ -122,6 +122,19 @@ CASES = [
         None,
         r"tailor\.yaml:3: model\.path: .*not a Hugging Face model directory \(no config\.json\)",
     ),
+    ("unknown-store", RECIPE + "rag:\n  store: qdrant\n", None, r"tailor\.yaml:5: rag\.store: .*'qdrant'"),
+    (
+        "pgvector-without-server",
+        RECIPE + "rag:\n  store: pgvector\n",
+        None,
+        r"tailor\.yaml:4: rag: store: pgvector needs exactly one of pg_uri and pg_uri_env",
+    ),
+    (
+        "pg-uri-for-lancedb",
+        RECIPE + "rag:\n  pg_uri_env: TAILOR_TEST_PG\n",
+        None,
+        r"tailor\.yaml:4: rag: pg_uri, pg_uri_env and pg_reader_uri_env are for store: pgvector, not lancedb",
+    ),
     (
         "api-key-env-unset",
         "model: {kind: openai, base_url: 'http://127.0.0.1:9', model: m, api_key_env: TAILOR_TEST_UNSET_KEY}\n"

@@ -46,7 +46,7 @@ from tailor.errors import ArtifactError
 from tailor.progress import Reporter, SilentReporter
 from tailor.rag.chunking import CountTokens, chunk_text
 from tailor.rag.embed import Embedder
-from tailor.rag.store import Chunk, OpenStore, VectorStore
+from tailor.rag.store import Chunk, OpenStore, Server, VectorStore
 
 MANIFEST = "index.json"
 MANIFEST_KEYS = ("store", "table", "settings", "ingests")
@@ -111,16 +111,21 @@ def _exclusive(index_dir: Path) -> Iterator[None]:
         yield
 
 
-def _opener(store: str) -> OpenStore:
-    """The ``open`` of the store plug-in named ``store``.
+def _spec(store: str) -> plugins.StoreSpec:
+    """The store plug-in named ``store``.
 
     Raises:
         ArtifactError: no such store is installed.
     """
     try:
-        return plugins.store(store).open
+        return plugins.store(store)
     except KeyError as e:
         raise ArtifactError(f"vector store: {e.args[0]}") from None
+
+
+def _opener(store: str) -> OpenStore:
+    """The ``open`` of the store plug-in named ``store`` (raises as :func:`_spec`)."""
+    return _spec(store).open
 
 
 def _store_of(manifest: dict[str, Any]) -> str:
@@ -136,11 +141,13 @@ def ingest(
     reporter: Reporter | None = None,
     batch_chunks: int = BATCH_CHUNKS,
     store: str = DEFAULT_STORE,
+    server: Server | None = None,
 ) -> IngestReport:
     """Bring the index at ``index_dir`` up to date with ``documents``: embed only new or changed ones.
 
     Work is committed every ``batch_chunks`` chunks (whole documents), so a kill loses one batch at most.
     ``store``: the vector store plug-in to keep it in; an index kept in another is rebuilt beside it.
+    ``server``: where that store's database is, for a store that has one.
 
     Raises:
         ArtifactError: the index directory cannot be used (store missing, unreadable manifest).
@@ -154,7 +161,7 @@ def ingest(
         rebuilt = manifest is not None and (_store_of(manifest), manifest["table"]) != (store, name)
         if rebuilt:
             reporter.log(f"index settings changed; building {name} beside {manifest['table']} (kept until done)")
-        target = _opener(store)(index_dir, name, settings.dim)
+        target = _opener(store)(index_dir, name, settings.dim, server)
         stored = target.stored_docs()
         current = {d.doc_id: d for d in documents}
         # A document counts as current only if its hash matches and all its chunks are there.
@@ -186,7 +193,7 @@ def ingest(
         )
         if rebuilt:
             with suppress(ArtifactError):  # already gone: nothing to drop
-                _opener(_store_of(manifest))(index_dir, manifest["table"]).drop()
+                _opener(_store_of(manifest))(index_dir, manifest["table"], server=server).drop()
     return report
 
 
@@ -244,22 +251,27 @@ def _commit(
     return len(chunks)
 
 
-def copy_index(src: Path, dst: Path) -> Path:
+def copy_index(src: Path, dst: Path, server: Server | None = None) -> Path:
     """A copy of the index at ``src`` in ``dst`` (replacing what is there), to update without touching ``src``.
 
-    The store's files live under the index directory (LanceDB tables hold relative paths), so the copy
-    is a complete index; an ingest into ``src`` waits until the copy is done.
+    A store whose files live under the index directory (LanceDB tables hold relative paths) is copied with
+    them; one in a database server (``server``) is copied there by its ``StoreSpec.copy``. An ingest
+    into ``src`` waits until the copy is done.
 
     Raises:
         ArtifactError: no index at ``src``.
     """
     src, dst = Path(src), Path(dst)
-    if _read_manifest(src) is None:
+    manifest = _read_manifest(src)
+    if manifest is None:
         raise ArtifactError(f"{src}: no index here; run `tailor ingest` first")
     staging = dst.with_name(dst.name + ".staging")  # a copy cut short never stands as dst
     shutil.rmtree(staging, ignore_errors=True)
     with _exclusive(src):
         shutil.copytree(src, staging, ignore=shutil.ignore_patterns(".lock"))
+        copy = _spec(_store_of(manifest)).copy
+        if copy is not None:
+            copy(src, staging, manifest["table"], server)
     shutil.rmtree(dst, ignore_errors=True)
     os.replace(staging, dst)
     return dst
@@ -277,7 +289,8 @@ class ChunkIndex:
     BM25 scores are ranked through) and the BM25 index itself.
     """
 
-    def __init__(self, index_dir: Path, embedder: Embedder):
+    def __init__(self, index_dir: Path, embedder: Embedder, server: Server | None = None):
+        """The index at ``index_dir``, its store's database at ``server`` if it has one."""
         index_dir = Path(index_dir)
         manifest = _read_manifest(index_dir)
         if manifest is None:
@@ -290,7 +303,7 @@ class ChunkIndex:
                 f"{index_dir}: built with embedder {self.settings.embedder}, not {embedder.name}; run `tailor ingest`"
             )
         self.embedder = embedder
-        self.store = _opener(_store_of(manifest))(index_dir, manifest["table"]).snapshot()
+        self.store = _opener(_store_of(manifest))(index_dir, manifest["table"], server=server).snapshot()
         self.version = self.store.version
         listing = self.store.listing()
         self._ids = listing.chunk_ids  # BM25's document order: chunk ids sorted
@@ -361,8 +374,13 @@ class ChunkIndex:
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (rrf_k + rank)
                 ranks.setdefault(chunk_id, {})[name] = rank
         order = sorted(fused, key=lambda i: (-fused[i], i))
-        hits = [Hit(c, fused[c.chunk_id], ranks[c.chunk_id]) for c in self.store.chunks(order)]
-        # Defence in depth: the filters above already excluded these; a violation is a bug, never an answer.
+        # Defence in depth: the filters above already excluded these, and the store shows the texts only of
+        # chunks the groups may read; a violation of either is a bug, never an answer.
+        try:
+            found = self.store.chunks(order, groups)
+        except KeyError:
+            raise AssertionError("access filter violated: the store hides a chunk the filters let through") from None
+        hits = [Hit(c, fused[c.chunk_id], ranks[c.chunk_id]) for c in found]
         if any(h.chunk.groups.isdisjoint(groups) for h in hits):
             raise AssertionError("access filter violated: a chunk outside the user's groups was retrieved")
         return hits

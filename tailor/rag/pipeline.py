@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +11,13 @@ import numpy as np
 
 from tailor.config import RagConfig
 from tailor.contract import BuiltPrompt, Context, PromptBuilder, User, strip_citations
-from tailor.errors import DataError, Problem
+from tailor.errors import DataError, Problem, RecipeError
 from tailor.eval.metrics import normalize_answer
 from tailor.models.base import Message
 from tailor.prompt.builder import ShotPool
 from tailor.rag.embed import Embedder, load_embedder
 from tailor.rag.index import ChunkIndex, Hit, IndexSettings, IngestReport, ingest
+from tailor.rag.store import Server
 from tailor.workspace import Shared, Workspace
 
 
@@ -111,6 +113,24 @@ def index_settings(ws: Workspace, embedder_name: str, dim: int) -> IndexSettings
     return IndexSettings(embedder_name, dim, cfg.chunk_tokens, cfg.chunk_overlap, tokenizer=ws.generator.name)
 
 
+def store_server(ws: Workspace) -> Server | None:
+    """Where the recipe's store keeps its data, if in a server: ``rag.pg_uri`` or the variables it names.
+
+    Raises:
+        RecipeError: a variable the recipe names is not set.
+    """
+    cfg = ws.recipe.rag
+    uris = {}
+    for name in ("pg_uri_env", "pg_reader_uri_env"):
+        variable = getattr(cfg, name)
+        if variable is not None:
+            if not os.environ.get(variable):
+                raise RecipeError(ws.recipe.problem(f"environment variable {variable} is not set", "rag", name))
+            uris[name] = os.environ[variable]
+    uri = cfg.pg_uri or uris.get("pg_uri_env")
+    return Server(uri, uris.get("pg_reader_uri_env")) if uri else None
+
+
 def ensure_index(ws: Workspace) -> ReadyIndex:
     """Ingest the recipe's corpus (only what changed) and open the index.
 
@@ -130,9 +150,11 @@ def ensure_index(ws: Workspace) -> ReadyIndex:
         embedder,
         ws.generator.count_tokens,
         ws.reporter,
+        store=ws.recipe.rag.store,
+        server=(server := store_server(ws)),
     )
     ws.reporter.log(report.summary())
-    return ReadyIndex(ChunkIndex(ws.recipe.index_dir, embedder), report, ws.recipe.index_dir)
+    return ReadyIndex(ChunkIndex(ws.recipe.index_dir, embedder, server), report, ws.recipe.index_dir)
 
 
 def context_budget(ws: Workspace, max_new_tokens: int) -> int:

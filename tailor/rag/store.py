@@ -6,7 +6,9 @@ tailor.rag.index and tailor.rag.pipeline, the same for every store: chunking, em
 ingest, BM25, rank fusion, MMR, the context budget and the final access check.
 
 Each implementation is one module of tailor.rag.stores ending with ``STORE = StoreSpec(name, open,
-summary)`` (see tailor.plugins); ``open`` is an :class:`OpenStore`. Every implementation guarantees:
+summary)`` (see tailor.plugins); ``open`` is an :class:`OpenStore`. A store whose data live in a database
+server rather than under the index directory is opened with a :class:`Server`. Every implementation
+guarantees:
 
 - **Atomic commits of whole documents.** ``upsert`` puts a document's new chunks in and takes its old
   chunks out in one commit; ``delete`` removes whole documents. A reader sees the version before a
@@ -14,6 +16,8 @@ summary)`` (see tailor.plugins); ``open`` is an :class:`OpenStore`. Every implem
 - **Access filtering inside the query.** ``dense`` applies the groups as a pre-filter: a chunk none of
   the groups may read is never a candidate, so it cannot be returned, and a group that may read only
   a few chunks still gets up to ``n`` of its own rather than what is left of a global top ``n``.
+  ``chunks`` given groups shows only what they may read. (A store may enforce this a second time in
+  its database: pgvector's row-level security.)
 - **Versions.** Every commit makes a new, higher version. A :meth:`VectorStore.snapshot` reads one
   version only and sees no later commit, so the BM25 index derived from it never disagrees with it.
 """
@@ -21,7 +25,7 @@ summary)`` (see tailor.plugins); ``open`` is an :class:`OpenStore`. Every implem
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -61,6 +65,18 @@ class Listing:
     texts: tuple[str, ...] | None  # None unless asked for
 
 
+@dataclass(frozen=True)
+class Server:
+    """Where a store with a database server keeps an index (an embedded store such as LanceDB needs none).
+
+    ``uri``: the connection that owns the tables and ingests; ``reader_uri``: the one per-user queries
+    run on (None: the store derives it). Both may hold passwords, so neither is shown in a repr.
+    """
+
+    uri: str = field(repr=False)
+    reader_uri: str | None = field(default=None, repr=False)
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     """One index's chunks and vectors in a database. See the module docstring for the guarantees."""
@@ -97,7 +113,8 @@ class VectorStore(Protocol):
         """Up to ``n`` (chunk_id, cosine similarity), most similar first, among the chunks that one of
         ``groups`` may read, filtered inside the query before ranking; no groups, no chunks.
 
-        Exact (no approximate index), so the ranking is the one a full scan gives.
+        Exact or as good as: LanceDB scans every row; pgvector walks an HNSW index until ``n`` readable
+        chunks are found, whose recall against a full scan its module docstring measures.
         """
         ...
 
@@ -105,11 +122,11 @@ class VectorStore(Protocol):
         """Every chunk's id and groups (and text if ``texts``), in chunk-id order."""
         ...
 
-    def chunks(self, ids: Sequence[str]) -> list[Chunk]:
-        """The chunks ``ids``, in that order.
+    def chunks(self, ids: Sequence[str], groups: frozenset[str] | None = None) -> list[Chunk]:
+        """The chunks ``ids``, in that order; given ``groups``, only chunks one of them may read are seen.
 
         Raises:
-            KeyError: an id this version does not hold.
+            KeyError: an id this version does not hold (or, given ``groups``, that none of them may read).
         """
         ...
 
@@ -133,11 +150,21 @@ class VectorStore(Protocol):
 class OpenStore(Protocol):
     """How a store is opened: ``StoreSpec.open``."""
 
-    def __call__(self, index_dir: Path, name: str, dim: int | None = None) -> VectorStore:
+    def __call__(self, index_dir: Path, name: str, dim: int | None = None, server: Server | None = None) -> VectorStore:
         """The store ``name`` of the index at ``index_dir``; created empty for vectors of ``dim`` if
-        missing and ``dim`` is given.
+        missing and ``dim`` is given. ``server``: where its database is, for a store that has one.
 
         Raises:
-            ArtifactError: the store is missing and ``dim`` is None, or its backend is not installed.
+            ArtifactError: the store is missing and ``dim`` is None, its backend is not installed, or its
+                server is needed and not given or cannot be reached.
         """
+        ...
+
+
+class CopyStore(Protocol):
+    """How a store whose data are not files under the index directory is copied: ``StoreSpec.copy``."""
+
+    def __call__(self, src_dir: Path, dst_dir: Path, name: str, server: Server | None = None) -> None:
+        """Make the store ``name`` of the index at ``dst_dir`` a copy of the current version of the one at
+        ``src_dir``. ``dst_dir`` already holds a copy of ``src_dir``'s files."""
         ...

@@ -8,7 +8,7 @@ from tailor.models.base import Generator
 from tailor.plugins import StrategySpec
 from tailor.prompt.builder import ShotPool
 from tailor.rag.index import ChunkIndex, copy_index
-from tailor.rag.pipeline import INDEX, cite, context_budget, ensure_index, rag_builder
+from tailor.rag.pipeline import INDEX, cite, context_budget, ensure_index, rag_builder, store_server
 from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
 from tailor.workspace import Workspace
 
@@ -45,7 +45,7 @@ def reingest(up: Update) -> Cost:
     old = up.old.shared(INDEX, lambda: ensure_index(up.old))
 
     def build():
-        copy_index(old.index_dir, up.new.recipe.index_dir)
+        copy_index(old.index_dir, up.new.recipe.index_dir, store_server(up.old))
         return ensure_index(up.new)
 
     report = up.new.shared(INDEX, build).report

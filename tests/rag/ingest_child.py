@@ -1,9 +1,10 @@
 """Run an ingest in a child process so a test can kill it (-9) part way. Not collected as a test.
 
-    python tests/rag/ingest_child.py INDEX_DIR VARIANT CHUNK_TOKENS
+    python tests/rag/ingest_child.py INDEX_DIR VARIANT CHUNK_TOKENS [STORE [SERVER_URI]]
 
 VARIANT 1 is the medium world's documents; VARIANT 2 the same with every document edited, so all of
-them must be embedded again. Prints one line per committed batch, so the parent knows where it is.
+them must be embedded again. STORE (default lancedb) is the vector store, SERVER_URI the URI of its
+database server if it has one. Prints one line per batch embedded, so the parent knows where it is.
 """
 
 from __future__ import annotations
@@ -40,12 +41,23 @@ class LineReporter:
 def main() -> None:
     from tailor.rag.embed import MiniLMEmbedder
     from tailor.rag.index import IndexSettings, ingest
+    from tailor.rag.store import Server
 
     index_dir, variant, chunk_tokens = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    store = sys.argv[4] if len(sys.argv) > 4 else "lancedb"
+    server = Server(sys.argv[5]) if len(sys.argv) > 5 else None
     embedder = MiniLMEmbedder()
     settings = IndexSettings(embedder.name, embedder.dim, chunk_tokens, 8, "words")
     report = ingest(
-        documents(variant), index_dir, settings, embedder, lambda t: len(t.split()), LineReporter(), batch_chunks=16
+        documents(variant),
+        index_dir,
+        settings,
+        embedder,
+        lambda t: len(t.split()),
+        LineReporter(),
+        batch_chunks=16,
+        store=store,
+        server=server,
     )
     print(f"done {report.chunks_embedded}", flush=True)
 

@@ -70,7 +70,11 @@ def test_a_user_with_no_groups_gets_no_documents(rag) -> None:
 def test_the_real_model_leaks_no_secret_under_attack(rag, acl, real_generator) -> None:
     from dataclasses import replace
 
-    _, strategy = rag
+    ws, strategy = rag
+    if ws.recipe.rag.store != "lancedb":
+        # ~30 s of generation per store: the model sees only what retrieval put in its prompt, and the
+        # prompt-repeating model above shows, for every store, that no foreign chunk is ever put there.
+        pytest.skip("the real model is run over one store (lancedb); retrieval is checked for every store above")
     real = replace(strategy, generator=real_generator)
     attacks = [(dept, q) for dept in ("finance", "hr", "legal") for q in acl.attacks(dept)[-5:] + acl.attacks(dept)[:3]]
     user = User("sales-user", frozenset({"everyone", "sales"}))

@@ -36,9 +36,9 @@ def _settings(embedder, chunk_tokens: int = 48) -> IndexSettings:
     return IndexSettings(embedder.name, embedder.dim, chunk_tokens, 8, "words")
 
 
-def _contents(index_dir: Path, embedder) -> dict[str, set[str]]:
+def _contents(index_dir: Path, embedder, server=None) -> dict[str, set[str]]:
     """doc_id → the set of document hashes its chunks come from (one, if the index is consistent)."""
-    index = ChunkIndex(index_dir, embedder)
+    index = ChunkIndex(index_dir, embedder, server)
     out: dict[str, set[str]] = {}
     counts: dict[str, int] = {}
     for c in index.chunks:
@@ -67,37 +67,43 @@ def test_incremental_ingest_embeds_only_what_changed(tmp_path: Path, wordllama) 
 
 
 @pytest.mark.slow
-def test_kill_minus_9_mid_ingest_leaves_a_usable_index_and_the_next_run_completes_it(tmp_path: Path, minilm) -> None:
-    v1 = subprocess.run([sys.executable, str(CHILD), str(tmp_path), "1", "48"], capture_output=True, text=True)
+def test_kill_minus_9_mid_ingest_leaves_a_usable_index_and_the_next_run_completes_it(
+    tmp_path: Path, minilm, each_store
+) -> None:
+    store, server = each_store
+    child_args = [str(CHILD), str(tmp_path), "VARIANT", "48", store, *([server.uri] if server else [])]
+
+    def child(variant: int) -> list[str]:
+        return [sys.executable, *(str(variant) if a == "VARIANT" else a for a in child_args)]
+
+    v1 = subprocess.run(child(1), capture_output=True, text=True)
     assert v1.returncode == 0, v1.stderr  # the medium world's documents, ingested whole
-    before = _contents(tmp_path, minilm)
+    before = _contents(tmp_path, minilm, server)
     v2_hashes = {d.doc_id: d.content_hash for d in documents(2)}
     v1_hashes = {d.doc_id: d.content_hash for d in documents(1)}
 
     # Killed twice: inside the first batch, then several batches into the run that picks up after it.
     for kill_after in (1, 6):
-        child = subprocess.Popen(
-            [sys.executable, str(CHILD), str(tmp_path), "2", "48"], stdout=subprocess.PIPE, text=True
-        )
+        running = subprocess.Popen(child(2), stdout=subprocess.PIPE, text=True)
         for _ in range(kill_after):
-            assert child.stdout.readline().startswith("advanced"), "the child finished before it could be killed"
-        child.kill()  # SIGKILL: no cleanup, no finally blocks
-        child.wait()
+            assert running.stdout.readline().startswith("advanced"), "the child finished before it could be killed"
+        running.kill()  # SIGKILL: no cleanup, no finally blocks (a database rolls its transaction back)
+        running.wait()
 
-        after_kill = _contents(tmp_path, minilm)  # opens, and every document is whole
+        after_kill = _contents(tmp_path, minilm, server)  # opens, and every document is whole
         assert set(after_kill) == set(before)
         assert all(h in ({v1_hashes[d]}, {v2_hashes[d]}) for d, h in after_kill.items())
-        index = ChunkIndex(tmp_path, minilm)
+        index = ChunkIndex(tmp_path, minilm, server)
         assert index.search("price of the product", frozenset({"everyone"}), 5)
     already_v2 = sum(1 for c in index.chunks if c.doc_hash == v2_hashes[c.doc_id])
     assert 0 < already_v2 < len(index)  # the killed runs committed some of the work, not all of it
 
-    done = subprocess.run([sys.executable, str(CHILD), str(tmp_path), "2", "48"], capture_output=True, text=True)
+    done = subprocess.run(child(2), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert _contents(tmp_path, minilm) == {d: {h} for d, h in v2_hashes.items()}
+    assert _contents(tmp_path, minilm, server) == {d: {h} for d, h in v2_hashes.items()}
     re_embedded = int(done.stdout.strip().splitlines()[-1].split()[-1])
     # Exactly the work the killed runs had not committed is done again: nothing skipped, nothing repeated.
-    assert re_embedded == len(ChunkIndex(tmp_path, minilm)) - already_v2
+    assert re_embedded == len(ChunkIndex(tmp_path, minilm, server)) - already_v2
 
 
 def test_new_settings_build_beside_the_active_table(tmp_path: Path, wordllama) -> None:

@@ -1,10 +1,13 @@
-"""The vector store interface, against the real LanceDB: atomic upserts, deletes, filtered search, versions."""
+"""The vector store interface, against every store for real (LanceDB, and pgvector on a throwaway PostgreSQL
+server): atomic upserts, deletes, filtered search, versions."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +43,22 @@ def _vectors(n: int, seed: int) -> np.ndarray:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> VectorStore:
-    return plugins.store("lancedb").open(tmp_path, "chunks_test", DIM)
+def opener(each_store) -> Callable[..., VectorStore]:
+    """The store's ``open`` with its server bound: (index_dir, name, dim=None) → store."""
+    name, server = each_store
+    return functools.partial(plugins.store(name).open, server=server)
+
+
+@pytest.fixture
+def store(tmp_path: Path, opener) -> VectorStore:
+    return opener(tmp_path, "chunks_test", DIM)
 
 
 def _ids(store: VectorStore, doc_id: str) -> set[str]:
     return {i for i in store.listing().chunk_ids if i.startswith(f"{doc_id}#")}
 
 
-def test_the_lancedb_store_declares_itself_and_opens_a_vector_store(store) -> None:
+def test_the_store_declares_itself_and_opens_a_vector_store(store) -> None:
     assert isinstance(store, VectorStore)
     assert store.count() == 0 and store.listing().chunk_ids == ()
 
@@ -128,6 +138,9 @@ def test_chunks_and_vectors_are_fetched_by_id_in_the_order_asked(store) -> None:
     np.testing.assert_array_equal(store.vectors(ids), vectors[[3, 0, 3]])
     with pytest.raises(KeyError, match="a#v9#0"):
         store.chunks(["a#v9#0"])
+    assert store.chunks(ids[:2], frozenset({"hr"})) == [chunks[3], chunks[0]]
+    with pytest.raises(KeyError, match="for these groups"):  # there, but not for them: as good as absent
+        store.chunks(ids[:1], frozenset({"finance"}))
 
 
 def test_listing_is_in_chunk_id_order_with_groups_and_texts_on_request(store) -> None:
@@ -154,8 +167,8 @@ def test_count_and_version_and_a_read_only_snapshot(store) -> None:
         snap.delete(["b"])
 
 
-def test_opening_a_missing_store_without_a_dim_and_dropping(tmp_path: Path, store) -> None:
-    open_store = plugins.store("lancedb").open
+def test_opening_a_missing_store_without_a_dim_and_dropping(tmp_path: Path, store, opener) -> None:
+    open_store = opener
     with pytest.raises(ArtifactError, match="no table other"):
         open_store(tmp_path, "other")
     store.upsert(["a"], _chunks("a", 1, {"x"}), _vectors(1, 0))
@@ -185,6 +198,7 @@ def test_one_ingest_at_a_time_per_index(tmp_path: Path) -> None:
 
 def test_the_index_imports_without_fcntl() -> None:
     """Windows has no fcntl: the rag modules must import without it (filelock picks the platform's lock)."""
-    code = "import sys; sys.modules['fcntl'] = None; import tailor.rag.index, tailor.rag.stores.lancedb"
+    modules = "tailor.rag.index, tailor.rag.stores.lancedb, tailor.rag.stores.pgvector"
+    code = f"import sys; sys.modules['fcntl'] = None; import {modules}"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

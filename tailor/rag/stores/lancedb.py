@@ -19,7 +19,7 @@ import numpy as np
 from tailor.data.corpus import validate_group
 from tailor.errors import ArtifactError
 from tailor.plugins import StoreSpec
-from tailor.rag.store import Chunk, Listing, StoredDoc
+from tailor.rag.store import Chunk, Listing, Server, StoredDoc
 
 _META = ("chunk_id", "doc_id", "title", "source", "groups", "text", "position", "n_chunks", "doc_hash")
 _IN_LIST = 500  # ids per ``IN (...)`` expression
@@ -177,13 +177,16 @@ class LanceStore:
             self._row_ids = dict(zip(ids, rows, strict=True))
         return self._row_ids
 
-    def chunks(self, ids: Sequence[str]) -> list[Chunk]:
+    def chunks(self, ids: Sequence[str], groups: frozenset[str] | None = None) -> list[Chunk]:
         data, rows = self._fetch(ids, _META)
         columns = {c: data.column(c).to_pylist() for c in _META}
-        return [
+        found = [
             Chunk(**{c: columns[c][r] for c in _META if c != "groups"}, groups=frozenset(columns["groups"][r]))
             for r in rows
         ]
+        if groups is not None and (hidden := [c.chunk_id for c in found if c.groups.isdisjoint(groups)]):
+            raise KeyError(f"chunks not in version {self.version} for these groups: {hidden[:5]}")
+        return found
 
     def vectors(self, ids: Sequence[str]) -> np.ndarray:
         data, rows = self._fetch(ids, ["chunk_id", "vector"])
@@ -201,8 +204,9 @@ class LanceStore:
         self._db.drop_table(self._table.name)
 
 
-def open_store(index_dir: Path, name: str, dim: int | None = None) -> LanceStore:
+def open_store(index_dir: Path, name: str, dim: int | None = None, server: Server | None = None) -> LanceStore:
     """The LanceDB table ``name`` under ``index_dir/lance``; created empty if missing and ``dim`` is given.
+    ``server`` is not used: the table's files are under the index directory.
 
     Raises:
         ArtifactError: lancedb is not installed, or the table is missing and ``dim`` is None.

@@ -1,0 +1,266 @@
+"""The pgvector store on a real PostgreSQL server: the database enforces access by itself (row-level security
+that a connection cannot widen), selective groups still get n chunks, writers on several connections, copies,
+and the errors a user meets. The store contract itself is tests/rag/test_store.py, run against every store."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tailor.errors import ArtifactError
+from tailor.rag.store import Chunk, Server
+
+psycopg = pytest.importorskip("psycopg", reason="pip install 'llm-tailor[pgvector]'")
+pgvector_store = pytest.importorskip("tailor.rag.stores.pgvector")
+
+DIM = 8
+GROUPS = {"open": {"everyone"}, "fin": {"finance"}, "hr": {"hr"}, "both": {"finance", "hr"}}
+
+
+def _vectors(n: int, seed: int, dim: int = DIM) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _chunks(doc_id: str, n: int, groups: set[str]) -> list[Chunk]:
+    return [
+        Chunk(f"{doc_id}#h#{i}", doc_id, doc_id, "", frozenset(groups), f"{doc_id} {i}", i, n, "h") for i in range(n)
+    ]
+
+
+@pytest.fixture
+def store(tmp_path: Path, pg_server: Server):
+    """A store holding 5 chunks of each of four documents: everyone's, finance's, hr's, and one both may read."""
+    store = pgvector_store.open_store(tmp_path, "chunks_test", DIM, pg_server)
+    chunks = [c for doc, groups in GROUPS.items() for c in _chunks(doc, 5, groups)]
+    store.upsert(list(GROUPS), chunks, _vectors(len(chunks), 0))
+    return store
+
+
+def _foreign(rows, readable: set[str]) -> list[str]:
+    """The chunk ids among ``rows`` (chunk_id first) of documents ``readable`` does not cover."""
+    return [r[0] for r in rows if GROUPS[r[0].split("#")[0]].isdisjoint(readable)]
+
+
+def test_a_query_with_no_filter_or_a_forged_one_returns_only_what_the_groups_may_read(store) -> None:
+    table = store._table
+    with store._db.as_reader(frozenset({"everyone"})) as conn:
+        unfiltered = conn.execute(f"SELECT chunk_id FROM {table}").fetchall()  # tailor's filter left out
+        forged = conn.execute(f"SELECT chunk_id FROM {table} WHERE groups && '{{finance,hr}}' OR true").fetchall()
+        named = conn.execute(f"SELECT chunk_id FROM {table} WHERE doc_id IN ('fin', 'hr', 'both')").fetchall()
+    assert sorted(r[0] for r in unfiltered) == [f"open#h#{i}" for i in range(5)]
+    assert _foreign(forged, {"everyone"}) == [] and len(forged) == 5
+    assert named == []
+    with store._db.as_reader(frozenset({"finance"})) as conn:
+        rows = conn.execute(f"SELECT chunk_id FROM {table}").fetchall()
+    assert {r[0].split("#")[0] for r in rows} == {"fin", "both"}
+    with store._db.as_reader(frozenset()) as conn:  # no groups: nothing at all
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_the_reader_connection_cannot_widen_its_own_groups(store, pg_server: Server) -> None:
+    table, db = store._table, store._db
+    count = f"SELECT count(*) FROM {table}"
+    with db.as_reader(frozenset({"everyone"})) as conn:
+        assert conn.execute(count).fetchone()[0] == 5
+        tailors = conn.execute("SELECT current_setting('tailor.groups'), current_setting('tailor.mac')").fetchone()
+        # Its own settings changed, keeping tailor's signature: the signature no longer matches, so no groups.
+        conn.execute("SELECT set_config('tailor.groups', '{everyone,finance,hr}', true)")
+        assert conn.execute(count).fetchone()[0] == 0
+        conn.execute("SET LOCAL tailor.mac = 'forged'")
+        assert conn.execute(count).fetchone()[0] == 0
+        conn.execute("SELECT set_config('tailor.groups', %s, true), set_config('tailor.mac', %s, true)", tailors)
+        assert conn.execute(count).fetchone()[0] == 5  # tailor's own setting, restored, still works
+        # The key is the owner's; so are the table's policies and its row-level security.
+        for sql in (
+            "SELECT * FROM tailor.keys",
+            f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
+            f"DROP POLICY readable ON {table}",
+            "SET ROLE postgres",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                conn.execute(sql)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            conn.execute("SET LOCAL row_security = off")
+            conn.execute(count)  # a role under row-level security cannot switch it off
+
+    # A signature for wider groups, captured in one transaction, is worthless in the next (same backend).
+    with psycopg.connect(pgvector_store.reader_uri(pg_server), autocommit=True) as conn:
+        with conn.transaction():
+            nonce = conn.execute("SELECT tailor.nonce()").fetchone()[0]
+            wide = "{finance,hr}"
+            conn.execute(
+                "SELECT set_config('tailor.groups', %s, true), set_config('tailor.mac', %s, true)",
+                (wide, db.mac(nonce, wide)),
+            )
+            assert conn.execute(count).fetchone()[0] == 15  # signed by tailor: granted
+        with conn.transaction():
+            conn.execute(
+                "SELECT set_config('tailor.groups', %s, true), set_config('tailor.mac', %s, true)",
+                (wide, db.mac(nonce, wide)),
+            )
+            assert conn.execute(count).fetchone()[0] == 0
+        # Session-wide settings (not SET LOCAL) are as powerless as transaction ones.
+        conn.execute("SELECT set_config('tailor.groups', %s, false), set_config('tailor.mac', %s, false)", (wide, "x"))
+        assert conn.execute(count).fetchone()[0] == 0
+
+
+def test_the_store_shows_texts_only_to_groups_that_may_read_them(store) -> None:
+    assert [c.chunk_id for c in store.chunks(["both#h#1", "fin#h#0"], frozenset({"finance"}))] == [
+        "both#h#1",
+        "fin#h#0",
+    ]
+    with pytest.raises(KeyError, match="for these groups"):
+        store.chunks(["fin#h#0"], frozenset({"hr", "everyone"}))
+    hits = store.dense(_vectors(1, 5)[0], frozenset({"hr"}), 50)
+    assert {h.split("#")[0] for h, _ in hits} == {"hr", "both"} and len(hits) == 10
+
+
+def test_a_group_that_reads_5_percent_of_the_chunks_still_gets_its_top_n(tmp_path: Path, pg_server: Server) -> None:
+    n_chunks, dim = 2000, 64
+    vectors = _vectors(n_chunks, 1, dim)
+    rare = np.random.default_rng(2).random(n_chunks) < 0.05
+    chunks = [
+        Chunk(f"d{i:04d}#h#0", f"d{i:04d}", "t", "", frozenset({"rare" if rare[i] else "everyone"}), "x", 0, 1, "h")
+        for i in range(n_chunks)
+    ]
+    store = pgvector_store.open_store(tmp_path, "chunks_rare", dim, pg_server)
+    store.upsert([c.doc_id for c in chunks], chunks, vectors)
+    store._db.owner.execute(f"ANALYZE {store._table}")  # as autovacuum would: the planner knows 'rare' is rare
+    queries = vectors[np.flatnonzero(~rare)[:10]]  # each right on a chunk the group may not read
+    exact = [[chunks[i].chunk_id for i in np.flatnonzero(rare)[np.argsort(-(vectors[rare] @ q))[:20]]] for q in queries]
+    assert [[h for h, _ in store.dense(q, frozenset({"rare"}), 20)] for q in queries] == exact  # planner: a scan
+
+    # The same through the HNSW index (the planner's choice for broad groups), made to walk it here: its
+    # iterative scan goes on past the first candidates, all foreign, until it has 20 of the group's.
+    with store._db.readers.connection() as conn:  # back in the pool after, the next one taken (last in, first out)
+        conn.execute(
+            "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off"
+        )  # for every later query on it
+        plan = conn.execute(
+            f"EXPLAIN SELECT chunk_id FROM {store._table} WHERE v_to IS NULL AND groups && '{{rare}}' "
+            "ORDER BY vector <=> %s LIMIT 20",
+            (queries[0],),
+        ).fetchall()
+        walk = [r[0] for r in plan if "Index Scan using" in r[0]]
+        assert len(walk) == 1 and "_hnsw on" in walk[0], plan
+    walked = [[h for h, _ in store.dense(q, frozenset({"rare"}), 20)] for q in queries]
+    with store._db.readers.connection() as conn:
+        assert conn.execute("SHOW enable_sort").fetchone()[0] == "off"  # the walks above ran on it
+    assert all(len(w) == 20 and all(rare[int(h[1:5])] for h in w) for w in walked)
+    recall = np.mean([len(set(w) & set(e)) / 20 for w, e in zip(walked, exact, strict=True)])
+    assert recall >= 0.9, recall
+
+
+def test_writers_on_separate_connections_commit_one_at_a_time(tmp_path: Path, pg_server: Server) -> None:
+    """Two writers (two tailor processes on two machines, as far as the database can tell) into one table."""
+    stores = [pgvector_store.open_store(tmp_path, "chunks_test", DIM, pg_server) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def write(w: int) -> None:
+        try:
+            for i in range(8):
+                doc = f"w{w}d{i}"
+                stores[w].upsert([doc], _chunks(doc, 3, {"everyone"}), _vectors(3, 10 * w + i))
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert stores[0].version == 16 and stores[1].count() == 48 and len(stores[0].stored_docs()) == 16
+    versions = stores[0]._db.owner.execute(
+        "SELECT array_agg(version ORDER BY version) FROM tailor.commits WHERE tbl = %s", (stores[0]._name,)
+    )
+    assert versions.fetchone()[0] == list(range(1, 17))
+
+
+def test_a_copy_is_an_independent_index(tmp_path: Path, store, pg_server: Server) -> None:
+    copy_dir = tmp_path.parent / (tmp_path.name + "-copy")
+    shutil.copytree(tmp_path, copy_dir)
+    pgvector_store.copy_store(tmp_path, copy_dir, "chunks_test", pg_server)
+    copy = pgvector_store.open_store(copy_dir, "chunks_test", server=pg_server)
+    assert copy.listing(texts=True) == store.listing(texts=True) and copy.version == store.version
+    copy.delete(["fin"])
+    assert copy.count() == 15 and store.count() == 20
+
+
+def test_a_superuser_as_the_reader_is_refused(tmp_path: Path, pg_server: Server) -> None:
+    with pytest.raises(ArtifactError, match="reader role postgres is not held by row-level security"):
+        pgvector_store.open_store(tmp_path, "chunks_test", DIM, Server(pg_server.uri, reader_uri=pg_server.uri))
+
+
+def test_an_unreachable_server_is_named_without_its_password(tmp_path: Path) -> None:
+    server = Server("postgresql://bob:hunter2@127.0.0.1:9/tailor")
+    with pytest.raises(ArtifactError) as raised:
+        pgvector_store.open_store(tmp_path, "chunks_test", DIM, server)
+    message = str(raised.value)
+    assert "postgresql://bob@127.0.0.1:9/tailor" in message and "check rag.pg_uri" in message
+    assert "hunter2" not in message and "\n" not in message
+    assert "hunter2" not in repr(server)
+
+
+def test_without_the_extra_the_error_says_what_to_install(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from tailor.rag.stores.pgvector import open_store\nfrom tailor.rag.store import Server\n"
+        f"open_store({str(tmp_path)!r}, 'chunks_test', 8, Server('postgresql://x@127.0.0.1:9/db'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "pip install 'llm-tailor[pgvector]'" in done.stderr.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_tailor_ingest_on_pgvector_from_a_recipe_with_the_uri_in_the_environment(
+    tmp_path: Path, pg_server: Server, monkeypatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tailor.cli import app
+    from tailor.scaffold import init_project
+
+    recipe = init_project(tmp_path / "proj", size="small")
+    text = recipe.read_text().replace("  store: lancedb", "  store: pgvector")
+    recipe.write_text(text.replace("  # pg_uri_env:", "  pg_uri_env: TAILOR_TEST_PG_URI"))
+
+    def ingest() -> tuple[int, str, str]:
+        done = CliRunner().invoke(app, ["ingest", "--recipe", str(recipe), "--json"])
+        return done.exit_code, done.stdout, done.stderr
+
+    monkeypatch.delenv("TAILOR_TEST_PG_URI", raising=False)
+    code, _, err = ingest()
+    assert code == 2 and "Traceback" not in err
+    at = _line_of(recipe.read_text(), "pg_uri_env")
+    assert [line for line in err.splitlines() if line.startswith("error: ")] == [
+        f"error: {recipe}:{at}: rag.pg_uri_env: environment variable TAILOR_TEST_PG_URI is not set"
+    ]
+
+    monkeypatch.setenv("TAILOR_TEST_PG_URI", "postgresql://tailor:s3cret@127.0.0.1:9/tailor")
+    code, _, err = ingest()
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert code == 2 and len(errors) == 1 and "s3cret" not in err
+    assert "cannot connect to postgresql://tailor@127.0.0.1:9/tailor" in errors[0]
+
+    monkeypatch.setenv("TAILOR_TEST_PG_URI", pg_server.uri)
+    code, out, err = ingest()
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["added"] > 0 and first["chunks_total"] == first["chunks_embedded"] > 0
+    code, out, err = ingest()
+    assert code == 0 and json.loads(out)["chunks_embedded"] == 0  # incremental: nothing changed
+    assert (Path(first["index"]) / "pgvector.json").is_file() and not (Path(first["index"]) / "lance").exists()
+
+
+def _line_of(text: str, key: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), start=1) if line.strip().startswith(f"{key}:"))
