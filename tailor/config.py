@@ -214,17 +214,10 @@ class FinetuneConfig(Section):
     )
     learning_rate: float = Field(2e-4, gt=0, le=1, description="peak learning rate (full fine-tuning: try 2e-5)")
     max_steps: int = Field(60, ge=1, description="most optimizer steps to train (fewer if dev loss stops improving)")
-    epochs: float | None = Field(
-        None, gt=0, le=100, description="train this many passes over the data instead (replaces max_steps)"
-    )
-    dev_every: int = Field(
-        10, ge=0, description="measure the loss on the dev split every this many steps and at the end (0: never)"
-    )
+    epochs: float | None = Field(None, gt=0, le=100, description="passes over the data instead of max_steps")
+    dev_every: int = Field(10, ge=0, description="dev-split loss every this many steps and at the end (0: never)")
     patience: int | None = Field(
-        3,
-        ge=1,
-        description="stop once dev loss has not improved for this many measurements (null: run every step); "
-        "the weights of the best measured step are kept either way",
+        3, ge=1, description="stop after this many dev losses without a new best (null: never)"
     )
     warmup_steps: int = Field(5, ge=0, description="steps of linear warm-up before linear decay")
     batch_size: int = Field(8, ge=1, description="sequences per device per step")
