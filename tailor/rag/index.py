@@ -2,8 +2,9 @@
 
 The store (tailor.rag.store; LanceDB by default, chosen through tailor.plugins) keeps the rows and
 answers dense and by-id queries; this module chunks and embeds documents, decides what to ingest, and
-ranks. Opening an index reads its chunk ids and groups and the BM25 index; texts and vectors stay in
-the store and are fetched per query.
+ranks. Opening an index reads its chunk ids and groups and the BM25 index (tailor.rag.lexical; none for
+a store that ranks by BM25 in its own query); texts and vectors stay in the store and are fetched per
+query.
 
 Crash safety: store commits are atomic, and every commit here is whole documents — a changed
 document's new chunks are inserted and its old chunks deleted in one upsert. A killed ingest leaves
@@ -16,7 +17,8 @@ complete. One ingest at a time per index directory (a file lock; readers never n
 
 Access control is a pre-filter inside both queries: the dense search runs with the user's groups as a
 filter inside the store's query (before its top n is taken), and the lexical scores of chunks the user
-may not read are removed before ranking. A chunk outside the user's groups is never a candidate.
+may not read are removed before ranking (or, in a store that ranks, never computed). A chunk outside
+the user's groups is never a candidate.
 """
 
 from __future__ import annotations
@@ -24,9 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import logging
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,7 +46,8 @@ from tailor.errors import ArtifactError
 from tailor.progress import Reporter, SilentReporter
 from tailor.rag.chunking import CountTokens, chunk_text
 from tailor.rag.embed import Embedder
-from tailor.rag.store import Chunk, OpenStore, Server, VectorStore
+from tailor.rag.lexical import Bm25, terms
+from tailor.rag.store import Chunk, LexicalStore, OpenStore, Server, VectorStore
 
 MANIFEST = "index.json"
 MANIFEST_KEYS = ("store", "table", "settings", "ingests")
@@ -55,7 +56,6 @@ BATCH_CHUNKS = 512  # chunks embedded and committed together by default
 # Query vectors kept per open index (~1.5 MB at 384 dimensions): a question asked again (a served FAQ, an
 # eval suite re-asking its questions as other users) is not embedded again.
 QUERY_CACHE = 1024
-_TOKEN = r"(?u)\b\w\w+\b"  # bm25s's default word pattern, used for documents and queries alike
 
 
 @dataclass(frozen=True)
@@ -286,7 +286,7 @@ class ChunkIndex:
     """A read-only view of one committed version of the index, for hybrid search.
 
     Every query goes to a snapshot of the store; in memory are only the chunk ids and groups (which the
-    BM25 scores are ranked through) and the BM25 index itself.
+    BM25 scores are ranked through) and the BM25 index itself, unless the store ranks by BM25.
     """
 
     def __init__(self, index_dir: Path, embedder: Embedder, server: Server | None = None):
@@ -308,8 +308,11 @@ class ChunkIndex:
         listing = self.store.listing()
         self._ids = listing.chunk_ids  # BM25's document order: chunk ids sorted
         self._groups = listing.groups
-        cache = index_dir / "bm25" / f"{manifest['table']}-v{self.version}"
-        self._lexical = _Lexical.load_or_build(cache, self._ids, lambda: self.store.listing(texts=True).texts or ())
+        # A store that ranks by BM25 itself keeps the texts there; otherwise tailor keeps a BM25 index.
+        self._bm25: Bm25 | None = None
+        if not isinstance(self.store, LexicalStore):
+            cache = index_dir / "bm25" / f"{manifest['table']}-v{self.version}"
+            self._bm25 = Bm25.load_or_build(cache, self._ids, lambda: self.store.listing(texts=True).texts or ())
         self._masks: dict[frozenset[str], np.ndarray] = {}
         self._query_vector = functools.lru_cache(maxsize=QUERY_CACHE)(self._embed_query)
 
@@ -348,8 +351,12 @@ class ChunkIndex:
         return [chunk_id for chunk_id, _ in self.store.dense(self._query_vector(query), groups, n)]
 
     def lexical(self, query: str, groups: frozenset[str], n: int) -> list[str]:
-        """Chunk ids by BM25, scored only among chunks ``groups`` may read."""
-        scores = self._lexical.scores(query)
+        """Chunk ids by BM25, scored only among chunks ``groups`` may read (in the store's query, if it ranks)."""
+        if not groups:
+            return []
+        if self._bm25 is None:
+            return [chunk_id for chunk_id, _ in self.store.lexical(terms(query), groups, n)]
+        scores = self._bm25.scores(query)
         scores[~self._mask(groups)] = 0.0  # pre-filter: unreadable chunks never compete for a rank
         candidates = np.flatnonzero(scores > 0)
         top = candidates[np.argsort(-scores[candidates], kind="stable")[:n]]
@@ -384,46 +391,3 @@ class ChunkIndex:
         if any(h.chunk.groups.isdisjoint(groups) for h in hits):
             raise AssertionError("access filter violated: a chunk outside the user's groups was retrieved")
         return hits
-
-
-class _Lexical:
-    """BM25 over chunk texts (title and heading path included), cached on disk per table version."""
-
-    def __init__(self, retriever):
-        from bm25s.stopwords import STOPWORDS_EN
-
-        self.retriever = retriever
-        self.stopwords = frozenset(STOPWORDS_EN)
-
-    @classmethod
-    def load_or_build(cls, cache: Path, ids: Sequence[str], texts: Callable[[], Sequence[str]]) -> _Lexical:
-        """The BM25 index over the chunks ``ids`` (whose ``texts()`` are read only if it must be built)."""
-        import bm25s
-        from bm25s.tokenization import Tokenizer
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG
-        ids = list(ids)
-        if (cache / "chunk_ids.json").is_file() and json.loads((cache / "chunk_ids.json").read_text()) == ids:
-            return cls(bm25s.BM25.load(str(cache), show_progress=False))
-        retriever = bm25s.BM25()
-        if ids:
-            tokens = Tokenizer(splitter=_TOKEN, stopwords="en").tokenize(
-                list(texts()), return_as="tuple", show_progress=False
-            )
-            retriever.index(tokens, show_progress=False)
-            tmp = cache.with_name(cache.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            retriever.save(str(tmp), show_progress=False)
-            (tmp / "chunk_ids.json").write_text(json.dumps(ids))
-            for old in cache.parent.glob("*"):
-                if old != tmp:
-                    shutil.rmtree(old, ignore_errors=True)
-            tmp.rename(cache)
-        return cls(retriever)
-
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every chunk for ``query`` (the index's own tokenisation: lower-case, no stopwords)."""
-        vocab = self.retriever.vocab_dict or {}
-        tokens = [t for t in re.findall(_TOKEN, query.lower()) if t not in self.stopwords and t in vocab]
-        n = self.retriever.scores["num_docs"] if self.retriever.scores else 0
-        return np.array(self.retriever.get_scores(tokens), dtype=np.float32) if tokens else np.zeros(n, np.float32)

@@ -3,7 +3,8 @@
 A store keeps one index's chunks (text, metadata, access groups, vector: one row each) under a name
 (the index settings' table name) and answers queries over them. Everything else stays above it, in
 tailor.rag.index and tailor.rag.pipeline, the same for every store: chunking, embedding, incremental
-ingest, BM25, rank fusion, MMR, the context budget and the final access check.
+ingest, rank fusion, MMR, the context budget and the final access check. BM25 is above it too (an index
+in tailor's memory), unless the store is a :class:`LexicalStore` and ranks by BM25 in its own query.
 
 Each implementation is one module of tailor.rag.stores ending with ``STORE = StoreSpec(name, open,
 summary)`` (see tailor.plugins); ``open`` is an :class:`OpenStore`. A store whose data live in a database
@@ -144,6 +145,21 @@ class VectorStore(Protocol):
 
     def drop(self) -> None:
         """Delete this store's data for good (an index rebuilt under other settings drops the old one)."""
+        ...
+
+
+@runtime_checkable
+class LexicalStore(VectorStore, Protocol):
+    """A store that also ranks by BM25 inside its own query, so tailor keeps no lexical index in memory."""
+
+    def lexical(self, terms: Sequence[str], groups: frozenset[str], n: int) -> list[tuple[str, float]]:
+        """Up to ``n`` (chunk_id, BM25 score), best first (ties in chunk-id order), among the chunks one of
+        ``groups`` may read that hold at least one of ``terms`` (tailor.rag.lexical.terms of the query).
+
+        Scored as tailor.rag.lexical says (Lucene's BM25, k1 1.5, b 0.75), with the corpus statistics (chunk
+        count, average length, document frequencies) of the chunks ``groups`` may read: a chunk they may not
+        read never shifts a score, so ranks cannot hint at what such chunks say.
+        """
         ...
 
 

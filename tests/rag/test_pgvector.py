@@ -264,3 +264,46 @@ def test_tailor_ingest_on_pgvector_from_a_recipe_with_the_uri_in_the_environment
 
 def _line_of(text: str, key: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), start=1) if line.strip().startswith(f"{key}:"))
+
+
+@pytest.mark.slow
+def test_bm25_in_the_database_ranks_as_the_in_memory_index_and_only_over_readable_chunks(
+    tmp_path: Path, pg_server: Server
+) -> None:
+    """The same documents in LanceDB (BM25 in tailor's memory) and in pgvector (BM25 in its query): with every
+    group the same chunks in the same order; with one department's groups only readable chunks, ranked by
+    the statistics of those alone (so a foreign chunk cannot move a score)."""
+    from tailor.data.corpus import Document
+    from tailor.data.world import generate_world
+    from tailor.data.world_render import qa_examples
+    from tailor.rag.embed import WordLlamaEmbedder
+    from tailor.rag.index import ChunkIndex, IndexSettings, ingest
+    from tailor.rag.lexical import terms
+
+    world = generate_world(0, "small")
+    docs = [Document(d.doc_id, d.title, d.text, frozenset(d.groups), content_hash=d.doc_id) for d in world.documents]
+    embedder = WordLlamaEmbedder()
+    settings = IndexSettings(embedder.name, embedder.dim, 48, 8, "words")
+    words = lambda t: len(t.split())  # noqa: E731
+    ingest(docs, tmp_path / "lance", settings, embedder, words)
+    ingest(docs, tmp_path / "pg", settings, embedder, words, store="pgvector", server=pg_server)
+    memory, database = ChunkIndex(tmp_path / "lance", embedder), ChunkIndex(tmp_path / "pg", embedder, pg_server)
+    assert not (tmp_path / "pg" / "bm25").exists()  # nothing lexical kept beside the database
+    everyone = frozenset(g for d in docs for g in d.groups)
+    questions = [q["question"] for q in qa_examples(world)[:40]]
+    for q in questions:
+        assert database.lexical(q, everyone, 10) == memory.lexical(q, everyone, 10), q
+
+    dept = sorted(g for g in everyone if g != "everyone")[0]
+    readable = frozenset({dept})
+    visible = {d.doc_id for d in docs if readable & d.groups}
+    only = [Document(d.doc_id, d.title, d.text, d.groups, content_hash=d.doc_id) for d in docs if d.doc_id in visible]
+    ingest(only, tmp_path / "only", settings, embedder, words)  # BM25 over exactly what the group may read
+    alone = ChunkIndex(tmp_path / "only", embedder)
+    found = 0
+    for q in questions:
+        ranked = database.lexical(q, readable, 10)
+        assert {database.chunk(i).doc_id for i in ranked} <= visible
+        assert ranked == alone.lexical(q, everyone, 10), q
+        found += bool(ranked)
+    assert found and database.store.lexical(terms("no such wordzz"), everyone, 5) == []

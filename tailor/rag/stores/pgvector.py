@@ -29,8 +29,15 @@ and the transaction's start time; otherwise no groups. tailor, which read the ke
 connection, signs the asker's groups at the start of each query transaction. SQL on the reader's
 connection may set both settings to anything but cannot read the key, so it cannot sign wider groups,
 nor reuse a signature from another transaction. Nothing is written per query: it works on a read
-replica. What the owner's connection reads unfiltered: ``listing`` (tailor's BM25 index is derived
-from it above the store, as for LanceDB), ``stored_docs``, ``vectors``, ``chunks`` without groups.
+replica. What the owner's connection reads unfiltered: ``listing`` (ids and groups), ``stored_docs``,
+``vectors``, ``chunks`` without groups.
+
+**Lexical search** is in the database too (a :class:`tailor.rag.store.LexicalStore`): each row keeps its
+chunk's terms (tailor.rag.lexical: the same words the in-memory BM25 counts), their frequencies and its
+length; a GIN index on the terms finds the rows holding a query term, and one query scores them by BM25
+with the statistics of the rows the groups may read. PostgreSQL's own full-text ranking (``ts_rank``)
+has no inverse document frequency, and this ranks as bm25s does: with every group, the same chunks in
+the same order (tests/rag/test_pgvector.py compares them), so tailor holds no texts in memory.
 
 **Dense search** has an HNSW index (cosine) and no index on the groups. The planner chooses, from the
 statistics of the literal ``groups && ...`` filter: for a top n over groups that read much of the table
@@ -61,15 +68,36 @@ import numpy as np
 from tailor.artifacts import read_json_artifact, write_json_atomic
 from tailor.errors import ArtifactError
 from tailor.plugins import StoreSpec
+from tailor.rag.lexical import K1, B, term_counts
 from tailor.rag.store import Chunk, Listing, Server, StoredDoc
+from tailor.rag.stores.pg_connect import READER, Readers, connect, psycopg_modules, reader_uri, text_array
 
 POINTER = "pgvector.json"  # in the index directory: which tables are this index's
-READER = "tailor_reader"  # the role per-user queries run as, unless the reader URI names another
 RETAIN = "24 hours"  # how long rows a commit removed stay readable by older snapshots
 EF_SEARCH = 100  # HNSW candidates kept per step (pgvector's default is 40): recall over speed
 _SCHEMA_LOCK = 7_245_018  # advisory lock key while the schema is created
 _META = ("chunk_id", "doc_id", "title", "source", "groups", "text", "position", "n_chunks", "doc_hash")
 _TYPES = ("text", "text", "text", "text", "text[]", "text", "int4", "int4", "text")
+_STORED = ", ".join((*_META, "terms", "tfs", "n_terms", "vector", "v_from"))  # every column a commit writes
+
+# BM25 as tailor.rag.lexical scores it, over the chunks the transaction's groups may read: the rows holding a
+# query term (found through the GIN index on terms), each term's frequency in them, their lengths; the chunk
+# count and average length are read first (per snapshot and groups, once). A query term counts as often as
+# it occurs in the query, as in bm25s.
+_BM25 = """
+WITH q AS (SELECT term, count(*) AS qtf FROM unnest(%(q)s::text[]) AS term GROUP BY term),
+hit AS (
+    SELECT t.chunk_id, t.n_terms, u.term, u.tf FROM {table} t, unnest(t.terms, t.tfs) AS u(term, tf)
+    WHERE {visible} AND t.groups && %(g)s AND t.terms && %(q)s::text[] AND u.term = ANY(%(q)s::text[])
+),
+df AS (SELECT term, count(*) AS df FROM hit GROUP BY term)
+SELECT hit.chunk_id, sum(
+    q.qtf * ln(1 + (%(chunks)s - df.df + 0.5) / (df.df + 0.5))
+    * hit.tf / (hit.tf + %(k1)s * (1 - %(b)s + %(b)s * hit.n_terms / %(avgdl)s))
+) AS score
+FROM hit JOIN df USING (term) JOIN q USING (term)
+GROUP BY hit.chunk_id ORDER BY score DESC, hit.chunk_id COLLATE "C" LIMIT %(n)s
+"""
 
 # Run once per database, by the owner, under an advisory lock. The functions use only schema-qualified
 # names and a fixed search_path, so a role that may create objects elsewhere cannot hijack them.
@@ -97,91 +125,15 @@ REVOKE ALL ON FUNCTION tailor.groups() FROM PUBLIC;
 """
 
 
-def _psycopg():
-    try:
-        import psycopg
-        from pgvector.psycopg import register_vector
-    except ImportError:
-        raise ArtifactError(
-            "rag.store: pgvector needs psycopg and pgvector: pip install 'llm-tailor[pgvector]'"
-        ) from None
-    return psycopg, register_vector
-
-
-def shown(uri: str) -> str:
-    """``uri`` as it may be printed: user, host, port and database, never the password."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        parts = conninfo_to_dict(uri)
-    except Exception:  # an unparseable URI may still hold a password: show none of it
-        return "(an unparseable URI)"
-    user = f"{parts['user']}@" if parts.get("user") else ""
-    port = f":{parts['port']}" if parts.get("port") else ""
-    return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
-
-
-def reader_uri(server: Server) -> str:
-    """The URI per-user queries connect with: ``server.reader_uri``, else the owner's as role tailor_reader."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    if server.reader_uri:
-        return server.reader_uri
-    parts = {k: v for k, v in conninfo_to_dict(server.uri).items() if k != "password"}
-    return make_conninfo("", **{**parts, "user": READER})
-
-
-def _connect(uri: str, field: str, vectors: bool = True) -> Any:
-    """An autocommit connection; ``vectors``: with pgvector's types registered (the extension must exist)."""
-    psycopg, register_vector = _psycopg()
-    try:
-        conn = psycopg.connect(uri, autocommit=True, connect_timeout=10)
-    except psycopg.Error as e:
-        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise ArtifactError(f"pgvector: cannot connect to {shown(uri)} ({reason}); check {field}") from None
-    if vectors:
-        register_vector(conn)
-    return conn
-
-
-def _array(groups: frozenset[str]) -> str:
-    """A text[] literal of ``groups``, quoted whatever they hold."""
-    quoted = ('"' + g.replace("\\", "\\\\").replace('"', '\\"') + '"' for g in sorted(groups))
-    return "{" + ",".join(quoted) + "}"
-
-
-class _Readers:
-    """Connections of the reader role, one per query in flight (a query is a transaction, so two threads
-    cannot share one), kept for reuse."""
-
-    def __init__(self, uri: str):
-        self._uri = uri
-        self._free: list[Any] = []
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def connection(self) -> Iterator[Any]:
-        with self._lock:
-            conn = self._free.pop() if self._free else None
-        if conn is None or conn.closed:
-            conn = _connect(self._uri, "rag.pg_reader_uri_env")
-        try:
-            yield conn
-        finally:
-            if not conn.closed:
-                with self._lock:
-                    self._free.append(conn)
-
-
 class _Database:
     """The owner's connection (guarded: one statement or transaction at a time), the readers' and the key."""
 
     def __init__(self, server: Server):
-        self.owner = _connect(server.uri, "rag.pg_uri", vectors=False)
+        self.owner = connect(server.uri, "rag.pg_uri", vectors=False)
         self.lock = threading.RLock()
         self._setup(create_reader=server.reader_uri is None)
-        _psycopg()[1](self.owner)
-        self.readers = _Readers(reader_uri(server))
+        psycopg_modules()[1](self.owner)
+        self.readers = Readers(reader_uri(server))
         self._check_reader()
         self.ipad, self.opad = self.owner.execute("SELECT ipad, opad FROM tailor.keys LIMIT 1").fetchone()
 
@@ -233,7 +185,7 @@ class _Database:
         """A transaction on a reader connection whose row-level security lets ``groups`` read, and no more."""
         with self.readers.connection() as conn, conn.transaction():
             nonce = conn.execute("SELECT tailor.nonce()").fetchone()[0]
-            value = _array(groups)
+            value = text_array(groups)
             conn.execute(
                 "SELECT set_config('tailor.groups', %s, true), set_config('tailor.mac', %s, true)",
                 (value, self.mac(nonce, value)),
@@ -250,6 +202,7 @@ class PgStore:
         self._name = table.split(".")[1].strip('"')
         self._dim = dim
         self._pinned = pinned  # a snapshot's version: read-only
+        self._stats: dict[frozenset[str], tuple[int, float]] = {}  # a snapshot's BM25 statistics per groups
 
     def _owner(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
         with self._db.lock:
@@ -302,12 +255,11 @@ class PgStore:
         with self._commit() as (conn, version):
             sql = f"UPDATE {self._table} SET v_to = %s WHERE doc_id = ANY(%s) AND v_to IS NULL"
             conn.execute(sql, (version, list(dict.fromkeys(doc_ids))))
-            columns = ", ".join((*_META, "vector", "v_from"))
-            with conn.cursor().copy(f"COPY {self._table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types([*_TYPES, "vector", "int8"])
+            with conn.cursor().copy(f"COPY {self._table} ({_STORED}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types([*_TYPES, "text[]", "int4[]", "int4", "vector", "int8"])
                 for c, v in zip(chunks, np.asarray(vectors, np.float32), strict=True):
                     values = [getattr(c, k) for k in _META if k != "groups"]
-                    copy.write_row([*values[:4], sorted(c.groups), *values[4:], v, version])
+                    copy.write_row([*values[:4], sorted(c.groups), *values[4:], *term_counts(c.text), v, version])
 
     def delete(self, doc_ids: Sequence[str]) -> None:
         if not doc_ids:
@@ -332,6 +284,35 @@ class PgStore:
             if len(rows) < n:  # the index gave up early (hnsw.max_scan_tuples): a full scan says what there is
                 conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
                 rows = conn.execute(sql, params).fetchall()
+        return [(chunk_id, float(score)) for chunk_id, score in rows]
+
+    def lexical(self, terms: Sequence[str], groups: frozenset[str], n: int) -> list[tuple[str, float]]:
+        if not groups or not terms or n < 1:
+            return []
+        with self._db.as_reader(groups) as conn:
+            chunks, avgdl = (
+                self._stats.get(groups)
+                or conn.execute(
+                    f"SELECT count(*), coalesce(avg(n_terms), 0) FROM {self._table} "
+                    f"WHERE {self._visible()} AND groups && %(g)s",
+                    {"g": sorted(groups), "v": self._pinned},
+                ).fetchone()
+            )
+            if self._pinned is not None:
+                self._stats[groups] = (chunks, avgdl)
+            rows = conn.execute(
+                _BM25.format(table=self._table, visible=self._visible()),
+                {
+                    "q": list(terms),
+                    "g": sorted(groups),
+                    "v": self._pinned,
+                    "n": n,
+                    "chunks": chunks,
+                    "avgdl": max(float(avgdl), 1e-9),
+                    "k1": K1,
+                    "b": B,
+                },
+            ).fetchall()
         return [(chunk_id, float(score)) for chunk_id, score in rows]
 
     def listing(self, texts: bool = False) -> Listing:
@@ -395,12 +376,14 @@ def _create_table(db: _Database, table: str, dim: int) -> None:
         db.owner.execute(
             f"CREATE TABLE IF NOT EXISTS {table} (chunk_id text NOT NULL, doc_id text NOT NULL, title text NOT NULL, "
             "source text NOT NULL, groups text[] NOT NULL, text text NOT NULL, position int NOT NULL, "
-            f"n_chunks int NOT NULL, doc_hash text NOT NULL, vector vector({dim}) NOT NULL, "
+            f"n_chunks int NOT NULL, doc_hash text NOT NULL, terms text[] NOT NULL, tfs int4[] NOT NULL, "
+            f"n_terms int NOT NULL, vector vector({dim}) NOT NULL, "
             "v_from bigint NOT NULL, v_to bigint)"
         )
         db.owner.execute(f'CREATE INDEX IF NOT EXISTS "{name}_live" ON {table} (doc_id) WHERE v_to IS NULL')
         db.owner.execute(f'CREATE INDEX IF NOT EXISTS "{name}_id" ON {table} (chunk_id)')
         db.owner.execute(f'CREATE INDEX IF NOT EXISTS "{name}_hnsw" ON {table} USING hnsw (vector vector_cosine_ops)')
+        db.owner.execute(f'CREATE INDEX IF NOT EXISTS "{name}_terms" ON {table} USING gin (terms)')
         db.owner.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         db.owner.execute(f"DROP POLICY IF EXISTS readable ON {table}")
         # For every role but the owner: a role that is granted SELECT later is held by it too.
@@ -445,12 +428,11 @@ def copy_store(src_dir: Path, dst_dir: Path, name: str, server: Server | None = 
     src = open_store(src_dir, name, server=server)
     (Path(dst_dir) / POINTER).unlink()
     dst = open_store(dst_dir, name, src._dim, server)
-    columns = ", ".join((*_META, "vector", "v_from"))
     with dst._db.lock, dst._db.owner.transaction():
         version = src.version
         visible = "v_from <= %(v)s AND (v_to IS NULL OR v_to > %(v)s)"
         dst._db.owner.execute(
-            f"INSERT INTO {dst._table} ({columns}) SELECT {columns} FROM {src._table} WHERE {visible}", {"v": version}
+            f"INSERT INTO {dst._table} ({_STORED}) SELECT {_STORED} FROM {src._table} WHERE {visible}", {"v": version}
         )
         sql = "INSERT INTO tailor.commits (tbl, version) VALUES (%s, %s)"
         dst._db.owner.execute(sql, (dst._name, version))
