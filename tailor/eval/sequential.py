@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -189,3 +190,53 @@ def evaluate_looks(scores: Mapping[str, Sequence[float]], looks: Sequence[int], 
         winner = None if best[index] < 0 else names[int(best[index])]
         out.append(Look(index + 1, int(n), tuple(pairs), winner))
     return out
+
+
+def record(
+    looks: Sequence[Look],
+    *,
+    strategies: int,
+    batch: int,
+    available: int,
+    n: int,
+    stopped: str,
+    seconds: float = 0.0,
+    usd: float = 0.0,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """What results.json records of a sequential run on one dataset (``sequential[dataset]``): the test, the
+    looks, the examples answered (``n`` of ``available``), why it stopped (decided, examples, time or budget)
+    and what answering took (seconds, $)."""
+    return {
+        "method": METHOD,
+        "alpha": alpha,
+        "threshold": threshold(strategies, alpha) if strategies >= 2 else None,
+        "batch": batch,
+        "available": available,
+        "n": n,
+        "stopped": stopped,
+        "winner": looks[-1].winner if looks else None,
+        "answer_s": round(seconds, 3),
+        "answer_usd": round(usd, 6),
+        "looks": [look.to_json() for look in looks],
+    }
+
+
+def sentence(record: Mapping[str, Any]) -> str:
+    """What a run of `tailor eval --until-decided` did on a dataset (results.json's ``sequential[dataset]``), in
+    one sentence: the log's last line and a step of the recommendation."""
+    looks, n, available = len(record["looks"]), record["n"], record["available"]
+    after = (
+        f"at n={n} of {available} examples after {looks} look{'s' if looks != 1 else ''} (one every {record['batch']})"
+    )
+    if record["stopped"] == "decided":
+        return (
+            f"answering stopped {after}: {record['winner']} was separated from every other strategy by a test "
+            f"valid at every look (family-wise error at most {record['alpha']:g})"
+        )
+    why = {
+        "examples": "the examples ran out",
+        "time": f"the time limit was reached ({record['answer_s']:.0f} s answering)",
+        "budget": f"the budget was reached (${record['answer_usd']:.4f} answering)",
+    }[record["stopped"]]
+    return f"answering stopped {after}: {why} before any strategy was separated from every other"
