@@ -2,7 +2,7 @@
 Ramdas's formulas, and its error rate and power by simulation (thousands of runs at once, vectorised).
 
 The Monte-Carlo allowance: with R simulated runs, an observed rate above ``binom.ppf(0.999, R, alpha) / R``
-would happen less than once in 1,000 seeds if the true rate were exactly alpha; for R = 4,000 that is 0.0575.
+would happen less than once in 1,000 seeds if the true rate were exactly alpha; for R = 4,000 that is 0.061.
 """
 
 from __future__ import annotations
