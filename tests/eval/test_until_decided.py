@@ -154,3 +154,47 @@ def test_until_decided_records_its_looks_and_resumes_after_kill_9(tmp_path, tiny
     assert "until decided · qa · look 1 · n=3: " in log and "answering stopped at n=" in log
     assert {r["n"] for r in results["results"] if r["metric"] == "token_f1"} == {record["n"]}
     assert len((root / "run" / "predictions.jsonl").read_text().splitlines()) == 2 * record["n"]
+
+
+@pytest.mark.slow
+def test_a_crash_mid_batch_resumes_at_the_first_batch_not_saved(tmp_path, tiny_world_dir, scripted):
+    """In process with a generator whose answers are set (a crash is its exception): the rerun asks only what
+    the crash lost, and ends as a run never interrupted does."""
+    from tailor.eval.runner import evaluate
+    from tailor.recipe_file import load_recipe
+    from tailor.workspace import open_workspace
+
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "tailor.yaml").write_text(
+        RECIPE.replace("world/", f"{tiny_world_dir}/").replace("{batch: 3}", "{batch: 2}")
+    )
+    recipe = load_recipe(root / "tailor.yaml")
+
+    def crashing(after: int):
+        def respond(messages) -> str:
+            if len(generator.prompts) > after:
+                raise RuntimeError("the endpoint went away")
+            return "Porto"
+
+        return respond
+
+    generator = scripted(crashing(4))  # batch 1 of both strategies (2 + 2 answers), then the crash
+    with pytest.raises(RuntimeError, match="went away"):
+        evaluate(open_workspace(recipe, generator=generator))
+    saved = sorted(p.relative_to(recipe.out_dir).as_posix() for p in recipe.out_dir.rglob("batch-*.json"))
+    assert saved == ["eval-cache/answers/qa/baseline/batch-001.json", "eval-cache/answers/qa/rag/batch-001.json"]
+
+    generator = scripted(lambda messages: "Porto")
+    resumed = evaluate(open_workspace(recipe, generator=generator))
+    assert len(generator.prompts) == 2 * (6 - 2)  # the 4 examples of batches 2 and 3, for both strategies
+    record = resumed["sequential"]["qa"]
+    assert (record["stopped"], record["n"], [look["n"] for look in record["looks"]]) == ("examples", 6, [2, 4, 6])
+
+    generator = scripted(lambda messages: "Porto")
+    whole = evaluate(open_workspace(recipe, generator=generator), fresh=True)
+    assert len(generator.prompts) == 2 * 6
+    assert [r for r in whole["results"] if r["suite"] == "task"] == [
+        r for r in resumed["results"] if r["suite"] == "task"
+    ]
+    assert whole["sequential"]["qa"]["looks"] == record["looks"]
