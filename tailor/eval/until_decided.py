@@ -25,6 +25,7 @@ from tailor.data.examples import Example, TaskDataset
 from tailor.eval.base import StrategyRun
 from tailor.eval.results import SIGNIFICANCE
 from tailor.eval.sequential import evaluate_looks, look_ends, record, sentence
+from tailor.eval.settings import UntilDecidedConfig
 from tailor.eval.suites.cost import hour_price
 from tailor.eval.suites.task import answer_scores, primary_metric
 from tailor.workspace import Workspace
@@ -95,7 +96,8 @@ def run_until_decided(
     return Decided(order[:start], {name: _joined(name, parts[name]) for name in names}, said)
 
 
-def _stop(winner: str | None, seconds: float, usd: float, cfg) -> str | None:
+def _stop(winner: str | None, seconds: float, usd: float, cfg: UntilDecidedConfig) -> str | None:
+    """Why answering stops after this look (decided, time, budget), or None: it goes on while examples remain."""
     if winner is not None:
         return "decided"
     if cfg.max_seconds is not None and seconds >= cfg.max_seconds:
