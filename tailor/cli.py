@@ -90,11 +90,11 @@ def _rank_zero() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _workspace(recipe: Path | None, reporter, suites: str | None = None, mode: str | None = None):
+def _workspace(recipe: Path | None, reporter, suites: str | None = None, mode: str | None = None, until=False):
     from tailor.recipe_file import find_recipe, load_recipe
     from tailor.workspace import open_workspace
 
-    return open_workspace(load_recipe(find_recipe(recipe)).with_suites(suites, mode), reporter)
+    return open_workspace(load_recipe(find_recipe(recipe)).with_suites(suites, mode, until), reporter)
 
 
 def _print_results(results: dict[str, Any], as_json: bool) -> None:
@@ -341,6 +341,13 @@ def eval_(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="recompute everything, ignoring the answers and suite results saved")
     ] = False,
+    until_decided: Annotated[
+        bool,
+        typer.Option(
+            "--until-decided",
+            help="answer in batches; stop once one strategy is separated from every other (eval.until_decided)",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run every strategy through every suite; write OUT/results.json and OUT/predictions.jsonl.
@@ -348,11 +355,11 @@ def eval_(
     A prompt strategy whose search result is missing or stale is tuned first. Each suite's size
     (probes, perturbed questions, personas...) follows --mode unless the recipe's eval: sets it.
     Each strategy's answers and each suite's results are saved as they finish (OUT/eval-cache/):
-    run again after an interruption and only what is missing is done.
+    run again after an interruption and only what is missing is done. --until-decided: see README.md.
     """
     from tailor.eval.runner import evaluate
 
-    results = evaluate(_workspace(recipe, _reporter(), suites, mode), fresh=fresh)
+    results = evaluate(_workspace(recipe, _reporter(), suites, mode, until_decided), fresh=fresh)
     _print_results(results, as_json)
 
 

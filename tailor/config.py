@@ -25,6 +25,7 @@ from pydantic_core import InitErrorDetails
 
 from tailor import plugins
 from tailor.errors import Problem, RecipeError
+from tailor.eval.settings import FreshnessConfig, UntilDecidedConfig
 from tailor.models.settings import ModelConfig, PackagedModel
 from tailor.section import Section
 from tailor.synth.settings import SynthConfig
@@ -244,40 +245,6 @@ class FinetuneConfig(Section):
     )
 
 
-class FreshnessConfig(Section):
-    """The documents' new version and questions about what changed; without them (``corpus`` and
-    ``examples`` unset), tailor simulates the change by editing copies of the documents."""
-
-    corpus: list[str] | None = Field(
-        None,
-        min_length=1,
-        description="document globs of the new version (resolved like data.corpus, same access rules); "
-        "unset: simulated edits of the current documents",
-    )
-    examples: str | None = Field(
-        None,
-        description="JSONL of questions about the facts that changed, answered as of the new version "
-        "(task-example schema; metadata.old_answer: the stale value); train-split ones update, the rest are asked",
-    )
-    dataset: str | None = Field(None, description="dataset the questions belong to (default: the first QA dataset)")
-    retrain_steps: int = Field(
-        10, ge=1, description="finetune: steps of continued training of the adapter on the changed documents"
-    )
-
-    @model_validator(mode="after")
-    def _both_or_neither(self) -> FreshnessConfig:
-        if (self.corpus is None) != (self.examples is None):
-            given, missing = ("corpus", "examples") if self.examples is None else ("examples", "corpus")
-            raise ValueError(
-                f"{given} is set but {missing} is not: a new version needs both (neither: simulated edits)"
-            )
-        return self
-
-    @property
-    def simulated(self) -> bool:
-        return self.corpus is None
-
-
 class CostConfig(Section):
     """Prices the cost suite turns measured time and tokens into; set them to your own."""
 
@@ -314,6 +281,9 @@ class EvalConfig(Section):
     )
     judge: ModelConfig | None = Field(
         None, description="judge: a model (same kinds as model:) grading answers against the reference (none: skipped)"
+    )
+    until_decided: UntilDecidedConfig | None = Field(
+        None, description="answer in batches until one strategy is separated from every other (--until-decided)"
     )
 
     @model_validator(mode="after")
@@ -465,8 +435,9 @@ class Recipe(Section):
         line = next((self._lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in self._lines), None)
         return Problem(message, file=self._source, line=line, field=dotted(loc))
 
-    def with_suites(self, suites: str | None = None, mode: str | None = None) -> Recipe:
-        """A copy running ``suites`` (comma-separated names; None: the recipe's) in ``mode`` (None: the recipe's).
+    def with_suites(self, suites: str | None = None, mode: str | None = None, until_decided: bool = False) -> Recipe:
+        """A copy running ``suites`` (comma-separated names; None: the recipe's) in ``mode`` (None: the recipe's);
+        ``until_decided``: in batches until decided (eval.until_decided, its defaults where the recipe has none).
 
         Raises:
             RecipeError: a name is not a suite.
@@ -483,6 +454,8 @@ class Recipe(Section):
             update["suites"] = list(dict.fromkeys(names))
         if mode is not None:
             update["eval"] = self.eval.model_copy(update={"mode": mode})
+        if until_decided and self.eval.until_decided is None:
+            update["eval"] = update.get("eval", self.eval).model_copy(update={"until_decided": UntilDecidedConfig()})
         return self.model_copy(update=update)  # keeps the base dir and source lines
 
     def with_base_dir(self, base_dir: Path) -> Recipe:

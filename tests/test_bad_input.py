@@ -72,6 +72,12 @@ CASES = [
     ),
     ("missing-data", "seed: 1\n", None, r"tailor\.yaml:1: data: required field is missing"),
     (
+        "until-decided-batch",
+        RECIPE + "eval:\n  until_decided: {batch: 0}\n",
+        None,
+        r"tailor\.yaml:5: eval\.until_decided\.batch: .*greater than or equal to 1",
+    ),
+    (
         "split-sum",
         RECIPE + "  split: {train: 0.5, dev: 0.5, test: 0.5}\n",
         None,

@@ -23,6 +23,7 @@ from tailor.config import (
     Recipe,
     ServeConfig,
     SplitConfig,
+    UntilDecidedConfig,
 )
 from tailor.errors import RecipeError
 from tailor.models.settings import GGUFModel, HFModel, OpenAIModel, PackagedModel
@@ -45,6 +46,8 @@ INSTANCES = [
     DataConfig(corpus=["d/*.md"], examples=[ExampleSet(path="a.jsonl")], default_groups=["everyone"]),
     PromptConfig(candidates=3, shots=[1], selection=["similar"], context_tokens=0),
     EvalConfig(split="dev", limit=5),
+    EvalConfig(until_decided=UntilDecidedConfig(batch=4)),
+    UntilDecidedConfig(batch=8, max_examples=100, max_seconds=60.0, max_usd=0.5),
     EvalConfig(mode="quick", bias_questions=2, canary_candidates=9, compress=["int8", "bf16"], compress_prompts=2),
     FreshnessConfig(corpus=["v2/*.md"], examples="v2/q.jsonl", dataset="qa", retrain_steps=3),
     CostConfig(cpu_hour_usd=0.2, gpu_hour_usd=3.0, input_usd_per_1k_tokens=0.001, output_usd_per_1k_tokens=0.002),
@@ -118,6 +121,9 @@ def test_suites_and_mode_override_the_recipe_and_unknown_suites_are_refused() ->
     assert quick.eval.size("bias_questions") == 2 and recipe.with_suites(None, "full").eval.size("bias_questions") == 24
     assert recipe.with_suites().suites == recipe.suites and recipe.eval.mode == "full"
     assert EvalConfig(mode="quick", bias_questions=7).size("bias_questions") == 7  # an explicit size wins
+    assert recipe.eval.until_decided is None and recipe.with_suites(until_decided=True).eval.until_decided.batch == 16
+    batch4 = recipe.model_copy(update={"eval": EvalConfig(until_decided=UntilDecidedConfig(batch=4))})
+    assert batch4.with_suites(None, "quick", until_decided=True).eval.until_decided.batch == 4  # the recipe's wins
     for bad in ("task,bogus", ","):
         with pytest.raises(RecipeError, match="--suites: unknown suite"):
             recipe.with_suites(bad)

@@ -3,7 +3,8 @@
 Two kinds of piece, each one JSON file written atomically the moment it is complete:
 
 - ``OUT/eval-cache/answers/<dataset>/<strategy>.json``: one strategy's answers to a dataset's
-  evaluated examples, with what producing them cost;
+  evaluated examples, with what producing them cost (``tailor eval --until-decided``: one file per
+  batch, ``answers/<dataset>/<strategy>/<part>.json``);
 - ``OUT/eval-cache/suites/<dataset>/<suite>.json``: one suite's result rows on a dataset.
 
 Each carries the key it was made under: a digest of everything that determines it (the model, the
@@ -55,14 +56,16 @@ class Checkpoints:
             return None  # unreadable: made again
         return data if isinstance(data, dict) and data.get("key") == key else None
 
-    def answers_path(self, dataset: str, strategy: str) -> Path:
-        return self.root / "answers" / _safe(dataset) / f"{_safe(strategy)}.json"
+    def answers_path(self, dataset: str, strategy: str, part: str | None = None) -> Path:
+        """Where a strategy's answers are saved; ``part``: one batch of them (a file in the strategy's folder)."""
+        folder = self.root / "answers" / _safe(dataset)
+        return folder / (f"{_safe(strategy)}.json" if part is None else f"{_safe(strategy)}/{part}.json")
 
     def suite_path(self, dataset: str, suite: str) -> Path:
         return self.root / "suites" / _safe(dataset) / f"{_safe(suite)}.json"
 
-    def load_run(self, dataset: str, strategy: str, key: str) -> StrategyRun | None:
-        data = self._load(self.answers_path(dataset, strategy), key)
+    def load_run(self, dataset: str, strategy: str, key: str, part: str | None = None) -> StrategyRun | None:
+        data = self._load(self.answers_path(dataset, strategy, part), key)
         if data is None:
             return None
         answers, unanswerable = (
@@ -76,7 +79,7 @@ class Checkpoints:
             strategy, answers, data["wall_s"], data["peak_rss_bytes"], data["build_s"], data["info"], unanswerable
         )
 
-    def save_run(self, dataset: str, run: StrategyRun, key: str) -> None:
+    def save_run(self, dataset: str, run: StrategyRun, key: str, part: str | None = None) -> None:
         answers, unanswerable = (
             [
                 {
@@ -92,7 +95,7 @@ class Checkpoints:
         payload = {"key": key, "strategy": run.strategy, "wall_s": run.wall_s, "peak_rss_bytes": run.peak_rss_bytes}
         extra = {"unanswerable": unanswerable} if unanswerable else {}
         write_json_atomic(
-            self.answers_path(dataset, run.strategy),
+            self.answers_path(dataset, run.strategy, part),
             {**payload, "build_s": run.build_s, "info": run.info, "answers": answers, **extra},
         )
 

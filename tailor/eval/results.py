@@ -32,6 +32,7 @@ RESULTS_KEYS = (
     "primary",  # dataset → the metric its paired tests and the recommendation use
     "not_applicable",  # dataset → suite → why it has no rows
     "notes",  # dataset → suite → what its rows were measured on, where it says
+    "sequential",  # dataset → what `tailor eval --until-decided` did: looks, n, why it stopped
 )
 
 

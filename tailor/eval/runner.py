@@ -9,7 +9,7 @@ endpoint, keeps what it finished, and the next run reuses it and says so. ``fres
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from tailor.eval.checkpoint import Checkpoints, digest
 from tailor.eval.results import ResultRow, environment, write_results
 from tailor.eval.suites.cost import measure
 from tailor.eval.suites.task import answer_scores, primary_metric
+from tailor.eval.until_decided import Ask, run_until_decided
 from tailor.models.settings import TRANSPORT
 from tailor.strategies import BuiltStrategy, build_strategy
 from tailor.workspace import Workspace
@@ -89,14 +90,24 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
     timings: dict[str, dict[str, float]] = {}  # dataset → step → seconds this run spent (0 when reused)
     not_applicable: dict[str, dict[str, str]] = {}  # dataset → suite with no rows → why
     notes: dict[str, dict[str, str]] = {}  # dataset → suite → what its rows were measured on
+    sequential: dict[str, dict[str, Any]] = {}  # dataset → what --until-decided did
     for dataset in ws.datasets:
         examples = evaluated_examples(ws, dataset)
         unanswerable = evaluated_examples(ws, dataset, unanswerable=True)
+        names = [s for s in recipe.strategies if dataset.strategies is None or s in dataset.strategies]
+        built_first: dict[str, BuiltStrategy] = {}  # --until-decided: every strategy is built before the batches
+        answered: dict[str, StrategyRun] = {}  # and has answered the examples by the time they stop
+        spent: dict[str, float] = {}  # seconds this run spent answering batches, per strategy
+        if recipe.eval.until_decided is not None:
+            built_first = {name: build_strategy(name, ws, dataset) for name in names}
+            ask = _batch_asker(ws, dataset, built_first, checkpoints, reused, spent)
+            decided = run_until_decided(ws, dataset, examples, names, ask)
+            examples, answered, sequential[dataset.name] = decided.examples, decided.runs, decided.record
         asked = [*examples, *unanswerable]
         inputs = _inputs_key(ws, dataset, asked)
         runs, strategies, keys = [], [], []
-        for name in [s for s in recipe.strategies if dataset.strategies is None or s in dataset.strategies]:
-            built = build_strategy(name, ws, dataset)
+        for name in names:
+            built = built_first.get(name) or build_strategy(name, ws, dataset)
             strategies.append(built.strategy)
             builds.setdefault(dataset.name, {})[name] = {"build_s": round(built.build_s, 3), **built.info}
             key = _answers_key(ws, inputs, built, name)
@@ -104,11 +115,12 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
             start = time.perf_counter()
             run = checkpoints.load_run(dataset.name, name, key)
             if run is None:
-                run = _answer(ws, dataset, examples, unanswerable, built)
+                run = _answer(ws, dataset, examples, unanswerable, built, answered.get(name))
                 checkpoints.save_run(dataset.name, run, key)
             else:
                 reused.append(f"{dataset.name} · {name} answers")
-            timings.setdefault(dataset.name, {})[f"answers/{name}"] = round(time.perf_counter() - start, 3)
+            seconds = time.perf_counter() - start + spent.get(name, 0.0)
+            timings.setdefault(dataset.name, {})[f"answers/{name}"] = round(seconds, 3)
             runs.append(run)
             answers = [*run.answers, *run.unanswerable]
             scores = answer_scores([a.text for a in answers], asked, dataset)
@@ -139,6 +151,7 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
         "primary": {dataset.name: primary_metric(dataset) for dataset in ws.datasets},
         "not_applicable": not_applicable,
         "notes": notes,
+        **({"sequential": sequential} if sequential else {}),
     }
     out = recipe.out_dir
     write_jsonl_atomic(out / "predictions.jsonl", predictions)
@@ -148,20 +161,58 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
 
 
 def _answer(
-    ws: Workspace, dataset: TaskDataset, examples: list[Example], unanswerable: list[Example], built: BuiltStrategy
+    ws: Workspace,
+    dataset: TaskDataset,
+    examples: list[Example],
+    unanswerable: list[Example],
+    built: BuiltStrategy,
+    answered: StrategyRun | None = None,
+    label: str = "",
 ) -> StrategyRun:
     """``built``'s answers to ``examples``, then to the ``unanswerable`` questions (asked apart, so the
-    answerable ones are batched as they would be without them)."""
+    answerable ones are batched as they would be without them). ``answered``: its answers to ``examples``
+    already (batch by batch, --until-decided), so only the unanswerable ones are asked."""
+    if answered is not None and not unanswerable:
+        return replace(answered, build_s=built.build_s, info=built.info)
     strategy: Strategy = built.strategy
-    total = len(examples) + len(unanswerable)
-    with ws.reporter.task(f"eval {dataset.name} · {strategy.name}", total) as advance, measure() as m:
+    ask = examples if answered is None else []
+    total = len(ask) + len(unanswerable)
+    with ws.reporter.task(f"eval {dataset.name} · {strategy.name}{label}", total) as advance, measure() as m:
         answers, declined = [
             strategy.answer_batch([e.question for e in part], [asker(e) for e in part], advance) if part else []
-            for part in (examples, unanswerable)
+            for part in (ask, unanswerable)
         ]
+    if answered is not None:
+        answers = answered.answers
+        m.wall_s, m.peak_rss_bytes = m.wall_s + answered.wall_s, max(m.peak_rss_bytes, answered.peak_rss_bytes)
     return StrategyRun(
         strategy.name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s, built.info, tuple(declined)
     )
+
+
+def _batch_asker(
+    ws: Workspace,
+    dataset: TaskDataset,
+    built: dict[str, BuiltStrategy],
+    checkpoints: Checkpoints,
+    reused: list[str],
+    spent: dict[str, float],
+) -> Ask:
+    """How --until-decided asks a strategy one batch: its saved answers to it, else asked and saved at once."""
+
+    def ask(name: str, part: str, batch: list[Example]) -> StrategyRun:
+        key = _answers_key(ws, _inputs_key(ws, dataset, batch), built[name], name)
+        start = time.perf_counter()
+        run = checkpoints.load_run(dataset.name, name, key, part)
+        if run is None:
+            run = _answer(ws, dataset, batch, [], built[name], label=f" · {part}")
+            checkpoints.save_run(dataset.name, run, key, part)
+        else:
+            reused.append(f"{dataset.name} · {name} {part}")
+        spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+        return run
+
+    return ask
 
 
 def _suite_rows(

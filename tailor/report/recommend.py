@@ -7,11 +7,13 @@ Per dataset, in this order (each step is one line of the explanation, citing the
    training), privacy (any cross-user leak or extracted canary; strict also rules out weights trained
    on the documents), p95 latency, $ per 1,000 answers, minimum quality;
 3. the best remaining strategy is compared with each other remaining one by its paired test. Those
-   it does not beat at p < 0.05 are tied with it, and the tie is broken by what the constraints make
-   matter (when documents change: quality on changed facts after an update, then yearly update
-   time), then the higher score, $ per answer and simplicity. A tie is said to be a tie, with how
-   many more examples would tell the two apart if the observed difference is real, or else the
-   margin within which they are equivalent (see :func:`to_separate`);
+   it does not beat at p < 0.05 are tied with it (after `tailor eval --until-decided`: those the
+   sequential test, valid at every look, did not separate from it; see :mod:`tailor.eval.sequential`),
+   and the tie is broken by what the constraints make matter (when documents change: quality on
+   changed facts after an update, then yearly update time), then the higher score, $ per answer and
+   simplicity. A tie is said to be a tie, with how many more examples would tell the two apart if the
+   observed difference is real, or else the margin within which they are equivalent (see
+   :func:`to_separate`);
 4. what else was measured about the choice: freshness, forgetting, canary exposure, robustness, bias.
 
 Only figures from results.json are cited; nothing is recomputed but the sample-size estimate, from
@@ -29,6 +31,7 @@ from tailor import plugins
 from tailor.config import ConstraintsConfig
 from tailor.eval.metrics import examples_to_separate
 from tailor.eval.results import SIGNIFICANCE, format_p
+from tailor.eval.sequential import sentence
 from tailor.report.measured import Measured, Pair
 
 CHANGES_PER_YEAR = {"never": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
@@ -99,6 +102,9 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
         + ", ".join(f"{s} {_f(score[s])}{_interval(m.row(ds, s, metric))}" for s in ordered)
         + "."
     ]
+    seq = _sequential(m, ds)
+    if seq is not None:
+        steps.append(sentence(seq).capitalize() + ".")
     excluded = {s: _exclusions(m, ds, s, c, score[s], label) for s in ordered}
     for s in ordered:
         if excluded[s]:
@@ -116,7 +122,9 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
     tied = [best] + [s for s in eligible[1:] if not _beats(m, ds, best, s)]
     for s in eligible[1:]:
         pair = m.pair(ds, best, s)
-        if pair is None:
+        if seq is not None and _sequential_pair(seq, best, s) is not None:
+            steps.append(_sequential_step(seq, best, s, score, label))
+        elif pair is None:
             steps.append(f"{best} vs {s}: no paired test recorded; treated as a tie.")
         elif s in tied:
             steps.append(
@@ -144,6 +152,8 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
     else:
         pair = m.pair(ds, choice, runner)
         verdict = "" if pair is None else f", {format_p(pair.p)}" + ("" if significant else ", not significant")
+        if seq is not None:  # p-values at the n a sequential run stopped at are not valid: say what the test said
+            verdict = ", separated at every look" if significant else ", not separated"
         versus = f" vs {runner} {_f(score[runner])}{verdict}"
     headline = f"{ds}: {choice} ({label} {_f(score[choice])}{versus})"
     ranking = tuple(
@@ -222,7 +232,35 @@ def _interval(row: dict) -> str:
     return f" ({row['ci_low']:.2f}–{row['ci_high']:.2f})" if "ci_low" in row else ""
 
 
+def _sequential(m: Measured, ds: str) -> dict | None:
+    """What `tailor eval --until-decided` did on ``ds``, where it compared strategies; else None."""
+    record = (m.results.get("sequential") or {}).get(ds)
+    return record if record and record.get("looks") else None
+
+
+def _sequential_pair(seq: dict, a: str, b: str) -> dict | None:
+    """The pair ``a``, ``b`` at the sequential run's last look."""
+    return next((p for p in seq["looks"][-1]["pairs"] if {p["better"], p["worse"]} == {a, b}), None)
+
+
+def _sequential_step(seq: dict, best: str, s: str, score: dict[str, float], label: str) -> str:
+    p = _sequential_pair(seq, best, s)
+    if p["separated"]:
+        return (
+            f"{p['better']} beats {p['worse']}: {label} {_f(score[p['better']])} vs {_f(score[p['worse']])}, "
+            f"separated by the sequential test (evidence {p['evidence']:.3g} ≥ {seq['threshold']:.3g})."
+        )
+    return (
+        f"{best} {_f(score[best])} vs {s} {_f(score[s])}: the sequential test did not separate them at "
+        f"n={seq['n']} (evidence {p['evidence']:.3g}, {seq['threshold']:.3g} needed), so they are tied on quality."
+    )
+
+
 def _beats(m: Measured, ds: str, a: str, b: str) -> bool:
+    seq = _sequential(m, ds)
+    if seq is not None and _sequential_pair(seq, a, b) is not None:
+        p = _sequential_pair(seq, a, b)
+        return p["separated"] and p["better"] == a
     pair = m.pair(ds, a, b)
     return pair is not None and pair.p is not None and pair.p < SIGNIFICANCE and pair.delta > 0
 

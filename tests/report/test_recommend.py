@@ -206,3 +206,46 @@ def test_a_fine_tune_stopped_while_still_improving_is_called_a_lower_bound(make_
         for s in steps
     )
     assert not any(s.startswith("rag's training") for s in steps)
+
+
+def _sequential(scores: dict[str, list[float]], batch: int = 8) -> dict:
+    """The record `tailor eval --until-decided` writes for these per-example scores, stopped at the first
+    look with a winner (else when the examples run out)."""
+    from tailor.eval.sequential import evaluate_looks, look_ends, record
+
+    looks = evaluate_looks(scores, look_ends(len(next(iter(scores.values()))), batch))
+    stop = next((i for i, look in enumerate(looks) if look.winner), len(looks) - 1)
+    kept = looks[: stop + 1]
+    stopped = "decided" if kept[-1].winner else "examples"
+    return record(kept, strategies=len(scores), batch=batch, available=looks[-1].n, n=kept[-1].n, stopped=stopped)
+
+
+def test_after_until_decided_the_sequential_test_decides_and_is_said_in_one_sentence(make_results, correct):
+    scores = {"prompt": correct(4), "rag": correct(36)}
+    seq = _sequential(scores)
+    assert seq["stopped"] == "decided" and seq["n"] < 40
+    results = make_results({name: s[: seq["n"]] for name, s in scores.items()})
+    results["sequential"] = {"qa": seq}
+    rec = recommend(results)
+    decision = rec.decisions[0]
+    assert decision.strategy == "rag" and decision.significant
+    assert decision.steps[1] == (
+        f"Answering stopped at n={seq['n']} of 40 examples after {len(seq['looks'])} looks (one every 8): rag was "
+        "separated from every other strategy by a test valid at every look (family-wise error at most 0.05)."
+    )
+    assert any(s.startswith("rag beats prompt:") and "separated by the sequential test" in s for s in decision.steps)
+    assert rec.headline.endswith(", separated at every look)")
+
+
+def test_after_until_decided_a_pair_the_sequential_test_did_not_separate_is_a_tie(make_results, correct):
+    """10 of 40 examples go rag's way and none the other: McNemar alone calls it significant, but a test
+    that may have looked after every batch needs more, so the pair is tied."""
+    scores = {"prompt": correct(20), "rag": correct(30)}
+    results = make_results(scores)
+    assert recommend(results).decisions[0].significant  # the fixed-n test, had n=40 been fixed in advance
+    results["sequential"] = {"qa": _sequential(scores)}
+    decision = recommend(results, ConstraintsConfig(data_change="never")).decisions[0]
+    assert results["sequential"]["qa"]["stopped"] == "examples"
+    assert decision.strategy == "rag" and not decision.significant
+    assert any("the sequential test did not separate them at n=40" in s for s in decision.steps)
+    assert "the examples ran out before any strategy was separated" in decision.steps[1]

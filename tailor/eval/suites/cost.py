@@ -17,11 +17,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tailor.eval.base import StrategyRun, SuiteInput, strategy_weights
 from tailor.eval.metrics import percentile
 from tailor.eval.results import ResultRow, mean_row
 from tailor.plugins import Column, Panel, SuiteSpec
+
+if TYPE_CHECKING:
+    from tailor.config import CostConfig
 
 
 @dataclass
@@ -100,11 +104,13 @@ def cost_suite(inp: SuiteInput) -> list[ResultRow]:
 
 
 def _hour_price(inp: SuiteInput) -> float:
+    return 0.0 if inp.workspace is None else hour_price(inp.workspace.recipe.cost)
+
+
+def hour_price(cfg: CostConfig) -> float:
+    """The price of an hour of this machine: a GPU's where one ran the work, else the CPU machine's."""
     import torch
 
-    cfg = inp.workspace.recipe.cost if inp.workspace is not None else None
-    if cfg is None:
-        return 0.0
     return cfg.gpu_hour_usd if torch.cuda.is_available() else cfg.cpu_hour_usd
 
 
