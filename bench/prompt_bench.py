@@ -2,7 +2,7 @@
 
     pip install -e '.[bench]'
     python bench/prompt_bench.py            # → bench/results/prompt.json
-    python bench/prompt_bench.py --smoke    # the same path on a few examples (about a minute); writes nothing
+    python bench/prompt_bench.py --smoke    # the same path on a few routing examples (2-3 minutes); writes nothing
     unshare -rn sh -c 'ip link set lo up && python bench/prompt_bench.py'    # the same, provably offline
 
 Model: the packaged SmolLM2-135M-Instruct behind one OpenAI-compatible endpoint on 127.0.0.1 that this
@@ -573,7 +573,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         endpoint.stop()
     record = {
         "command": command(args),
-        "what": " ".join(__doc__.split("\n\n")[1].split()),
+        "what": " ".join(" ".join(__doc__.split("\n\n")[2:4]).split()),  # the Model: and Data: paragraphs
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "network_interfaces": _interfaces()},
         "versions": _versions(),
         "model": MODEL,
