@@ -241,7 +241,7 @@ def scores(texts: list[str], examples: list[Any], dataset: Any) -> tuple[list[fl
     return values, malformed
 
 
-def test_record(values: list[float], malformed: list[bool], unparsed: int, dev_score: float) -> dict[str, Any]:
+def score_record(values: list[float], malformed: list[bool], unparsed: int, dev_score: float) -> dict[str, Any]:
     from tailor.eval.metrics import mean_ci
 
     mean, low, high = mean_ci(values)
@@ -277,7 +277,7 @@ def run_tailor(ws: Any, dataset: Any, endpoint: CountingEndpoint, tag: str) -> d
     test_s = time.perf_counter() - start
     values, malformed = scores([a.text for a in answers], test, dataset)
     return {
-        **test_record(values, malformed, 0, tuned.dev_score),
+        **score_record(values, malformed, 0, tuned.dev_score),
         "seconds": {"optimize": round(optimize_s, 1), "test": round(test_s, 1)},
         "chosen": {"spec": tuned.spec.describe(), "variants_scored": len(tuned.leaderboard)},
         "test_answers": [a.text for a in answers[:8]],
@@ -394,7 +394,7 @@ def run_dspy(
     predictor = compiled.predictors()[0]
     return {
         "ran": True,
-        **test_record(out["values"], out["malformed"], out["unparsed"], dev_score),
+        **score_record(out["values"], out["malformed"], out["unparsed"], dev_score),
         "seconds": {"optimize": round(optimize_s, 1), "test": round(test_s, 1)},
         "settings": settings | {"adapter": name, "init_temperature": temperature, "num_threads": THREADS},
         "failed_attempts": failed,

@@ -69,7 +69,7 @@ def test_routing_answers_without_a_label_are_format_failures_not_wrong_answers(t
     values, malformed = bench.scores(texts, examples, dataset)
     assert values == [1.0, 0.0, 0.0]
     assert malformed == [False, False, True]
-    record = bench.test_record(values, malformed, 0, dev_score=0.5)
+    record = bench.score_record(values, malformed, 0, dev_score=0.5)
     assert record["format_failures"] == {"unparsed": 0, "malformed_answer": 1}
     assert record["wrong_answers"] == 1
     assert record["dev_to_test_gap"] == pytest.approx(0.5 - 1 / 3, abs=1e-4)
