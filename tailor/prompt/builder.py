@@ -70,13 +70,14 @@ class ShotPool:
         self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True) if self.examples else None
         self._matrix = self._vectorizer.fit_transform([e.question for e in self.examples]) if self._vectorizer else None
 
-    def select(self, question: str, user: User, k: int, how: Selection) -> list[Example]:
+    def select(self, question: str, user: User, k: int, how: Selection, draw: int = 0) -> list[Example]:
+        """``k`` examples ``user`` may see; ``draw`` numbers other random draws (0: the first)."""
         visible = [i for i, e in enumerate(self.examples) if may_see(user, e) and e.question != question]
         if k == 0 or not visible:
             return []
         if how == "random":
             # The same demonstrations for every question of a user's groups: a fixed prompt, seeded.
-            rng = random.Random(f"{self.seed}:{sorted(user.groups)}")
+            rng = random.Random(f"{self.seed}:{sorted(user.groups)}" + (f":{draw}" if draw else ""))
             chosen = rng.sample(visible, min(k, len(visible)))
         else:
             sims = (self._matrix[visible] @ self._vectorizer.transform([question]).T).toarray().ravel()

@@ -19,6 +19,8 @@ def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
         "dev_metric": tuned.metric,
         "dev_score": tuned.dev_score,
         "n_dev": tuned.n_dev,
+        "confirm_score": tuned.confirm_score,
+        "n_confirm": tuned.n_confirm,
         "context_coverage": list(tuned.coverage),
     }
     return BuiltStrategy(build_prompt_strategy(ws, dataset, tuned.spec), tuned.tune_s, info)
