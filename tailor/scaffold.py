@@ -61,7 +61,7 @@ DEMO_SCALE = {
             "compress_prompts": 1,
         },
         retrain_steps=2,
-        prompt={"candidates": 4, "dev_size": 6},  # the search runs; its choice is not what tests check
+        prompt={"candidates": 4, "dev_size": 6, "confirm_size": 3},  # the searches run; tests do not check their choice
         answer_tokens=16,  # the world's answers are a name, a figure or a date: 16 tokens hold them
     ),
     # 10 minutes on 2 cores: 40 of the 58 qa test questions, 8 prompt variants (of 12) scored on 16

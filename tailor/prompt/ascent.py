@@ -2,8 +2,10 @@
 
 A candidate is any hashable description of a prompt (the prompt strategy's ``PromptSpec``, rag's
 ``RagSpec``); the caller says how to turn one into a prompt builder and which variants each stage tries.
-Stages run in order, each keeping the best so far; at most ``budget`` candidates are scored, each on the
-same search examples, so two strategies given the same budget are compared as equally tuned options.
+Stages run in order, each keeping the best so far, within ``budget`` × (search examples) generations: what
+``budget`` candidates scored on every example would take, so two strategies given the same budget are
+compared as equally tuned options. Each stage races its candidates (successive halving): the clearly
+worse are dropped after a quarter and after half of the examples, so more variants fit the same calls.
 
 The winner of many noisy comparisons scores higher on the examples it was chosen on than it will
 anywhere else (the winner's curse). So the dev split is cut in two: the search part chooses, the
@@ -26,8 +28,9 @@ from tailor.progress import Reporter
 
 C = TypeVar("C", bound=Hashable)
 Stage = Callable[[C], list[C]]  # the best candidate so far → the variants to score next
-# (candidates, examples, progress) → per candidate: (mean score, mean prompt tokens)
-Score = Callable[[Sequence[C], Sequence[Example], Callable[[int], None]], list[tuple[float, float]]]
+# (candidates, examples, progress) → per candidate: (its score on each example, mean prompt tokens)
+Score = Callable[[Sequence[C], Sequence[Example], Callable[[int], None]], list[tuple[list[float], float]]]
+RACE_FROM = 8  # fewer search examples than this: every candidate is scored on all of them (batches too small)
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ class Outcome(Generic[C]):
     confirm_score: float | None  # on the confirm part, never seen by the search; None without one
     n_confirm: int
     confirmed: bool  # False: the winner lost to the start on the confirm part, and the start is kept
-    leaderboard: tuple[dict[str, Any], ...]  # every scored candidate, best first
+    leaderboard: tuple[dict[str, Any], ...]  # every scored candidate, those scored on every example first
+    calls: int  # generations the search part took (at most budget × n_dev)
 
 
 def split_dev(dev: Sequence[Example], search_size: int, confirm_size: int) -> tuple[list[Example], list[Example]]:
@@ -70,17 +74,29 @@ def scorer(
         n, out = len(examples), []
         for j in range(len(candidates)):
             chunk = gens[j * n : (j + 1) * n]
-            total = sum(example_scores(g.text, e, dataset)[metric] for g, e in zip(chunk, examples, strict=True))
-            out.append((total / n, sum(g.prompt_tokens for g in chunk) / n))
+            values = [example_scores(g.text, e, dataset)[metric] for g, e in zip(chunk, examples, strict=True)]
+            out.append((values, sum(g.prompt_tokens for g in chunk) / n))
         return out
 
     return score
 
 
-def planned(start: C, stages: Sequence[Stage[C]], budget: int) -> int:
-    """How many candidates the search will score (for a progress bar): every stage's from the start, within budget."""
-    distinct = {start} | {c for stage in stages for c in stage(start)}
-    return min(budget, len(distinct))
+def marks(n: int) -> list[int]:
+    """How many search examples a stage's candidates have been scored on when the worse half is dropped:
+    a quarter, a half, then all (successive halving); all at once below RACE_FROM examples."""
+    return [n // 4, n // 2, n] if n >= RACE_FROM else [n]
+
+
+def survivors(alive: int) -> int:
+    return max(1, (alive + 1) // 2)
+
+
+def race_calls(candidates: int, n: int) -> int:
+    """Generations a stage of ``candidates`` takes, raced over ``n`` search examples."""
+    calls, alive, done = 0, candidates, 0
+    for mark in marks(n):
+        calls, done, alive = calls + alive * (mark - done), mark, survivors(alive)
+    return calls
 
 
 def ascend(
@@ -94,46 +110,67 @@ def ascend(
     reporter: Reporter,
     title: str,
 ) -> Outcome[C]:
-    """Coordinate ascent from ``start`` through ``stages`` on ``search``, at most ``budget`` candidates;
-    the winner confirmed against ``start`` on ``confirm``. Best score wins; ties go to the shorter prompt.
+    """Coordinate ascent from ``start`` through ``stages`` on ``search``, within ``budget`` × len(search)
+    generations; the winner confirmed against ``start`` on ``confirm``. Best score wins; ties go to the
+    shorter prompt.
 
-    ``start`` is always scored first, so on the search part the winner never scores below it.
+    Each stage races its new candidates: all are scored on the first quarter of the search examples, the
+    better half goes on to the first half, the better half of those to all of them, and only candidates
+    scored on every example can win. Calls go where they decide, so more variants fit the same budget.
+    ``start`` is always scored first on every example, so on the search part the winner never scores below it.
     """
-    scored: dict[C, tuple[float, float]] = {}
+    n = len(search)
+    seen: dict[C, list[float]] = {}  # candidate → its score on search[0], search[1], ...
+    tokens: dict[C, float] = {}
+    spent = 0
 
-    def evaluate(candidates: list[C], advance: Callable[[int], None]) -> None:
-        fresh = list(dict.fromkeys(c for c in candidates if c not in scored))[: budget - len(scored)]
-        if fresh:
-            scored.update(zip(fresh, score(fresh, search, advance), strict=True))
+    def mean(c: C) -> float:
+        return sum(seen[c]) / len(seen[c])
 
     def rank(c: C) -> tuple[float, float]:
-        return scored[c][0], -scored[c][1]
+        return mean(c), -tokens[c]
+
+    def race(candidates: list[C], advance: Callable[[int], None]) -> None:
+        nonlocal spent
+        alive = list(dict.fromkeys(c for c in candidates if c not in seen))
+        while alive and spent + race_calls(len(alive), n) > budget * n:
+            alive.pop()
+        done = 0
+        for mark in marks(n):
+            if not alive:
+                return
+            for c, (values, mean_tokens) in zip(alive, score(alive, search[done:mark], advance), strict=True):
+                seen.setdefault(c, []).extend(values)
+                tokens[c] = mean_tokens if c not in tokens else (tokens[c] * done + mean_tokens * (mark - done)) / mark
+            spent += len(alive) * (mark - done)
+            done = mark
+            alive = sorted(alive, key=rank, reverse=True)[: survivors(len(alive))]
 
     confirming = 2 * len(confirm) if confirm else 0
-    total = planned(start, stages, budget) * len(search) + confirming
-    with reporter.task(title, total) as advance:
-        evaluate([start], advance)
+    with reporter.task(title, budget * n + confirming) as advance:
+        race([start], advance)
         best = start
         for stage in stages:
-            evaluate(stage(best), advance)
-            best = max(scored, key=rank)
+            race(stage(best), advance)
+            best = max((c for c in seen if len(seen[c]) == n), key=rank)
         confirm_score, confirmed = None, True
         if confirm:
             pair = [best] if best == start else [best, start]
-            held = score(pair, confirm, advance)
-            confirm_score = held[0][0]
-            if len(held) == 2 and held[1][0] > held[0][0]:
-                best, confirm_score, confirmed = start, held[1][0], False
+            held = [sum(values) / len(values) for values, _ in score(pair, confirm, advance)]
+            confirm_score = held[0]
+            if len(held) == 2 and held[1] > held[0]:
+                best, confirm_score, confirmed = start, held[1], False
     leaderboard = tuple(
-        {**describe(c), "score": round(s, 6), "prompt_tokens_mean": round(t, 1)}
-        for c, (s, t) in sorted(scored.items(), key=lambda kv: (-kv[1][0], kv[1][1]))
+        {**describe(c), "score": round(mean(c), 6), "n": len(seen[c]), "prompt_tokens_mean": round(tokens[c], 1)}
+        for c in sorted(seen, key=lambda c: (-len(seen[c]), -mean(c), tokens[c]))
     )
     return Outcome(
         best=best,
-        dev_score=round(scored[best][0], 6),
-        n_dev=len(search),
+        dev_score=round(mean(best), 6),
+        n_dev=n,
         confirm_score=None if confirm_score is None else round(confirm_score, 6),
         n_confirm=len(confirm),
         confirmed=confirmed,
         leaderboard=leaderboard,
+        calls=spent,
     )

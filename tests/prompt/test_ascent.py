@@ -18,7 +18,7 @@ def _search(table: dict[tuple[str, str], float], budget: int = 10):
     def score(candidates, examples, advance):
         calls.append(tuple(candidates))
         part = examples[0].id[0]
-        return [(table[c, part], float(len(c))) for c in candidates]
+        return [([table[c, part]] * len(examples), float(len(c))) for c in candidates]
 
     outcome = ascend(
         "start",
@@ -57,8 +57,36 @@ def test_a_winner_the_held_out_examples_do_not_confirm_gives_way_to_the_start() 
 def test_the_budget_caps_the_candidates_scored() -> None:
     table = {(c, p): 0.0 for c in ("start", "a", "b", "c", "d") for p in "sc"}
     outcome, calls = _search(table, budget=3)
-    assert len(outcome.leaderboard) == 3
+    assert len(outcome.leaderboard) == 3 and outcome.calls == 3 * 4
     assert calls[:2] == [("start",), ("a", "b")]
+
+
+def test_a_race_drops_the_clearly_worse_early_and_fits_more_candidates_in_the_same_calls() -> None:
+    """16 search examples: "good" answers all, the rest a quarter of them, "late" only the second half
+    (a race can drop a late bloomer: the price of spending calls where they decide)."""
+    names = ["v0", "v1", "good", "late", *(f"v{i}" for i in range(2, 8))]
+
+    def value(c: str, i: int) -> float:
+        return 1.0 if c == "good" or (c == "late" and i >= 8) else float(i % 4 == 0)
+
+    seen: dict[str, list[int]] = {}
+
+    def score(candidates, examples, advance):
+        out = []
+        for c in candidates:
+            ids = [int(e.id[1:]) for e in examples]
+            seen.setdefault(c, []).extend(ids)
+            out.append(([value(c, i) for i in ids], 10.0))
+        return out
+
+    search = _examples("s", 16)
+    budget = 4  # the calls of 4 candidates scored on all 16 examples: 64
+    stage = [lambda best: names]
+    outcome = ascend("start", stage, score, search, [], budget, lambda c: {"c": c}, SilentReporter(), "race")
+    assert outcome.best == "good" and outcome.dev_score == 1.0 and outcome.calls <= budget * 16
+    assert len(seen) > budget  # more variants than a full scoring of each would allow
+    assert len(seen["good"]) == 16 and len(seen["late"]) == 4  # dropped after the first quarter
+    assert [r["n"] for r in outcome.leaderboard][:2] == [16, 16]
 
 
 def test_dev_is_cut_into_a_search_part_and_a_held_out_part() -> None:
