@@ -109,6 +109,7 @@ def ascend(
     describe: Callable[[C], dict[str, Any]],
     reporter: Reporter,
     title: str,
+    spent: int = 0,
 ) -> Outcome[C]:
     """Coordinate ascent from ``start`` through ``stages`` on ``search``, within ``budget`` × len(search)
     generations; the winner confirmed against ``start`` on ``confirm``. Best score wins; ties go to the
@@ -117,12 +118,12 @@ def ascend(
     Each stage races its new candidates: all are scored on the first quarter of the search examples, the
     better half goes on to the first half, the better half of those to all of them, and only candidates
     scored on every example can win. Calls go where they decide, so more variants fit the same budget.
-    ``start`` is always scored first on every example, so on the search part the winner never scores below it.
+    ``spent``: generations already taken from the budget (bootstrapping demonstrations). ``start`` is always
+    scored first on every example, so on the search part the winner never scores below it.
     """
     n = len(search)
     seen: dict[C, list[float]] = {}  # candidate → its score on search[0], search[1], ...
     tokens: dict[C, float] = {}
-    spent = 0
 
     def mean(c: C) -> float:
         return sum(seen[c]) / len(seen[c])
@@ -133,7 +134,7 @@ def ascend(
     def race(candidates: list[C], advance: Callable[[int], None]) -> None:
         nonlocal spent
         alive = list(dict.fromkeys(c for c in candidates if c not in seen))
-        while alive and spent + race_calls(len(alive), n) > budget * n:
+        while alive and seen and spent + race_calls(len(alive), n) > budget * n:  # the start is always scored
             alive.pop()
         done = 0
         for mark in marks(n):
@@ -147,7 +148,7 @@ def ascend(
             alive = sorted(alive, key=rank, reverse=True)[: survivors(len(alive))]
 
     confirming = 2 * len(confirm) if confirm else 0
-    with reporter.task(title, budget * n + confirming) as advance:
+    with reporter.task(title, budget * n - spent + confirming) as advance:
         race([start], advance)
         best = start
         for stage in stages:

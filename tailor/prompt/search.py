@@ -36,7 +36,7 @@ TUNED_KEYS = (
     "fingerprint",
     "tune_s",
 )
-HELD_OUT_KEYS = ("confirm_score", "n_confirm", "confirmed")  # absent from prompts saved before they existed
+HELD_OUT_KEYS = ("confirm_score", "n_confirm", "confirmed", "calls")  # absent from prompts saved before they existed
 CONTEXT_RESERVE_TOKENS = 512  # room left in the window for instruction, demonstrations and question
 
 
@@ -56,6 +56,7 @@ class TunedPrompt:
     confirm_score: float | None = None  # on held-out dev examples the search never saw
     n_confirm: int = 0
     confirmed: bool = True  # False: the winner lost to the starting prompt there, which was kept
+    calls: int = 0  # generations the search part took (at most prompt.candidates × n_dev)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -173,6 +174,7 @@ def tune_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
         confirm_score=outcome.confirm_score,
         n_confirm=outcome.n_confirm,
         confirmed=outcome.confirmed,
+        calls=outcome.calls,
     )
 
 

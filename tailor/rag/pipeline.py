@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class RagSpec:
 
     instruction: str  # before the documents; {labels} and the abstention rule filled in when built
     shots: int = 0  # question/answer demonstrations from the train split, after the documents
-    selection: Selection = "random"
+    selection: Selection | Literal["bootstrapped"] = "random"  # bootstrapped: at random, of those the model got right
     draw: int = 0  # which random draw of demonstrations (0: the first)
     k: int = 3  # chunks retrieved into the prompt
     context_tokens: int = 768  # their token budget (capped by the model's window)
@@ -120,7 +121,8 @@ def rag_builder(
             used += tokens
         documents = "\n\n".join(c.text for c in contexts) if contexts else "(no documents you may read match)"
         messages: list[Message] = [{"role": "system", "content": f"{instruction}\n\nDocuments:\n{documents}"}]
-        shown = pool.select(question, user, spec.shots, spec.selection, spec.draw) if pool is not None else ()
+        how = "random" if spec.selection == "bootstrapped" else spec.selection  # the pool holds only those
+        shown = pool.select(question, user, spec.shots, how, spec.draw) if pool is not None else ()
         for ex in shown:
             messages += [{"role": "user", "content": ex.question}, {"role": "assistant", "content": ex.answer}]
         messages.append({"role": "user", "content": question})

@@ -5,8 +5,10 @@ format (one answer beginning with "-" and every answer began with "-"). So rag a
 search the prompt strategy gets (:mod:`tailor.prompt.ascent`), with the same budget (``prompt:``) and the
 same held-out confirmation, over their own choices, in this order, each stage keeping the best so far:
 
-1. demonstrations: none, each count of ``prompt.shots`` chosen each way of ``prompt.selection``, and
-   another random draw of the recipe's count (which demonstrations, not only how many);
+1. demonstrations: none, each count of ``prompt.shots`` chosen each way of ``prompt.selection`` and
+   bootstrapped (as DSPy does: drawn from train examples the model answered right with the recipe's
+   retrieval and no demonstrations, asked as their own askers), and another random draw of the recipe's
+   count (which demonstrations, not only how many);
 2. retrieval: half and twice ``rag.k`` chunks, and half the context budget;
 3. instruction: the recipe's, then the task kind's candidates.
 
@@ -52,7 +54,10 @@ KEYS = (
     "leaderboard",
     "fingerprint",
     "tune_s",
+    "bootstrapped",
+    "calls",
 )
+BOOTSTRAP_PASS = 0.5  # a train example the model scores at least this on is one it demonstrably gets right
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,23 @@ class TunedRag:
     leaderboard: tuple[dict[str, Any], ...]
     fingerprint: str
     tune_s: float
+    bootstrapped: tuple[str, ...]  # ids of the train examples bootstrapped demonstrations are drawn from
+    calls: int  # generations the search took, bootstrapping included (held-out confirmation apart)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"leaderboard": list(self.leaderboard)}
+        return asdict(self) | {"leaderboard": list(self.leaderboard), "bootstrapped": list(self.bootstrapped)}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TunedRag:
         fields = {k: d[k] for k in KEYS}
-        return cls(**fields | {"spec": RagSpec(**d["spec"]), "leaderboard": tuple(d["leaderboard"])})
+        return cls(
+            **fields
+            | {
+                "spec": RagSpec(**d["spec"]),
+                "leaderboard": tuple(d["leaderboard"]),
+                "bootstrapped": tuple(d["bootstrapped"]),
+            }
+        )
 
     def info(self) -> dict[str, Any]:
         """What a build reports about the search (results.json ``builds``; the task suite's dev-to-test gap)."""
@@ -120,13 +134,15 @@ def start_spec(ws: Workspace) -> RagSpec:
     return RagSpec(cfg.instruction, cfg.shots, "random", 0, cfg.k, cfg.context_tokens)
 
 
-def stages(ws: Workspace, dataset: TaskDataset) -> list[Stage[RagSpec]]:
-    """The search's stages in order (see the module docstring); each maps the best so far to its variants."""
+def stages(ws: Workspace, dataset: TaskDataset, bootstrapped: bool = True) -> list[Stage[RagSpec]]:
+    """The search's stages in order (see the module docstring); each maps the best so far to its variants.
+    ``bootstrapped``: whether the model got any train example right, to draw bootstrapped demonstrations from."""
     cfg, rag = ws.recipe.prompt, ws.recipe.rag
     texts = [rag.instruction] + [i for i in instructions(dataset.kind) if i != rag.instruction]
 
     def demonstrations(best: RagSpec) -> list[RagSpec]:
-        shown = [(n, s, 0) for n in sorted(set(cfg.shots)) if n > 0 for s in cfg.selection]
+        ways = [*cfg.selection, *(["bootstrapped"] if bootstrapped else [])]
+        shown = [(n, s, 0) for n in sorted(set(cfg.shots)) if n > 0 for s in ways]
         redraw = [(rag.shots, "random", 1)] if rag.shots else []
         options = [(0, "random", 0), *shown, *redraw]
         return [replace(best, shots=n, selection=s, draw=d) for n, s, d in options]
@@ -138,16 +154,22 @@ def stages(ws: Workspace, dataset: TaskDataset) -> list[Stage[RagSpec]]:
     return [demonstrations, retrieval, lambda best: [replace(best, instruction=i) for i in texts]]
 
 
-def builder_factory(ws: Workspace, dataset: TaskDataset, index: ChunkIndex, *, cache: bool = False):
-    """spec → rag's prompt builder for ``dataset`` over ``index`` (demonstrations from its train split)."""
+def builder_factory(
+    ws: Workspace, dataset: TaskDataset, index: ChunkIndex, bootstrapped: tuple[str, ...] = (), *, cache: bool = False
+):
+    """spec → rag's prompt builder for ``dataset`` over ``index``: demonstrations from its train split, those
+    with ids in ``bootstrapped`` for bootstrapped ones."""
     settings = ws.settings_for(dataset)
-    pool = ShotPool(dataset.split("train"), ws.recipe.seed)
+    train = dataset.split("train")
+    pool = ShotPool(train, ws.recipe.seed)
+    boot = ShotPool([e for e in train if e.id in set(bootstrapped)], ws.recipe.seed)
     retrieve = retriever(index, ws.recipe.rag, cache=cache)
 
     def builder_of(spec: RagSpec) -> PromptBuilder:
         capped = replace(spec, context_tokens=context_budget(ws, settings.max_new_tokens, spec.context_tokens))
         instruction = fill_instruction(spec.instruction, dataset)
-        return rag_builder(index, ws.recipe.rag, ws.generator.count_tokens, capped, instruction, pool, retrieve)
+        shots = boot if spec.selection == "bootstrapped" else pool
+        return rag_builder(index, ws.recipe.rag, ws.generator.count_tokens, capped, instruction, shots, retrieve)
 
     return builder_of
 
@@ -162,17 +184,25 @@ def tune_rag(ws: Workspace, dataset: TaskDataset, strategy: str, generator: Gene
     began = time.perf_counter()
     search, confirm = search_examples(ws, dataset)
     metric = primary_metric(dataset)
-    builder_of = builder_factory(ws, dataset, index, cache=True)
+    settings = ws.settings_for(dataset)
+    # Bootstrapping: as many train examples as one candidate's search, asked with no demonstrations.
+    train = dataset.split("train")[: len(search)]
+    plain = scorer(generator, settings, dataset, metric, builder_factory(ws, dataset, index))
+    with ws.reporter.task(f"bootstrap {strategy}: {dataset.name} ({len(train)} train examples)", len(train)) as tick:
+        values = plain([replace(start_spec(ws), shots=0)], train, tick)[0][0] if train else []
+    right = tuple(e.id for e, v in zip(train, values, strict=True) if v >= BOOTSTRAP_PASS)
+    builder_of = builder_factory(ws, dataset, index, right, cache=True)
     outcome = ascend(
         start_spec(ws),
-        stages(ws, dataset),
-        scorer(generator, ws.settings_for(dataset), dataset, metric, builder_of),
+        stages(ws, dataset, bool(right)),
+        scorer(generator, settings, dataset, metric, builder_of),
         search,
         confirm,
         ws.recipe.prompt.candidates,
         lambda spec: {"spec": asdict(spec)},
         ws.reporter,
         f"tune {strategy}: {dataset.name} ({len(search)} dev examples, {len(confirm)} held out)",
+        spent=len(train),
     )
     return TunedRag(
         strategy=strategy,
@@ -187,6 +217,8 @@ def tune_rag(ws: Workspace, dataset: TaskDataset, strategy: str, generator: Gene
         leaderboard=outcome.leaderboard,
         fingerprint=fingerprint(ws, strategy, dataset),
         tune_s=round(time.perf_counter() - began, 3),
+        bootstrapped=right,
+        calls=outcome.calls,
     )
 
 

@@ -30,7 +30,7 @@ def rag_with(
     ready = home.shared(INDEX, lambda: ensure_index(home)).index
     tuned = ensure_rag_tuned(home, home_dataset, name, generator, ready)
     index = index or ws.shared(INDEX, lambda: ensure_index(ws)).index
-    builder = builder_factory(ws, dataset, index)(tuned.spec)
+    builder = builder_factory(ws, dataset, index, tuned.bootstrapped)(tuned.spec)
     info = {"chunks": len(index), "embedder": index.settings.embedder, "index_version": index.version}
     strategy = PromptedStrategy(name, generator, builder, ws.settings_for(dataset), finish=cite)
     return BuiltStrategy(strategy, index.build_s + build_s + tuned.tune_s, info | tuned.info())

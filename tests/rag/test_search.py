@@ -106,15 +106,17 @@ def every_candidate(ws, dataset) -> list:
 @pytest.mark.slow
 def test_every_kind_of_rag_candidate_holds_only_what_its_user_may_see(acl_workspace, acl) -> None:
     """Per-user isolation for each variant the search may choose (demonstrations drawn at random, by
-    similarity, redrawn; more or fewer chunks; another instruction), through the search's cached retrieval,
-    against every outsider of every department, with a model that repeats its prompt."""
+    similarity, bootstrapped, redrawn; more or fewer chunks; another instruction), through the search's
+    cached retrieval, against every outsider of every department, with a model that repeats its prompt."""
     ws, _ = acl_workspace
     qa = ws.datasets[0]
     candidates = every_candidate(ws, qa)
     kinds = {(c.shots > 0, c.selection, c.draw, c.k, c.context_tokens, c.instruction) for c in candidates}
     assert len(kinds) == len(candidates) >= 10
     train = qa.split("train")
-    builder_of = builder_factory(ws, qa, ws.shared(INDEX, lambda: ensure_index(ws)).index, cache=True)
+    index = ws.shared(INDEX, lambda: ensure_index(ws)).index
+    # Bootstrapped demonstrations drawn from every train example: the worst case for isolation.
+    builder_of = builder_factory(ws, qa, index, tuple(e.id for e in train), cache=True)
     builders = [builder_of(spec) for spec in candidates]
     for dept in acl.departments:
         queries = [*acl.attacks(dept)[:3], *acl.attacks(dept)[-3:]]
@@ -162,11 +164,14 @@ def test_rag_search_shares_prompts_budget_holds_out_dev_and_keeps_its_choice(tin
     built = build_strategy("rag", ws, qa)
     saved = json.loads(tuned_path(ws, "rag", qa).read_text())
     assert saved["tailor_version"] and saved["spec"]["shots"] == 0 and saved["confirmed"]
-    assert len(saved["leaderboard"]) == 5 == ws.recipe.prompt.candidates  # prompt's budget, shared
+    # prompt's budget, shared: 5 candidates × 6 dev examples, of which 6 bootstrapped the train examples the
+    # model gets right (all: it is right whenever it is shown no demonstrations)
+    assert saved["calls"] == 5 * 6 and len(saved["bootstrapped"]) == 6 and len(saved["leaderboard"]) == 4
     assert (saved["n_dev"], saved["n_confirm"]) == (6, 3) and saved["dev_score"] == saved["confirm_score"] == 1.0
     assert built.info["dev_score"] == 1.0 and built.info["dev_metric"] == "token_f1"
     asked = {p[-1]["content"] for p in gen.prompts}
-    assert asked <= {e.question for e in qa.split("dev")}  # the search asks dev questions only
+    # The search asks dev questions, and bootstrapping train ones; never a test question.
+    assert asked <= {e.question for e in [*qa.split("dev"), *qa.split("train")]}
     # Built again (serve, robustness, an update): the saved choice, no new search.
     calls = len(gen.prompts)
     assert ensure_rag_tuned(ws, qa, "rag", gen, ws.shared(INDEX, lambda: ensure_index(ws)).index).spec.shots == 0
