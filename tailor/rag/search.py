@@ -9,7 +9,7 @@ same held-out confirmation, over their own choices, in this order, each stage ke
    bootstrapped (as DSPy does: drawn from train examples the model answered right with the recipe's
    retrieval and no demonstrations, asked as their own askers), and another random draw of the recipe's
    count (which demonstrations, not only how many);
-2. retrieval: half and twice ``rag.k`` chunks, and half the context budget;
+2. retrieval: half and twice ``rag.k`` chunks, twice with twice the context budget;
 3. instruction: the recipe's, then the task kind's candidates.
 
 The start is the recipe's fixed prompt (``rag.instruction``, ``rag.shots`` random demonstrations,
@@ -148,8 +148,14 @@ def stages(ws: Workspace, dataset: TaskDataset, bootstrapped: bool = True) -> li
         return [replace(best, shots=n, selection=s, draw=d) for n, s, d in options]
 
     def retrieval(best: RagSpec) -> list[RagSpec]:
-        ks = sorted({max(1, best.k // 2), min(100, 2 * best.k)} - {best.k})
-        return [replace(best, k=k) for k in ks] + [replace(best, context_tokens=max(64, best.context_tokens // 2))]
+        # Twice the chunks may not fit the budget: also tried with twice the budget (capped by the window).
+        fewer, more = max(1, best.k // 2), min(100, 2 * best.k)
+        options = [
+            replace(best, k=fewer),
+            replace(best, k=more),
+            replace(best, k=more, context_tokens=2 * best.context_tokens),
+        ]
+        return [o for o in options if o != best]
 
     return [demonstrations, retrieval, lambda best: [replace(best, instruction=i) for i in texts]]
 

@@ -111,8 +111,9 @@ def test_every_kind_of_rag_candidate_holds_only_what_its_user_may_see(acl_worksp
     ws, _ = acl_workspace
     qa = ws.datasets[0]
     candidates = every_candidate(ws, qa)
-    kinds = {(c.shots > 0, c.selection, c.draw, c.k, c.context_tokens, c.instruction) for c in candidates}
-    assert len(kinds) == len(candidates) >= 10
+    assert {c.selection for c in candidates if c.shots} == {"random", "similar", "bootstrapped"}
+    assert any(c.draw for c in candidates) and any(not c.shots for c in candidates)
+    assert len({(c.k, c.context_tokens) for c in candidates}) == 4 and len({c.instruction for c in candidates}) > 2
     train = qa.split("train")
     index = ws.shared(INDEX, lambda: ensure_index(ws)).index
     # Bootstrapped demonstrations drawn from every train example: the worst case for isolation.
