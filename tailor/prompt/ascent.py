@@ -81,6 +81,20 @@ def scorer(
     return score
 
 
+BOOTSTRAP_PASS = 0.5  # a train example the model scores at least this on is one it demonstrably gets right
+
+
+def bootstrap(score: Score, plain: C, train: Sequence[Example], reporter: Reporter, title: str) -> tuple[str, ...]:
+    """Ids of the ``train`` examples the model answers right with the ``plain`` prompt (no demonstrations),
+    each asked as its own asker: the pool bootstrapped demonstrations are drawn from, as DSPy's
+    BootstrapFewShot does. It costs ``len(train)`` generations, which the caller takes from the budget."""
+    if not train:
+        return ()
+    with reporter.task(title, len(train)) as advance:
+        values = score([plain], train, advance)[0][0]
+    return tuple(e.id for e, v in zip(train, values, strict=True) if v >= BOOTSTRAP_PASS)
+
+
 def marks(n: int) -> list[int]:
     """How many search examples a stage's candidates have been scored on when the worse half is dropped:
     a quarter, a half, then all (successive halving); all at once below RACE_FROM examples."""

@@ -22,6 +22,9 @@ from tailor.data.examples import Example, TaskDataset, abstention_instruction
 from tailor.models.base import Message
 
 Selection = Literal["random", "similar"]
+# bootstrapped: at random from the train examples the model answered right without demonstrations (DSPy's
+# BootstrapFewShot); the search finds those, the saved prompt names them.
+Way = Selection | Literal["bootstrapped"]
 Placement = Literal["system", "user"]
 
 
@@ -32,7 +35,7 @@ class PromptSpec:
     instruction: str
     placement: Placement = "system"  # in the system message, or repeated before every question
     shots: int = 0
-    selection: Selection = "random"
+    selection: Way = "random"
     context: bool = False
 
     def describe(self) -> str:
@@ -84,6 +87,14 @@ class ShotPool:
             best = sorted(range(len(visible)), key=lambda j: (-sims[j], visible[j]))[:k]
             chosen = [visible[j] for j in reversed(best)]  # most similar last, nearest the question
         return [self.examples[i] for i in chosen]
+
+
+def shot_pool(train: Sequence[Example], seed: int, selection: Way, bootstrapped: Sequence[str] = ()) -> ShotPool:
+    """The demonstrations a prompt chosen ``selection`` draws from: the train examples, or for bootstrapped
+    ones only those with ids in ``bootstrapped``."""
+    if selection == "bootstrapped":
+        return ShotPool([e for e in train if e.id in set(bootstrapped)], seed)
+    return ShotPool(train, seed)
 
 
 class StaticContext:
@@ -163,7 +174,8 @@ def make_builder(
         # With no system message the model's chat template supplies its own default one.
         messages: list[Message] = [{"role": "system", "content": "\n\n".join(system)}] if system else []
         if spec.shots and pool is not None:
-            for ex in pool.select(question, user, spec.shots, spec.selection):
+            how = "random" if spec.selection == "bootstrapped" else spec.selection  # the pool holds only those
+            for ex in pool.select(question, user, spec.shots, how):
                 messages.append({"role": "user", "content": turn(ex.question)})
                 messages.append({"role": "assistant", "content": ex.answer})
         messages.append({"role": "user", "content": turn(question)})

@@ -21,8 +21,8 @@ from tailor.contract import PromptedStrategy
 from tailor.data.examples import Example, TaskDataset
 from tailor.errors import ArtifactError, DataError, Problem
 from tailor.eval.suites.task import primary_metric
-from tailor.prompt.ascent import Stage, ascend, scorer, split_dev
-from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, instructions, make_builder
+from tailor.prompt.ascent import Stage, ascend, bootstrap, scorer, split_dev
+from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, instructions, make_builder, shot_pool
 from tailor.workspace import Workspace
 
 TUNED_KEYS = (
@@ -36,7 +36,13 @@ TUNED_KEYS = (
     "fingerprint",
     "tune_s",
 )
-HELD_OUT_KEYS = ("confirm_score", "n_confirm", "confirmed", "calls")  # absent from prompts saved before they existed
+HELD_OUT_KEYS = (
+    "confirm_score",
+    "n_confirm",
+    "confirmed",
+    "calls",
+    "bootstrapped",
+)  # absent from prompts saved before they existed
 CONTEXT_RESERVE_TOKENS = 512  # room left in the window for instruction, demonstrations and question
 
 
@@ -57,10 +63,15 @@ class TunedPrompt:
     n_confirm: int = 0
     confirmed: bool = True  # False: the winner lost to the starting prompt there, which was kept
     calls: int = 0  # generations the search part took (at most prompt.candidates × n_dev)
+    bootstrapped: tuple[str, ...] = ()  # ids of the train examples bootstrapped demonstrations are drawn from
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        d["leaderboard"], d["coverage"] = list(self.leaderboard), list(self.coverage)
+        d["leaderboard"], d["coverage"], d["bootstrapped"] = (
+            list(self.leaderboard),
+            list(self.coverage),
+            list(self.bootstrapped),
+        )
         return d
 
     @classmethod
@@ -68,6 +79,7 @@ class TunedPrompt:
         fields = {k: d[k] for k in TUNED_KEYS} | {k: d[k] for k in HELD_OUT_KEYS if k in d}
         fields["spec"] = PromptSpec(**d["spec"])
         fields["leaderboard"], fields["coverage"] = tuple(d["leaderboard"]), tuple(d["coverage"])
+        fields["bootstrapped"] = tuple(d.get("bootstrapped", ()))
         return cls(**fields)
 
 
@@ -98,18 +110,23 @@ def static_context(ws: Workspace, dataset: TaskDataset) -> StaticContext | None:
     return StaticContext(ws.corpus, questions, budget, ws.generator.count_tokens)
 
 
-def build_prompt_strategy(ws: Workspace, dataset: TaskDataset, spec: PromptSpec) -> PromptedStrategy:
-    pool = ShotPool(dataset.split("train"), ws.recipe.seed)
+def build_prompt_strategy(
+    ws: Workspace, dataset: TaskDataset, spec: PromptSpec, bootstrapped: tuple[str, ...] = ()
+) -> PromptedStrategy:
+    """The prompt strategy with ``spec``; ``bootstrapped``: the ids its bootstrapped demonstrations come from."""
+    pool = shot_pool(dataset.split("train"), ws.recipe.seed, spec.selection, bootstrapped)
     builder = make_builder(spec, dataset, pool, static_context(ws, dataset) if spec.context else None)
     return PromptedStrategy("prompt", ws.generator, builder, ws.settings_for(dataset))
 
 
-def _stages(dataset: TaskDataset, ws: Workspace, has_context: bool) -> list[Stage[PromptSpec]]:
-    """The search's stages in order; each maps the best spec so far to the variants to score next."""
+def _stages(dataset: TaskDataset, ws: Workspace, has_context: bool, bootstrapped: bool) -> list[Stage[PromptSpec]]:
+    """The search's stages in order; each maps the best spec so far to the variants to score next.
+    ``bootstrapped``: whether the model got any train example right, to draw bootstrapped demonstrations from."""
     cfg = ws.recipe.prompt
     candidates = [dataset.instruction] if dataset.instruction else []
     candidates += [i for i in instructions(dataset.kind) if i not in candidates]
-    shot_options = [(k, s) for k in cfg.shots if k > 0 for s in cfg.selection]
+    ways = [*cfg.selection, *(["bootstrapped"] if bootstrapped else [])]
+    shot_options = [(k, s) for k in cfg.shots if k > 0 for s in ways]
     return [
         lambda best: [replace(best, instruction=i) for i in candidates],
         lambda best: [replace(best, placement=p) for p in ("system", "user")],
@@ -146,13 +163,24 @@ def tune_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
     search, confirm = search_examples(ws, dataset)
     metric = primary_metric(dataset)
     context = static_context(ws, dataset)
-    pool = ShotPool(dataset.split("train"), ws.recipe.seed)
-    score = scorer(
-        ws.generator, ws.settings_for(dataset), dataset, metric, lambda s: make_builder(s, dataset, pool, context)
+    plain = PromptSpec(instruction=dataset.instruction or instructions(dataset.kind)[0])
+    train, seed = dataset.split("train"), ws.recipe.seed
+    pools = {"random": ShotPool(train, seed)}
+
+    def builder_of(spec: PromptSpec):
+        pool = pools["bootstrapped" if spec.selection == "bootstrapped" else "random"]
+        return make_builder(spec, dataset, pool, context)
+
+    score = scorer(ws.generator, ws.settings_for(dataset), dataset, metric, builder_of)
+    # Bootstrapping: as many train examples as one candidate's search, asked with the plain prompt.
+    tried = train[: len(search)]
+    right = bootstrap(
+        score, plain, tried, ws.reporter, f"bootstrap prompt: {dataset.name} ({len(tried)} train examples)"
     )
+    pools["bootstrapped"] = shot_pool(train, seed, "bootstrapped", right)
     outcome = ascend(
-        PromptSpec(instruction=dataset.instruction or instructions(dataset.kind)[0]),
-        _stages(dataset, ws, context is not None),
+        plain,
+        _stages(dataset, ws, context is not None, bool(right)),
         score,
         search,
         confirm,
@@ -160,6 +188,7 @@ def tune_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
         lambda spec: {"spec": asdict(spec)},
         ws.reporter,
         f"tune prompt: {dataset.name} ({len(search)} dev examples, {len(confirm)} held out)",
+        spent=len(tried),
     )
     return TunedPrompt(
         dataset=dataset.name,
@@ -175,6 +204,7 @@ def tune_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
         n_confirm=outcome.n_confirm,
         confirmed=outcome.confirmed,
         calls=outcome.calls,
+        bootstrapped=right,
     )
 
 

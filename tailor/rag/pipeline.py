@@ -6,7 +6,6 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -15,7 +14,7 @@ from tailor.contract import BuiltPrompt, Context, PromptBuilder, User, strip_cit
 from tailor.errors import DataError, Problem, RecipeError
 from tailor.eval.metrics import normalize_answer
 from tailor.models.base import Message
-from tailor.prompt.builder import Selection, ShotPool
+from tailor.prompt.builder import ShotPool, Way
 from tailor.rag.embed import Embedder, load_embedder
 from tailor.rag.index import ChunkIndex, Hit, IndexSettings, IngestReport, ingest
 from tailor.rag.store import Server
@@ -62,7 +61,7 @@ class RagSpec:
 
     instruction: str  # before the documents; {labels} and the abstention rule filled in when built
     shots: int = 0  # question/answer demonstrations from the train split, after the documents
-    selection: Selection | Literal["bootstrapped"] = "random"  # bootstrapped: at random, of those the model got right
+    selection: Way = "random"
     draw: int = 0  # which random draw of demonstrations (0: the first)
     k: int = 3  # chunks retrieved into the prompt
     context_tokens: int = 768  # their token budget (capped by the model's window)

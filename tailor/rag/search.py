@@ -34,8 +34,8 @@ from tailor.data.examples import TaskDataset
 from tailor.errors import ArtifactError
 from tailor.eval.suites.task import primary_metric
 from tailor.models.base import Generator
-from tailor.prompt.ascent import Stage, ascend, scorer
-from tailor.prompt.builder import ShotPool, fill_instruction, instructions
+from tailor.prompt.ascent import Stage, ascend, bootstrap, scorer
+from tailor.prompt.builder import fill_instruction, instructions, shot_pool
 from tailor.prompt.search import held_out, search_examples
 from tailor.rag.index import ChunkIndex
 from tailor.rag.pipeline import RagSpec, context_budget, rag_builder, retriever
@@ -57,7 +57,6 @@ KEYS = (
     "bootstrapped",
     "calls",
 )
-BOOTSTRAP_PASS = 0.5  # a train example the model scores at least this on is one it demonstrably gets right
 
 
 @dataclass(frozen=True)
@@ -166,16 +165,15 @@ def builder_factory(
     """spec → rag's prompt builder for ``dataset`` over ``index``: demonstrations from its train split, those
     with ids in ``bootstrapped`` for bootstrapped ones."""
     settings = ws.settings_for(dataset)
-    train = dataset.split("train")
-    pool = ShotPool(train, ws.recipe.seed)
-    boot = ShotPool([e for e in train if e.id in set(bootstrapped)], ws.recipe.seed)
+    train, seed = dataset.split("train"), ws.recipe.seed
+    pools = {way: shot_pool(train, seed, way, bootstrapped) for way in ("random", "bootstrapped")}
     retrieve = retriever(index, ws.recipe.rag, cache=cache)
 
     def builder_of(spec: RagSpec) -> PromptBuilder:
         capped = replace(spec, context_tokens=context_budget(ws, settings.max_new_tokens, spec.context_tokens))
         instruction = fill_instruction(spec.instruction, dataset)
-        shots = boot if spec.selection == "bootstrapped" else pool
-        return rag_builder(index, ws.recipe.rag, ws.generator.count_tokens, capped, instruction, shots, retrieve)
+        pool = pools["bootstrapped" if spec.selection == "bootstrapped" else "random"]
+        return rag_builder(index, ws.recipe.rag, ws.generator.count_tokens, capped, instruction, pool, retrieve)
 
     return builder_of
 
@@ -194,9 +192,8 @@ def tune_rag(ws: Workspace, dataset: TaskDataset, strategy: str, generator: Gene
     # Bootstrapping: as many train examples as one candidate's search, asked with no demonstrations.
     train = dataset.split("train")[: len(search)]
     plain = scorer(generator, settings, dataset, metric, builder_factory(ws, dataset, index))
-    with ws.reporter.task(f"bootstrap {strategy}: {dataset.name} ({len(train)} train examples)", len(train)) as tick:
-        values = plain([replace(start_spec(ws), shots=0)], train, tick)[0][0] if train else []
-    right = tuple(e.id for e, v in zip(train, values, strict=True) if v >= BOOTSTRAP_PASS)
+    title = f"bootstrap {strategy}: {dataset.name} ({len(train)} train examples)"
+    right = bootstrap(plain, replace(start_spec(ws), shots=0), train, ws.reporter, title)
     builder_of = builder_factory(ws, dataset, index, right, cache=True)
     outcome = ascend(
         start_spec(ws),
