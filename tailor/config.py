@@ -123,7 +123,7 @@ class RagConfig(Section):
     )
     chunk_tokens: int = Field(128, ge=16, le=4096, description="chunk size in the generator's tokens")
     chunk_overlap: int = Field(16, ge=0, description="tokens a chunk repeats from the one before it")
-    k: int = Field(3, ge=1, le=100, description="chunks put in front of the model (small models lose focus with more)")
+    k: int = Field(3, ge=1, le=100, description="chunks in front of the model, where rag's search starts")
     shots: int = Field(3, ge=0, le=32, description="train-split demonstrations rag's prompt search starts from")
     candidates: int = Field(20, ge=1, le=1000, description="chunks each retriever proposes before fusion")
     retrievers: list[Literal["dense", "lexical"]] = Field(
@@ -134,10 +134,10 @@ class RagConfig(Section):
     rrf_k: int = Field(60, ge=1, description="reciprocal rank fusion constant (higher flattens ranks)")
     rerank: Literal["none", "mmr"] = Field("none", description="mmr trades relevance for diversity among chunks")
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="with rerank: mmr, 1 is pure relevance")
-    context_tokens: int = Field(768, ge=64, description="token budget for retrieved chunks in the prompt")
+    context_tokens: int = Field(768, ge=64, description="token budget for retrieved chunks, where the search starts")
     instruction: str = Field(
         "Reply with only the answer: a name, number, date or short phrase, taken from the documents.",
-        description="what the model is told before the retrieved documents",
+        description="what the model is told before the retrieved documents (the search tries others)",
     )
     index_dir: str | None = Field(None, description="where the index lives (default: OUT/index)")
     store: StoreName = Field(

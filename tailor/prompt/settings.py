@@ -16,7 +16,10 @@ from tailor.section import Section
 
 class PromptConfig(Section):
     candidates: int = Field(
-        12, ge=1, le=200, description="most prompt variants scored on the dev split, per searched strategy"
+        12,
+        ge=1,
+        le=200,
+        description="each searched strategy's budget: this many variants' worth of dev answers (racing fits more)",
     )
     dev_size: int = Field(24, ge=1, description="dev examples each variant is scored on")
     confirm_size: int = Field(
@@ -30,7 +33,7 @@ class PromptConfig(Section):
     selection: list[Literal["random", "similar"]] = Field(
         default_factory=lambda: ["random", "similar"],
         min_length=1,
-        description="how few-shot examples are chosen",
+        description="how few-shot examples are chosen (bootstrapped ones, which the model got right, are tried too)",
     )
     context_tokens: int = Field(
         384, ge=0, description="token budget for a static block of documents in the prompt (0: never)"
