@@ -27,6 +27,7 @@ from tailor import plugins
 from tailor.errors import Problem, RecipeError
 from tailor.eval.settings import FreshnessConfig, UntilDecidedConfig
 from tailor.models.settings import ModelConfig, PackagedModel
+from tailor.prompt.settings import PromptConfig
 from tailor.section import Section
 from tailor.synth.settings import SynthConfig
 
@@ -117,32 +118,14 @@ class DataConfig(Section):
         return self
 
 
-class PromptConfig(Section):
-    candidates: int = Field(12, ge=1, le=200, description="most prompt variants scored on the dev split")
-    dev_size: int = Field(24, ge=1, description="dev examples each variant is scored on")
-    shots: list[Annotated[int, Field(ge=0, le=32)]] = Field(
-        default_factory=lambda: [0, 2, 4], min_length=1, description="few-shot example counts to try"
-    )
-    selection: list[Literal["random", "similar"]] = Field(
-        default_factory=lambda: ["random", "similar"],
-        min_length=1,
-        description="how few-shot examples are chosen",
-    )
-    context_tokens: int = Field(
-        384, ge=0, description="token budget for a static block of documents in the prompt (0: never)"
-    )
-
-
 class RagConfig(Section):
     embedder: Literal["minilm", "wordllama"] = Field(
         "minilm", description="all-MiniLM-L6-v2 (384 dims) or WordLlama (static: ~100x faster, weaker)"
     )
     chunk_tokens: int = Field(128, ge=16, le=4096, description="chunk size in the generator's tokens")
     chunk_overlap: int = Field(16, ge=0, description="tokens a chunk repeats from the one before it")
-    k: int = Field(3, ge=1, le=100, description="chunks put in front of the model (small models lose focus with more)")
-    shots: int = Field(
-        3, ge=0, le=32, description="question/answer demonstrations from the train split (answer format)"
-    )
+    k: int = Field(3, ge=1, le=100, description="chunks in front of the model, where rag's search starts")
+    shots: int = Field(3, ge=0, le=32, description="train-split demonstrations rag's prompt search starts from")
     candidates: int = Field(20, ge=1, le=1000, description="chunks each retriever proposes before fusion")
     retrievers: list[Literal["dense", "lexical"]] = Field(
         default_factory=lambda: ["dense", "lexical"],
@@ -152,10 +135,10 @@ class RagConfig(Section):
     rrf_k: int = Field(60, ge=1, description="reciprocal rank fusion constant (higher flattens ranks)")
     rerank: Literal["none", "mmr"] = Field("none", description="mmr trades relevance for diversity among chunks")
     mmr_lambda: float = Field(0.7, ge=0, le=1, description="with rerank: mmr, 1 is pure relevance")
-    context_tokens: int = Field(768, ge=64, description="token budget for retrieved chunks in the prompt")
+    context_tokens: int = Field(768, ge=64, description="token budget for retrieved chunks, where the search starts")
     instruction: str = Field(
         "Reply with only the answer: a name, number, date or short phrase, taken from the documents.",
-        description="what the model is told before the retrieved documents",
+        description="what the model is told before the retrieved documents (the search tries others)",
     )
     index_dir: str | None = Field(None, description="where the index lives (default: OUT/index)")
     store: StoreName = Field(
@@ -379,7 +362,9 @@ class Recipe(Section):
         min_length=1,
         description="evaluation suites to run (see `tailor plugins`)",
     )
-    prompt: PromptConfig = Field(default_factory=PromptConfig, description="prompt-engineering search")
+    prompt: PromptConfig = Field(
+        default_factory=PromptConfig, description="the prompt search of prompt, rag and rag+finetune (shared budget)"
+    )
     rag: RagConfig = Field(default_factory=RagConfig, description="retrieval-augmented generation")
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig, description="fine-tuning (LoRA by default)")
     eval: EvalConfig = Field(default_factory=EvalConfig, description="what every strategy is scored on")

@@ -46,6 +46,8 @@ def test_demo_writes_exactly_these_files(demo_run) -> None:
         "tailor.yaml",
         "prompt/qa.json",
         "prompt/routing.json",
+        "prompt/rag/qa.json",  # rag's and rag+finetune's prompts, searched on dev as prompt's is
+        "prompt/rag+finetune/qa.json",
         "results.json",
         "predictions.jsonl",
         "interpret.jsonl",

@@ -22,6 +22,9 @@ from tailor.data.examples import Example, TaskDataset, abstention_instruction
 from tailor.models.base import Message
 
 Selection = Literal["random", "similar"]
+# bootstrapped: at random from the train examples the model answered right without demonstrations (DSPy's
+# BootstrapFewShot); the search finds those, the saved prompt names them.
+Way = Selection | Literal["bootstrapped"]
 Placement = Literal["system", "user"]
 
 
@@ -32,7 +35,7 @@ class PromptSpec:
     instruction: str
     placement: Placement = "system"  # in the system message, or repeated before every question
     shots: int = 0
-    selection: Selection = "random"
+    selection: Way = "random"
     context: bool = False
 
     def describe(self) -> str:
@@ -70,19 +73,28 @@ class ShotPool:
         self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True) if self.examples else None
         self._matrix = self._vectorizer.fit_transform([e.question for e in self.examples]) if self._vectorizer else None
 
-    def select(self, question: str, user: User, k: int, how: Selection) -> list[Example]:
+    def select(self, question: str, user: User, k: int, how: Selection, draw: int = 0) -> list[Example]:
+        """``k`` examples ``user`` may see; ``draw`` numbers other random draws (0: the first)."""
         visible = [i for i, e in enumerate(self.examples) if may_see(user, e) and e.question != question]
         if k == 0 or not visible:
             return []
         if how == "random":
             # The same demonstrations for every question of a user's groups: a fixed prompt, seeded.
-            rng = random.Random(f"{self.seed}:{sorted(user.groups)}")
+            rng = random.Random(f"{self.seed}:{sorted(user.groups)}" + (f":{draw}" if draw else ""))
             chosen = rng.sample(visible, min(k, len(visible)))
         else:
             sims = (self._matrix[visible] @ self._vectorizer.transform([question]).T).toarray().ravel()
             best = sorted(range(len(visible)), key=lambda j: (-sims[j], visible[j]))[:k]
             chosen = [visible[j] for j in reversed(best)]  # most similar last, nearest the question
         return [self.examples[i] for i in chosen]
+
+
+def shot_pool(train: Sequence[Example], seed: int, selection: Way, bootstrapped: Sequence[str] = ()) -> ShotPool:
+    """The demonstrations a prompt chosen ``selection`` draws from: the train examples, or for bootstrapped
+    ones only those with ids in ``bootstrapped``."""
+    if selection == "bootstrapped":
+        return ShotPool([e for e in train if e.id in set(bootstrapped)], seed)
+    return ShotPool(train, seed)
 
 
 class StaticContext:
@@ -162,7 +174,8 @@ def make_builder(
         # With no system message the model's chat template supplies its own default one.
         messages: list[Message] = [{"role": "system", "content": "\n\n".join(system)}] if system else []
         if spec.shots and pool is not None:
-            for ex in pool.select(question, user, spec.shots, spec.selection):
+            how = "random" if spec.selection == "bootstrapped" else spec.selection  # the pool holds only those
+            for ex in pool.select(question, user, spec.shots, how):
                 messages.append({"role": "user", "content": turn(ex.question)})
                 messages.append({"role": "assistant", "content": ex.answer})
         messages.append({"role": "user", "content": turn(question)})

@@ -1,9 +1,10 @@
 """`tailor tune prompt`: search prompt variants on the dev split, keep the best, save it with its score.
 
-The search is greedy coordinate ascent over three choices, each stage keeping the best so far:
-instruction → few-shot count and selection → static context on/off. The baseline's plain prompt is
-always the first candidate, so on the dev split the tuned prompt never scores below it. Few-shot
-examples come only from the train split; test examples are never seen.
+The search is greedy coordinate ascent (:mod:`tailor.prompt.ascent`, which rag's search shares), each
+stage keeping the best so far: instruction → placement → few-shot count and selection → static context
+on/off. The baseline's plain prompt is always the first candidate, so on the search part of dev the
+tuned prompt never scores below it; the held-out part confirms it. Few-shot examples come only from the
+train split; test examples are never seen.
 """
 
 from __future__ import annotations
@@ -11,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import read_json_artifact, write_json_atomic
-from tailor.contract import PromptedStrategy, asker
-from tailor.data.examples import TaskDataset
+from tailor.contract import PromptedStrategy
+from tailor.data.examples import Example, TaskDataset
 from tailor.errors import ArtifactError, DataError, Problem
-from tailor.eval.suites.task import example_scores, primary_metric
-from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, instructions, make_builder
+from tailor.eval.suites.task import primary_metric
+from tailor.prompt.ascent import Stage, ascend, bootstrap, scorer, split_dev
+from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, instructions, make_builder, shot_pool
 from tailor.workspace import Workspace
 
 TUNED_KEYS = (
@@ -35,6 +36,13 @@ TUNED_KEYS = (
     "fingerprint",
     "tune_s",
 )
+HELD_OUT_KEYS = (
+    "confirm_score",
+    "n_confirm",
+    "confirmed",
+    "calls",
+    "bootstrapped",
+)  # absent from prompts saved before they existed
 CONTEXT_RESERVE_TOKENS = 512  # room left in the window for instruction, demonstrations and question
 
 
@@ -51,17 +59,27 @@ class TunedPrompt:
     coverage: tuple[dict[str, Any], ...]
     fingerprint: str
     tune_s: float
+    confirm_score: float | None = None  # on held-out dev examples the search never saw
+    n_confirm: int = 0
+    confirmed: bool = True  # False: the winner lost to the starting prompt there, which was kept
+    calls: int = 0  # generations the search part took (at most prompt.candidates × n_dev)
+    bootstrapped: tuple[str, ...] = ()  # ids of the train examples bootstrapped demonstrations are drawn from
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        d["leaderboard"], d["coverage"] = list(self.leaderboard), list(self.coverage)
+        d["leaderboard"], d["coverage"], d["bootstrapped"] = (
+            list(self.leaderboard),
+            list(self.coverage),
+            list(self.bootstrapped),
+        )
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TunedPrompt:
-        fields = {k: d[k] for k in TUNED_KEYS}
+        fields = {k: d[k] for k in TUNED_KEYS} | {k: d[k] for k in HELD_OUT_KEYS if k in d}
         fields["spec"] = PromptSpec(**d["spec"])
         fields["leaderboard"], fields["coverage"] = tuple(d["leaderboard"]), tuple(d["coverage"])
+        fields["bootstrapped"] = tuple(d.get("bootstrapped", ()))
         return cls(**fields)
 
 
@@ -92,18 +110,23 @@ def static_context(ws: Workspace, dataset: TaskDataset) -> StaticContext | None:
     return StaticContext(ws.corpus, questions, budget, ws.generator.count_tokens)
 
 
-def build_prompt_strategy(ws: Workspace, dataset: TaskDataset, spec: PromptSpec) -> PromptedStrategy:
-    pool = ShotPool(dataset.split("train"), ws.recipe.seed)
+def build_prompt_strategy(
+    ws: Workspace, dataset: TaskDataset, spec: PromptSpec, bootstrapped: tuple[str, ...] = ()
+) -> PromptedStrategy:
+    """The prompt strategy with ``spec``; ``bootstrapped``: the ids its bootstrapped demonstrations come from."""
+    pool = shot_pool(dataset.split("train"), ws.recipe.seed, spec.selection, bootstrapped)
     builder = make_builder(spec, dataset, pool, static_context(ws, dataset) if spec.context else None)
     return PromptedStrategy("prompt", ws.generator, builder, ws.settings_for(dataset))
 
 
-def _stages(dataset: TaskDataset, ws: Workspace, has_context: bool) -> list[Callable[[PromptSpec], list[PromptSpec]]]:
-    """The search's stages in order; each maps the best spec so far to the variants to score next."""
+def _stages(dataset: TaskDataset, ws: Workspace, has_context: bool, bootstrapped: bool) -> list[Stage[PromptSpec]]:
+    """The search's stages in order; each maps the best spec so far to the variants to score next.
+    ``bootstrapped``: whether the model got any train example right, to draw bootstrapped demonstrations from."""
     cfg = ws.recipe.prompt
     candidates = [dataset.instruction] if dataset.instruction else []
     candidates += [i for i in instructions(dataset.kind) if i not in candidates]
-    shot_options = [(k, s) for k in cfg.shots if k > 0 for s in cfg.selection]
+    ways = [*cfg.selection, *(["bootstrapped"] if bootstrapped else [])]
+    shot_options = [(k, s) for k in cfg.shots if k > 0 for s in ways]
     return [
         lambda best: [replace(best, instruction=i) for i in candidates],
         lambda best: [replace(best, placement=p) for p in ("system", "user")],
@@ -112,10 +135,22 @@ def _stages(dataset: TaskDataset, ws: Workspace, has_context: bool) -> list[Call
     ]
 
 
-def _search_size(stages: list[Callable[[PromptSpec], list[PromptSpec]]], start: PromptSpec, budget: int) -> int:
-    """How many variants the search will score (for the progress bar): every stage's new ones, within budget."""
-    distinct = {start} | {spec for stage in stages for spec in stage(start)}
-    return min(budget, len(distinct))
+def search_examples(ws: Workspace, dataset: TaskDataset) -> tuple[list[Example], list[Example]]:
+    """(search part, confirm part) of ``dataset``'s dev split, as every prompt search cuts it.
+
+    Raises:
+        DataError: the dataset has no dev examples to score variants on.
+    """
+    dev = dataset.split("dev")
+    if not dev:
+        raise DataError(
+            Problem(
+                "prompt search needs examples with split 'dev' (or examples without a split)",
+                file=dataset.path,
+            )
+        )
+    cfg = ws.recipe.prompt
+    return split_dev(dev, cfg.dev_size, cfg.confirm_size)
 
 
 def tune_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
@@ -124,60 +159,62 @@ def tune_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
     Raises:
         DataError: the dataset has no dev examples to score variants on.
     """
-    dev_all = dataset.split("dev")
-    if not dev_all:
-        raise DataError(
-            Problem(
-                "prompt search needs examples with split 'dev' (or examples without a split)",
-                file=dataset.path,
-            )
-        )
     start = time.perf_counter()
-    cfg, metric = ws.recipe.prompt, primary_metric(dataset)
-    dev = dev_all[: cfg.dev_size]
+    search, confirm = search_examples(ws, dataset)
+    metric = primary_metric(dataset)
     context = static_context(ws, dataset)
-    pool = ShotPool(dataset.split("train"), ws.recipe.seed)
-    scored: dict[PromptSpec, dict[str, Any]] = {}
+    plain = PromptSpec(instruction=dataset.instruction or instructions(dataset.kind)[0])
+    train, seed = dataset.split("train"), ws.recipe.seed
+    pools = {"random": ShotPool(train, seed)}
 
-    def evaluate(specs: list[PromptSpec], advance: Callable[[int], None]) -> None:
-        specs = [s for s in specs if s not in scored][: cfg.candidates - len(scored)]
-        if not specs:
-            return
-        builders = [make_builder(s, dataset, pool, context) for s in specs]
-        # One generate call for the whole stage: batches stay full across candidates.
-        built = [build(e.question, asker(e)) for build in builders for e in dev]
-        gens = ws.generator.generate([b.messages for b in built], ws.settings_for(dataset), advance)
-        for j, spec in enumerate(specs):
-            chunk = gens[j * len(dev) : (j + 1) * len(dev)]
-            score = sum(example_scores(g.text, e, dataset)[metric] for g, e in zip(chunk, dev, strict=True)) / len(dev)
-            tokens = sum(g.prompt_tokens for g in chunk) / len(dev)
-            scored[spec] = {
-                "spec": asdict(spec),
-                "score": round(score, 6),
-                "prompt_tokens_mean": round(tokens, 1),
-            }
+    def builder_of(spec: PromptSpec):
+        pool = pools["bootstrapped" if spec.selection == "bootstrapped" else "random"]
+        return make_builder(spec, dataset, pool, context)
 
-    best = PromptSpec(instruction=dataset.instruction or instructions(dataset.kind)[0])
-    stages = _stages(dataset, ws, context is not None)
-    total = _search_size(stages, best, cfg.candidates) * len(dev)
-    with ws.reporter.task(f"tune prompt: {dataset.name} ({len(dev)} dev examples)", total) as advance:
-        evaluate([best], advance)
-        for stage in stages:
-            evaluate(stage(best), advance)
-            # Best score wins; ties go to the shorter (cheaper) prompt.
-            best = PromptSpec(**max(scored.values(), key=lambda r: (r["score"], -r["prompt_tokens_mean"]))["spec"])
-    leaderboard = sorted(scored.values(), key=lambda r: (-r["score"], r["prompt_tokens_mean"]))
+    score = scorer(ws.generator, ws.settings_for(dataset), dataset, metric, builder_of)
+    # Bootstrapping: as many train examples as one candidate's search, asked with the plain prompt.
+    tried = train[: len(search)]
+    right = bootstrap(
+        score, plain, tried, ws.reporter, f"bootstrap prompt: {dataset.name} ({len(tried)} train examples)"
+    )
+    pools["bootstrapped"] = shot_pool(train, seed, "bootstrapped", right)
+    outcome = ascend(
+        plain,
+        _stages(dataset, ws, context is not None, bool(right)),
+        score,
+        search,
+        confirm,
+        ws.recipe.prompt.candidates,
+        lambda spec: {"spec": asdict(spec)},
+        ws.reporter,
+        f"tune prompt: {dataset.name} ({len(search)} dev examples, {len(confirm)} held out)",
+        spent=len(tried),
+    )
     return TunedPrompt(
         dataset=dataset.name,
-        spec=best,
+        spec=outcome.best,
         metric=metric,
-        dev_score=scored[best]["score"],
-        n_dev=len(dev),
-        leaderboard=tuple(leaderboard),
+        dev_score=outcome.dev_score,
+        n_dev=outcome.n_dev,
+        leaderboard=outcome.leaderboard,
         coverage=_coverage(dataset, context),
         fingerprint=fingerprint(ws, dataset),
         tune_s=round(time.perf_counter() - start, 3),
+        confirm_score=outcome.confirm_score,
+        n_confirm=outcome.n_confirm,
+        confirmed=outcome.confirmed,
+        calls=outcome.calls,
+        bootstrapped=right,
     )
+
+
+def held_out(score: float | None, n: int, confirmed: bool) -> str:
+    """What the held-out dev examples said about a search's winner, in words."""
+    if score is None:
+        return "no dev examples held out to confirm it (prompt.confirm_size, or dev too small)"
+    if not confirmed:
+        return f"on {n} held-out dev examples it lost to the starting prompt ({score:.3f}), which is kept"
+    return f"on {n} held-out dev examples it scores {score:.3f}"
 
 
 def _coverage(dataset: TaskDataset, context: StaticContext | None) -> tuple[dict[str, Any], ...]:
@@ -198,7 +235,7 @@ def load_saved_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt | None
     if not path.exists():
         return None
     try:
-        tuned = TunedPrompt.from_json(read_json_artifact(path, TUNED_KEYS, "tuned prompt"))
+        tuned = TunedPrompt.from_json(read_json_artifact(path, TUNED_KEYS + HELD_OUT_KEYS, "tuned prompt"))
     except (ArtifactError, TypeError, KeyError):
         ws.reporter.log(f"[yellow]ignoring unreadable tuned prompt {path}; tuning again[/]")
         return None
@@ -214,6 +251,7 @@ def _tune_and_save(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
     ws.reporter.log(
         f"{dataset.name}: best {result.metric} {result.dev_score:.3f} on dev with {result.spec.describe()} → {path}"
     )
+    ws.reporter.log(f"  {held_out(result.confirm_score, result.n_confirm, result.confirmed)}")
     for row in result.coverage:
         ws.reporter.log(
             f"  static context for groups {row['groups']}: {row['documents_included']} of "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from tailor.contract import BuiltPrompt, Context, PromptBuilder, User, strip_cit
 from tailor.errors import DataError, Problem, RecipeError
 from tailor.eval.metrics import normalize_answer
 from tailor.models.base import Message
-from tailor.prompt.builder import ShotPool
+from tailor.prompt.builder import ShotPool, Way
 from tailor.rag.embed import Embedder, load_embedder
 from tailor.rag.index import ChunkIndex, Hit, IndexSettings, IngestReport, ingest
 from tailor.rag.store import Server
@@ -55,36 +55,74 @@ def cite(text: str, prompt: BuiltPrompt, most: int = 3) -> str:
     return text + "".join(f" [{d}]" for d in unique if f"[{d}]" not in text)
 
 
+@dataclass(frozen=True)
+class RagSpec:
+    """One point of rag's prompt search: what surrounds the retrieved chunks, and how many chunks fit."""
+
+    instruction: str  # before the documents; {labels} and the abstention rule filled in when built
+    shots: int = 0  # question/answer demonstrations from the train split, after the documents
+    selection: Way = "random"
+    draw: int = 0  # which random draw of demonstrations (0: the first)
+    k: int = 3  # chunks retrieved into the prompt
+    context_tokens: int = 768  # their token budget (capped by the model's window)
+
+    def describe(self) -> str:
+        shots = "0 shots" if not self.shots else f"{self.shots} shots ({self.selection}"
+        shots += f", draw {self.draw})" if self.shots and self.draw else ")" if self.shots else ""
+        return f"k={self.k}, {self.context_tokens} context tokens, {shots}; {self.instruction!r}"
+
+
+Retrieve = Callable[[str, frozenset[str]], list[Hit]]  # (question, the asker's groups) → hits they may read
+
+
+def retriever(index: ChunkIndex, cfg: RagConfig, cache: bool = False) -> Retrieve:
+    """Hybrid search over ``index``, pre-filtered by the asker's groups. ``cache``: remember each
+    (question, groups)'s hits, for a search that asks the same dev questions under many prompts; the
+    groups are part of the key, so one user's hits never answer another's query."""
+    memo: dict[tuple[str, frozenset[str]], list[Hit]] = {}
+
+    def retrieve(question: str, groups: frozenset[str]) -> list[Hit]:
+        if not cache:
+            return index.search(question, groups, cfg.candidates, cfg.retrievers, cfg.rrf_k)
+        if (question, groups) not in memo:
+            memo[question, groups] = index.search(question, groups, cfg.candidates, cfg.retrievers, cfg.rrf_k)
+        return memo[question, groups]
+
+    return retrieve
+
+
 def rag_builder(
     index: ChunkIndex,
     cfg: RagConfig,
     count_tokens,
-    budget: int,
+    spec: RagSpec,
+    instruction: str,
     pool: ShotPool | None = None,
-    instruction: str | None = None,
+    retrieve: Retrieve | None = None,
 ) -> PromptBuilder:
-    """Retrieve (hybrid, pre-filtered by the user's groups), rerank, fit ``budget`` tokens.
+    """Retrieve (hybrid, pre-filtered by the user's groups), rerank, fit ``spec.context_tokens`` tokens.
 
-    Demonstrations (``cfg.shots``, question and answer only) come from ``pool`` and, like the
-    documents, only from what the user may see. ``instruction``: the system instruction (default
-    ``cfg.instruction``).
+    Demonstrations (``spec.shots``, question and answer only) come from ``pool`` and, like the
+    documents, only from what the user may see. ``instruction``: the system instruction, filled in.
     """
-    instruction = cfg.instruction if instruction is None else instruction
+    retrieve = retrieve or retriever(index, cfg)
 
     def build(question: str, user: User) -> BuiltPrompt:
-        hits = index.search(question, user.groups, cfg.candidates, cfg.retrievers, cfg.rrf_k)
-        hits = mmr(hits, index, cfg.k, cfg.mmr_lambda) if cfg.rerank == "mmr" else hits[: cfg.k]
+        hits = retrieve(question, user.groups)
+        hits = mmr(hits, index, spec.k, cfg.mmr_lambda) if cfg.rerank == "mmr" else hits[: spec.k]
         contexts, used = [], 0
         for hit in hits:
             text = render_chunk(hit)
             tokens = count_tokens(text)
-            if used + tokens > budget:
+            if used + tokens > spec.context_tokens:
                 continue  # a later, shorter chunk may still fit
             contexts.append(Context(hit.chunk.doc_id, text))
             used += tokens
         documents = "\n\n".join(c.text for c in contexts) if contexts else "(no documents you may read match)"
         messages: list[Message] = [{"role": "system", "content": f"{instruction}\n\nDocuments:\n{documents}"}]
-        for ex in pool.select(question, user, cfg.shots, "random") if pool is not None else ():
+        how = "random" if spec.selection == "bootstrapped" else spec.selection  # the pool holds only those
+        shown = pool.select(question, user, spec.shots, how, spec.draw) if pool is not None else ()
+        for ex in shown:
             messages += [{"role": "user", "content": ex.question}, {"role": "assistant", "content": ex.answer}]
         messages.append({"role": "user", "content": question})
         return BuiltPrompt(messages, tuple(contexts))
@@ -157,11 +195,12 @@ def ensure_index(ws: Workspace) -> ReadyIndex:
     return ReadyIndex(ChunkIndex(ws.recipe.index_dir, embedder, server), report, ws.recipe.index_dir)
 
 
-def context_budget(ws: Workspace, max_new_tokens: int) -> int:
-    """Tokens left for documents: the recipe's budget, capped by what the window leaves after the answer."""
+def context_budget(ws: Workspace, max_new_tokens: int, wanted: int | None = None) -> int:
+    """Tokens left for documents: ``wanted`` (default the recipe's budget), capped by what the window leaves
+    after the answer."""
     room = ws.generator.context_window - max_new_tokens - 256  # instruction, question, template
     if room < 64:
         raise DataError(
             Problem(f"the model's context window ({ws.generator.context_window}) leaves no room for documents")
         )
-    return min(ws.recipe.rag.context_tokens, room)
+    return min(ws.recipe.rag.context_tokens if wanted is None else wanted, room)

@@ -19,16 +19,18 @@ def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
         "dev_metric": tuned.metric,
         "dev_score": tuned.dev_score,
         "n_dev": tuned.n_dev,
+        "confirm_score": tuned.confirm_score,
+        "n_confirm": tuned.n_confirm,
         "context_coverage": list(tuned.coverage),
     }
-    return BuiltStrategy(build_prompt_strategy(ws, dataset, tuned.spec), tuned.tune_s, info)
+    return BuiltStrategy(build_prompt_strategy(ws, dataset, tuned.spec, tuned.bootstrapped), tuned.tune_s, info)
 
 
 def update(before: Strategy, up: Update) -> Updated:
     """The tuned prompt rebuilt with the same spec (no new search): its static block is chosen again."""
     tuned = ensure_tuned(up.old, up.old_dataset)  # the old version's search, saved when the strategy was built
     start = time.perf_counter()
-    strategy = build_prompt_strategy(up.new, up.dataset, tuned.spec)
+    strategy = build_prompt_strategy(up.new, up.dataset, tuned.spec, tuned.bootstrapped)
     return strategy, Cost(time.perf_counter() - start, tuned.tune_s)
 
 

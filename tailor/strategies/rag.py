@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from tailor.contract import PromptedStrategy, Strategy
-from tailor.data.examples import TaskDataset, abstention_instruction
+from tailor.data.examples import TaskDataset
 from tailor.models.base import Generator
 from tailor.plugins import StrategySpec
-from tailor.prompt.builder import ShotPool
 from tailor.rag.index import ChunkIndex, copy_index
-from tailor.rag.pipeline import INDEX, cite, context_budget, ensure_index, rag_builder, store_server
+from tailor.rag.pipeline import INDEX, cite, ensure_index, store_server
+from tailor.rag.search import builder_factory, ensure_rag_tuned
 from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
 from tailor.workspace import Workspace
 
@@ -20,19 +20,20 @@ def rag_with(
     generator: Generator,
     build_s: float = 0.0,
     index: ChunkIndex | None = None,
+    tuned_on: tuple[Workspace, TaskDataset] | None = None,
 ) -> BuiltStrategy:
     """``generator`` behind rag's retrieval, prompt and citations, named ``name``; over the workspace's
-    index unless ``index`` is given. ``build_s``: what building the generator cost, added to the index's."""
-    if index is None:
-        index = ws.shared(INDEX, lambda: ensure_index(ws)).index
-    settings = ws.settings_for(dataset)
-    budget = context_budget(ws, settings.max_new_tokens)
-    pool = ShotPool(dataset.split("train"), ws.recipe.seed)
-    instruction = abstention_instruction(ws.recipe.rag.instruction, dataset)
-    builder = rag_builder(index, ws.recipe.rag, ws.generator.count_tokens, budget, pool, instruction)
+    index unless ``index`` is given. The prompt is the one searched for ``name`` on the workspace's dev
+    split (:mod:`tailor.rag.search`), or on ``tuned_on``'s (an update keeps its old choice).
+    ``build_s``: what building the generator cost, added to the index's and the search's."""
+    home, home_dataset = tuned_on or (ws, dataset)
+    ready = home.shared(INDEX, lambda: ensure_index(home)).index
+    tuned = ensure_rag_tuned(home, home_dataset, name, generator, ready)
+    index = index or ws.shared(INDEX, lambda: ensure_index(ws)).index
+    builder = builder_factory(ws, dataset, index, tuned.bootstrapped)(tuned.spec)
     info = {"chunks": len(index), "embedder": index.settings.embedder, "index_version": index.version}
-    strategy = PromptedStrategy(name, generator, builder, settings, finish=cite)
-    return BuiltStrategy(strategy, index.build_s + build_s, info)
+    strategy = PromptedStrategy(name, generator, builder, ws.settings_for(dataset), finish=cite)
+    return BuiltStrategy(strategy, index.build_s + build_s + tuned.tune_s, info | tuned.info())
 
 
 def over_index(ws: Workspace, dataset: TaskDataset, strategy: Strategy, index: ChunkIndex) -> Strategy:
@@ -64,9 +65,10 @@ def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
 
 
 def update(before: Strategy, up: Update) -> Updated:
-    """The new version ingested incrementally into a copy of the index; the original stays as it was."""
+    """The new version ingested incrementally into a copy of the index; the original stays as it was.
+    The prompt stays the one searched on the old version (no new search)."""
     cost = reingest(up)
-    return build(up.new, up.dataset).strategy, cost
+    return rag_with(up.new, up.dataset, "rag", up.new.generator, tuned_on=(up.old, up.old_dataset)).strategy, cost
 
 
 STRATEGY = StrategySpec(

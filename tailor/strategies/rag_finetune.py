@@ -15,14 +15,17 @@ NAME = "rag+finetune"
 
 def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     trained, generator, info = tuned(ws)
-    # The same retrieval, prompt and citations as rag; the tuned weights answer. Building costs both.
+    # rag's retrieval and citations, and a prompt searched as rag's is but on the tuned weights, which
+    # answer. Building costs training, indexing and the search.
     built = rag_with(ws, dataset, NAME, generator, trained.build_s)
     return BuiltStrategy(built.strategy, built.build_s, built.info | {"finetune": info})
 
 
 def update(before: Strategy, up: Update) -> Updated:
+    """Reingested and retrained; the prompt stays the one searched on the old version."""
     cost = reingest(up) + retrain(up)
-    return build(up.new, up.dataset).strategy, cost
+    generator = tuned(up.new)[1]
+    return rag_with(up.new, up.dataset, NAME, generator, tuned_on=(up.old, up.old_dataset)).strategy, cost
 
 
 STRATEGY = StrategySpec(

@@ -57,6 +57,23 @@ def test_task_suite_qa_scores() -> None:
     assert f1.ci_low <= f1.value <= f1.ci_high
 
 
+def test_a_strategy_searched_on_dev_reports_its_dev_to_test_gap() -> None:
+    """Test score minus the dev score its search chose it with, on the primary metric; none for a strategy
+    that did not search, or whose dev score is on another metric."""
+    texts = ["$149", "Lina Okafor", "nothing", "nothing"]  # contains 2/4; accuracy 1/2
+    searched = replace(_run("rag", texts), info={"dev_score": 0.75, "dev_metric": "token_f1", "n_dev": 6})
+    other_metric = replace(_run("prompt", texts), info={"dev_score": 0.75, "dev_metric": "contains"})
+    rows = task_suite(SuiteInput(QA, QA.examples, (searched, other_metric, _run("baseline", texts))))
+    gaps = {r.strategy: r for r in rows if r.metric == "dev_test_gap"}
+    assert list(gaps) == ["rag"]
+    assert gaps["rag"].value == pytest.approx(0.5 - 0.75) and gaps["rag"].n == 4 and gaps["rag"].ci_low is None
+    routed = replace(
+        _run("prompt", ["sales", "hr", "legal", "legal"]), info={"dev_score": 1.0, "dev_metric": "accuracy"}
+    )
+    rows = task_suite(SuiteInput(ROUTING, ROUTING.examples, (routed,)))
+    assert _by_metric(rows, "prompt")["dev_test_gap"] == pytest.approx(0.75 - 1.0)
+
+
 def test_task_suite_classification_scores() -> None:
     texts = ["sales", "The answer is hr.", "legal", "no idea"]
     rows = task_suite(SuiteInput(ROUTING, ROUTING.examples, (_run("s", texts),)))

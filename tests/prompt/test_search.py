@@ -7,7 +7,15 @@ from dataclasses import replace
 
 import pytest
 
-from tailor.prompt.search import ensure_tuned, load_saved_prompt, prompt_path, save_tuned, tune_prompt
+from tailor.contract import User
+from tailor.prompt.search import (
+    build_prompt_strategy,
+    ensure_tuned,
+    load_saved_prompt,
+    prompt_path,
+    save_tuned,
+    tune_prompt,
+)
 from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.workspace import open_workspace
@@ -60,8 +68,9 @@ def test_search_never_shows_the_model_a_test_example(recipe, scripted) -> None:
         for ex in test:
             assert ex.question not in seen, ex.id
     asked = {p[-1]["content"].split("\n\n")[-1] for p in gen.prompts}
-    dev_questions = {e.question for ds in ws.datasets for e in ds.split("dev")}
-    assert asked <= dev_questions
+    # Dev questions are scored; train ones are asked to bootstrap demonstrations the model gets right.
+    dev_and_train = {e.question for ds in ws.datasets for e in [*ds.split("dev"), *ds.split("train")]}
+    assert asked <= dev_and_train
 
 
 def test_ties_go_to_the_cheaper_prompt(recipe, scripted) -> None:
@@ -89,6 +98,25 @@ def test_saved_prompt_is_reused_until_data_changes(recipe, scripted, tmp_path) -
     path.write_text(json.dumps(saved))
     with pytest.warns(UserWarning, match="ignoring keys"):
         assert load_saved_prompt(ws, qa) == tuned
+
+
+def test_bootstrapped_demonstrations_are_ones_the_model_got_right(recipe, scripted) -> None:
+    """A model that knows only some answers: bootstrapping keeps exactly those, and a prompt drawing
+    bootstrapped demonstrations shows no other train example."""
+    known: dict[str, str] = {}
+    ws = open_workspace(recipe, generator=scripted(lambda m: known.get(m[-1]["content"], "no idea")))
+    qa = ws.datasets[0]
+    train = qa.split("train")
+    known.update({e.question: e.answer for e in train[::2]} | {e.question: e.answer for e in qa.split("dev")})
+    tuned = tune_prompt(ws, qa)
+    tried = train[: tuned.n_dev]
+    assert tuned.bootstrapped == tuple(e.id for e in tried[::2])
+    strategy = build_prompt_strategy(ws, qa, replace(tuned.spec, shots=4, selection="bootstrapped"), tuned.bootstrapped)
+    everything = User("u", frozenset(g for x in qa.examples for g in x.groups))
+    messages = strategy.build(qa.split("test")[0].question, everything).messages
+    demonstrations = [m["content"].split("\n\n")[-1] for m in messages[:-1] if m["role"] == "user"]
+    assert len(demonstrations) == 4
+    assert set(demonstrations) <= {x.question for x in tried[::2]}
 
 
 def test_static_context_coverage_is_recorded(recipe, scripted) -> None:

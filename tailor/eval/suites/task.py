@@ -8,6 +8,9 @@ holds unanswerable ones (``kind: unanswerable``, as tailor synth writes), ``hall
 of those a strategy answered with something instead of saying it cannot know.
 Classification datasets: the answer is parsed to a label; accuracy and macro precision / recall / F1.
 
+A strategy whose prompt was searched on dev (its build reports ``dev_score``) also gets ``dev_test_gap``:
+its test score minus the dev score it was chosen with, on the primary metric.
+
 The primary metric (paired tests, prompt search, the recommendation) is the dataset's ``metric`` in the
 recipe, else token F1 for answers and accuracy for labels.
 """
@@ -20,7 +23,7 @@ from tailor.contract import strip_citations
 from tailor.data.examples import Example, TaskDataset
 from tailor.eval import metrics
 from tailor.eval.abstain import abstains
-from tailor.eval.base import SuiteInput
+from tailor.eval.base import StrategyRun, SuiteInput
 from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.eval.semantic import SEMANTIC, similarities
 from tailor.plugins import Column, SuiteSpec
@@ -93,12 +96,25 @@ def task_suite(inp: SuiteInput) -> list[ResultRow]:
         if inp.unanswerable and run.unanswerable:
             made_up = [1.0 - float(abstains(strip_citations(a.text))) for a in run.unanswerable]
             rows.append(mean_row(run.strategy, ds.name, "task", "hallucination_rate", made_up, inp.seed))
+    rows += [gap for run in inp.runs if (gap := _dev_test_gap(run, scores[run.strategy], ds.name, primary))]
     # Every pair of strategies on the primary metric: is the difference real at this n?
     names = [run.strategy for run in inp.runs]
     for i, a in enumerate(names):
         for b in names[:i]:
             rows.append(paired_row(a, ds.name, "task", f"{primary}_delta", scores[a], scores[b], inp.seed, vs=b))
     return rows
+
+
+def _dev_test_gap(run: StrategyRun, test: list[float], dataset: str, primary: str) -> ResultRow | None:
+    """Test score minus the dev score its prompt search chose it with, for a strategy that searched on dev
+    (its build reports ``dev_score``): below 0 by how much the choice fit dev's noise (the winner's curse).
+    No interval: the dev score is one figure of the search, not a sample of this test."""
+    info = run.info
+    if info.get("dev_score") is None or info.get("dev_metric") != primary or not test:
+        return None
+    return ResultRow(
+        run.strategy, dataset, "task", "dev_test_gap", round(sum(test) / len(test) - info["dev_score"], 6), len(test)
+    )
 
 
 def _evidence(m, ds: str, s: str, c) -> list[str]:
@@ -127,6 +143,7 @@ SUITE = SuiteSpec(
         Column(SEMANTIC, "semantic"),
         Column("false_abstention_rate", "false abstain"),
         Column("hallucination_rate", "hallucinated"),
+        Column("dev_test_gap", "test − dev"),
         Column("accuracy", "accuracy"),
         Column("macro_f1", "macro F1"),
     ),
