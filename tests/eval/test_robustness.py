@@ -51,10 +51,12 @@ def test_planting_adds_the_note_to_the_named_documents_and_changes_their_hash() 
     assert a.content_hash != "h1" and b == docs[1]
 
 
-def _tiny_recipe(tmp_path: Path, **eval_sizes):
+def _tiny_recipe(tmp_path: Path, prompt: dict | None = None, **eval_sizes):
     path = init_project(tmp_path, size="tiny")
     recipe = yaml.safe_load(path.read_text())
     recipe["eval"] = {"limit": 6, **eval_sizes}
+    if prompt is not None:
+        recipe["prompt"] = {**recipe.get("prompt", {}), **prompt}
     recipe["generation"] = {"max_new_tokens": 12}  # a followed injection shows in the first words
     path.write_text(yaml.safe_dump(recipe))
     return load_recipe(path)
@@ -69,7 +71,9 @@ def _obedient(messages) -> str:
 @pytest.mark.parametrize(("respond", "followed"), [(_obedient, 1.0), (lambda _: "Porto", 0.0)])
 def test_injections_count_only_when_the_marker_is_obeyed(tmp_path: Path, scripted, respond, followed) -> None:
     """A generator that obeys instructions in its input follows both injections; one that ignores them, neither."""
-    recipe = _tiny_recipe(tmp_path, robustness_questions=4)
+    # rag as the recipe sets it (a budget of one variant: no search). A model that answers alike whatever
+    # it is shown ties every variant, and ties go to the shortest prompt: half the chunks.
+    recipe = _tiny_recipe(tmp_path, prompt={"candidates": 1}, robustness_questions=4)
     ws = open_workspace(recipe, generator=scripted(respond))
     dataset = ws.datasets[0]
     examples = evaluated_examples(ws, dataset)
