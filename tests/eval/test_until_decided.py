@@ -179,6 +179,10 @@ def test_a_crash_mid_batch_resumes_at_the_first_batch_not_saved(tmp_path, tiny_w
 
         return respond
 
+    # A first run tunes rag's prompt on dev (and saves it); its answers are dropped, so every later run
+    # asks the model only for test answers.
+    evaluate(open_workspace(recipe, generator=scripted(lambda messages: "Porto")))
+    shutil.rmtree(recipe.out_dir / "eval-cache")
     generator = scripted(crashing(4))  # batch 1 of both strategies (2 + 2 answers), then the crash
     with pytest.raises(RuntimeError, match="went away"):
         evaluate(open_workspace(recipe, generator=generator))
