@@ -279,7 +279,12 @@ def run_tailor(ws: Any, dataset: Any, endpoint: CountingEndpoint, tag: str) -> d
     return {
         **score_record(values, malformed, 0, tuned.dev_score),
         "seconds": {"optimize": round(optimize_s, 1), "test": round(test_s, 1)},
-        "chosen": {"spec": tuned.spec.describe(), "variants_scored": len(tuned.leaderboard)},
+        "chosen": {
+            "spec": tuned.spec.describe(),
+            "variants_scored": len(tuned.leaderboard),
+            "search_calls": tuned.calls,  # tailor's own count: bootstrapping and the search, not the confirmation
+            "confirm_examples": tuned.n_confirm,
+        },
         "test_answers": [a.text for a in answers[:8]],
     }
 

@@ -211,13 +211,13 @@ def test_eval_reuses_tuned_prompts_and_prints_json(demo_run_copy) -> None:
 def test_tune_prompt_command_saves_a_prompt_per_dataset(tmp_path: Path) -> None:
     assert runner.invoke(app, ["init", str(tmp_path), "--size", "tiny"]).exit_code == 0
     recipe = yaml.safe_load((tmp_path / "tailor.yaml").read_text())
-    recipe["prompt"].update(candidates=2, dev_size=3)
+    recipe["prompt"].update(candidates=3, dev_size=3)  # 9 answers: bootstrapping's 3, the start's 3, one variant
     (tmp_path / "tailor.yaml").write_text(yaml.safe_dump(recipe))
     result = runner.invoke(app, ["tune", "prompt", "--recipe", str(tmp_path / "tailor.yaml"), "--json"])
     assert result.exit_code == 0, result.output
     tuned = json.loads(result.stdout)
     assert [t["dataset"] for t in tuned] == ["qa", "routing"]
-    assert all(t["n_dev"] == 3 and len(t["leaderboard"]) == 2 for t in tuned)
+    assert all(t["n_dev"] == 3 and len(t["leaderboard"]) == 2 and t["calls"] <= 3 * 3 for t in tuned)
     assert _files(tmp_path / "runs" / "latest") == {"prompt/qa.json", "prompt/routing.json"}
 
 
