@@ -9,6 +9,7 @@ rows and ranks inside its query, so the corpus's texts never need to be in tailo
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -23,21 +24,17 @@ TOKEN = r"(?u)\b\w\w+\b"  # bm25s's default word pattern, used for documents and
 K1, B = 1.5, 0.75  # bm25s's (Lucene's) defaults, which the stores' own BM25 uses too
 
 
+@functools.cache
 def _stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
     return frozenset(STOPWORDS_EN)
 
 
-_STOPWORDS: frozenset[str] | None = None
-
-
 def terms(text: str) -> list[str]:
     """The words of ``text`` BM25 counts, in order: lower-cased, two or more word characters, no stopwords."""
-    global _STOPWORDS
-    if _STOPWORDS is None:
-        _STOPWORDS = _stopwords()
-    return [t for t in re.findall(TOKEN, text.lower()) if t not in _STOPWORDS]
+    stopwords = _stopwords()
+    return [t for t in re.findall(TOKEN, text.lower()) if t not in stopwords]
 
 
 def term_counts(text: str) -> tuple[list[str], list[int], int]:
