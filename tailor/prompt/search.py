@@ -1,8 +1,9 @@
 """`tailor tune prompt`: search prompt variants on the dev split, keep the best, save it with its score.
 
 The search is greedy coordinate ascent (:mod:`tailor.prompt.ascent`, which rag's search shares), each
-stage keeping the best so far: instruction → placement → few-shot count and selection → static context
-on/off. The baseline's plain prompt is always the first candidate, so on the search part of dev the
+stage keeping the best so far: few-shot count and selection → instruction → placement → static context
+on/off (demonstrations first: they move a small model's score most, and a small budget may not reach the
+last stage). The baseline's plain prompt is always the first candidate, so on the search part of dev the
 tuned prompt never scores below it; the held-out part confirms it. Few-shot examples come only from the
 train split; test examples are never seen.
 """
@@ -127,10 +128,12 @@ def _stages(dataset: TaskDataset, ws: Workspace, has_context: bool, bootstrapped
     candidates += [i for i in instructions(dataset.kind) if i not in candidates]
     ways = [*cfg.selection, *(["bootstrapped"] if bootstrapped else [])]
     shot_options = [(k, s) for k in cfg.shots if k > 0 for s in ways]
+    # Demonstrations first, as rag's search orders them: for a small model they move the score most, and a
+    # small budget may run out before the last stage (wording alone left a 135M model's labels unparsed).
     return [
+        lambda best: [replace(best, shots=k, selection=s) for k, s in shot_options],
         lambda best: [replace(best, instruction=i) for i in candidates],
         lambda best: [replace(best, placement=p) for p in ("system", "user")],
-        lambda best: [replace(best, shots=k, selection=s) for k, s in shot_options],
         lambda best: [replace(best, context=True)] if has_context else [],
     ]
 
