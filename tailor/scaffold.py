@@ -64,6 +64,7 @@ DEMO_SCALE = {
         retrain_steps=2,
         prompt={"candidates": 4, "dev_size": 6, "confirm_size": 3},  # the searches run; tests do not check their choice
         answer_tokens=16,  # the world's answers are a name, a figure or a date: 16 tokens hold them
+        batch_size=16,
     ),
     # 10 minutes on 2 cores: 40 of the 58 qa test questions; each prompt search (prompt, rag, rag+finetune)
     # spends 4 variants' worth (of 12) of answers on 12 dev examples (of 24), 6 more held out: rag's

@@ -33,6 +33,7 @@ def _project(root: Path, strategies: list[str], fraction: float | None = None, s
     recipe["data"]["examples"] = recipe["data"]["examples"][:1]
     recipe["eval"] |= {"limit": 1, **eval_}
     recipe["finetune"]["max_steps"] = steps
+    recipe["prompt"] = {"candidates": 2, "dev_size": 4, "confirm_size": 2}  # searches run, as little as they can
     recipe_path.write_text(yaml.safe_dump(recipe))
     return recipe_path
 

@@ -48,6 +48,7 @@ def test_a_model_trained_on_a_canary_exposes_it_and_access_controlled_rag_leaks_
     recipe["suites"] = ["leakage"]
     recipe["data"]["examples"] = recipe["data"]["examples"][:1]
     recipe["eval"] = {"limit": 4, "leakage_probes": 6, "canary_candidates": 63}
+    recipe["prompt"] = {"candidates": 2, "dev_size": 4, "confirm_size": 2}  # rag searches its prompt: the least search
     recipe["finetune"] = {
         "max_steps": 24,
         "batch_size": 4,

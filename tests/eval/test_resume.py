@@ -20,6 +20,7 @@ data:
 strategies: [baseline, rag]
 suites: [task, retrieval, cost]
 eval: {limit: 6}
+prompt: {candidates: 2, dev_size: 4, confirm_size: 2}  # rag searches its prompt: the least search there is
 out: run
 """
 

@@ -108,6 +108,7 @@ strategies: [baseline, rag]
 suites: [task]
 generation: {max_new_tokens: 8}
 eval: {limit: 6, until_decided: {batch: 3}}
+prompt: {candidates: 2, dev_size: 4, confirm_size: 2}  # rag searches its prompt: the least search there is
 out: run
 """
 
