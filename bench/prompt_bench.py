@@ -320,7 +320,9 @@ def dspy_evaluate(program: Any, examples: list[Any], metric: Any, dataset: Any) 
         metric=metric,
         num_threads=THREADS,
         display_progress=False,
-        max_errors=len(examples) + 1,  # a reply it cannot parse scores 0; it does not stop the run
+        # a reply it cannot parse scores 0; it does not stop the run (an adapter may fail twice per example:
+        # JSONAdapter retries without structured output, and each failure counts)
+        max_errors=4 * len(examples) + 1,
         failure_score=0.0,
         provide_traceback=False,
     )(program)

@@ -62,7 +62,7 @@ DEMO_SCALE = {
             "compress_prompts": 1,
         },
         retrain_steps=2,
-        prompt={"candidates": 4, "dev_size": 6, "confirm_size": 3},  # the searches run; tests do not check their choice
+        prompt={"candidates": 3, "dev_size": 4, "confirm_size": 2},  # each search runs and tries one variant
         answer_tokens=16,  # the world's answers are a name, a figure or a date: 16 tokens hold them
         batch_size=16,
     ),
