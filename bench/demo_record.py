@@ -1,6 +1,6 @@
 """Record the demo's figures, the ones README.md quotes, with the command and machine that produced them.
 
-    python bench/demo_record.py            # → bench/results/demo.json (about 10 minutes on 2 CPU cores)
+    python bench/demo_record.py            # → bench/results/demo.json (8 to 15 minutes on 2 CPU cores)
 
 Not a peer comparison: the demo is tailor measuring strategies against each other. Peer benchmarks
 (RAG against LlamaIndex, training against HF Trainer) live beside this file as they land.

@@ -129,7 +129,7 @@ def demo(
     OUT/finetune/, OUT/freshness/, OUT/robustness/, OUT/results.json, OUT/predictions.jsonl,
     OUT/interpret.jsonl, then OUT/report.html and OUT/recommendation.json. Every strategy is also
     scored with its model in int8 (compress suite). Ends with the report's
-    path and the one-line recommendation. Under 10 minutes on 2 CPU cores for the default (small)
+    path and the one-line recommendation. 8 to 15 minutes on 2 CPU cores for the default (small)
     world, suites in quick mode.
     """
     from tailor.scaffold import run_demo

@@ -31,7 +31,7 @@ ROUTING_ANSWER_TOKENS = 8  # a department name; longer answers only cost time
 
 @dataclass(frozen=True)
 class DemoScale:
-    """How much the demo trains and probes: within its 10-minute budget on 2 CPU cores for the small
+    """How much the demo trains and probes: in 8 to 15 minutes on 2 CPU cores for the small
     world (a real run trains longer; see finetune.max_steps), and little for the tiny world the tests use.
     Suites run in quick mode; ``eval`` overrides its sizes."""
 
@@ -66,7 +66,7 @@ DEMO_SCALE = {
         answer_tokens=16,  # the world's answers are a name, a figure or a date: 16 tokens hold them
         batch_size=16,
     ),
-    # 10 minutes on 2 cores: 40 of the 58 qa test questions; each prompt search (prompt, rag, rag+finetune)
+    # 8 to 15 minutes on 2 cores (13 recorded): 40 of the 58 qa test questions; each prompt search (prompt, rag, rag+finetune)
     # spends 4 variants' worth (of 12) of answers on 12 dev examples (of 24), 6 more held out: rag's
     # prompt costs ~0.9 s an answer in the recorded demo (rag+finetune ~0.5 s), so the 8-on-16 budget
     # prompt alone had would add ~4 minutes with three strategies searching. Freshness on 6 changed facts
