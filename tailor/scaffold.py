@@ -66,13 +66,12 @@ DEMO_SCALE = {
         answer_tokens=16,  # the world's answers are a name, a figure or a date: 16 tokens hold them
         batch_size=16,
     ),
-    # 8 to 15 minutes on 2 cores (13 recorded): 40 of the 58 qa test questions; each prompt search (prompt, rag, rag+finetune)
-    # spends 4 variants' worth (of 12) of answers on 12 dev examples (of 24), 6 more held out: rag's
-    # prompt costs ~0.9 s an answer in the recorded demo (rag+finetune ~0.5 s), so the 8-on-16 budget
-    # prompt alone had would add ~4 minutes with three strategies searching. Freshness on 6 changed facts
-    # (those outside the train split), every model also in int8 on 8 questions (1 timed prompt); the
+    # 8 to 15 minutes on 2 cores (13 recorded): 40 of the 58 qa test questions; each prompt search
+    # (prompt, rag, rag+finetune) spends 4 variants' worth (of 12) of answers on 12 dev examples (of 24),
+    # 6 more held out: the three searches cost ~2.5 minutes of the recorded demo. Freshness on 6 changed
+    # facts (those outside the train split), every model also in int8 on 8 questions (1 timed prompt); the
     # suites' own quick sizes do the rest. Answers of 16 tokens (the default 32 let the base model ramble
-    # to the cap) and batches of 16 (one decode step of 16 rows costs ~1.1× a step of 8 on 2 cores: the
+    # to the cap) and batches of 16 (one decode step of 16 rows costs ~1.1x a step of 8 on 2 cores: the
     # weights are read once per step either way) took the demo from 942 s to 795 s on a machine of this kind.
     "small": DemoScale(
         finetune_steps=40,
