@@ -102,6 +102,7 @@ class TunedRag:
             "n_dev": self.n_dev,
             "confirm_score": self.confirm_score,
             "n_confirm": self.n_confirm,
+            "search": {"variants": len(self.leaderboard), "calls": self.calls, "seconds": self.tune_s},
         }
 
 

@@ -110,6 +110,7 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
         if excluded[s]:
             steps.append(f"{s} is ruled out: {'; '.join(excluded[s])}.")
     steps += [line for s in ordered for line in training_state(m, ds, s)]
+    steps += tuning_effort(m, ds, ordered)
     eligible = [s for s in ordered if not excluded[s]]
     if not eligible:
         closest = ordered[0]
@@ -198,6 +199,49 @@ def training_state(m: Measured, ds: str, strategy: str) -> list[str]:
             f"the weights of step {dev['best_step']} (dev loss {dev['best_loss']:.3f}) are the ones measured."
         ]
     return []
+
+
+UNEQUAL_EFFORT = 1.5  # searches whose variants or answers differ by more than this factor were not tuned alike
+
+
+def tuning_effort(m: Measured, ds: str, ordered: list[str]) -> list[str]:
+    """What tuning each strategy got (prompt variants and dev answers searched, training steps), in one
+    sentence; a second when the searches differ materially, since a better-searched option has an edge
+    that is the search's, not the option's."""
+    builds = (m.results.get("builds") or {}).get(ds) or {}
+    parts, searched = [], {}
+    for s in ordered:
+        build = builds.get(s) or {}
+        training = build.get("finetune", build) if build.get("finetune", build).get("steps") else None
+        got = []
+        if build.get("search"):
+            search = searched[s] = build["search"]
+            got.append(
+                f"{search['variants']} prompt variants, {search['calls']} answers on {build['n_dev']} dev examples"
+                f" ({build.get('n_confirm', 0)} held out), {search['seconds']:.0f} s"
+            )
+        if training is not None:
+            epochs = training.get("epochs")
+            got.append(
+                f"{training['steps']} training steps"
+                + (f" ({epochs:.2f} epochs)" if epochs is not None else "")
+                + (f", {training['train_s']:.0f} s" if training.get("train_s") is not None else "")
+            )
+        parts.append(f"{s} {' and '.join(got) if got else 'none'}")
+    if not searched and not any(" training steps" in p for p in parts):
+        return []
+    lines = ["Tuning each got: " + "; ".join(parts) + "."]
+    for key, what in (("variants", "prompt variants"), ("calls", "dev answers")):
+        most = max(searched, key=lambda s: searched[s][key], default=None)
+        least = min(searched, key=lambda s: searched[s][key], default=None)
+        if most and searched[most][key] > UNEQUAL_EFFORT * max(searched[least][key], 1):
+            lines.append(
+                f"Their searches were not alike: {most} scored {searched[most][key]} {what}, {least} "
+                f"{searched[least][key]}; part of a gap between them may be the search's (prompt.candidates "
+                "sets one budget for all)."
+            )
+            break
+    return lines
 
 
 def _dev_losses(dev: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
         "confirm_score": tuned.confirm_score,
         "n_confirm": tuned.n_confirm,
         "context_coverage": list(tuned.coverage),
+        "search": {"variants": len(tuned.leaderboard), "calls": tuned.calls, "seconds": tuned.tune_s},
     }
     return BuiltStrategy(build_prompt_strategy(ws, dataset, tuned.spec, tuned.bootstrapped), tuned.tune_s, info)
 

@@ -208,6 +208,34 @@ def test_a_fine_tune_stopped_while_still_improving_is_called_a_lower_bound(make_
     assert not any(s.startswith("rag's training") for s in steps)
 
 
+def test_the_tuning_each_strategy_got_is_said_and_unequal_searches_are_flagged(make_results, correct):
+    results = make_results({"prompt": correct(10), "rag": correct(30), "finetune": correct(12)})
+    searched = {"n_dev": 12, "n_confirm": 6}
+    results["builds"] = {
+        "qa": {
+            "prompt": {**searched, "search": {"variants": 5, "calls": 48, "seconds": 25.6}},
+            "rag": {**searched, "search": {"variants": 5, "calls": 48, "seconds": 68.3}},
+            "finetune": {"build_s": 145.0, "steps": 40, "epochs": 0.47, "train_s": 144.9},
+        }
+    }
+    steps = recommend(results).decisions[0].steps
+    assert (
+        "Tuning each got: rag 5 prompt variants, 48 answers on 12 dev examples (6 held out), 68 s; finetune 40 "
+        "training steps (0.47 epochs), 145 s; prompt 5 prompt variants, 48 answers on 12 dev examples (6 held out), "
+        "26 s." in steps
+    )
+    assert not any(s.startswith("Their searches were not alike") for s in steps)
+
+    results["builds"]["qa"]["prompt"]["search"] |= {"variants": 2, "calls": 20}  # a search cut short
+    steps = recommend(results).decisions[0].steps
+    assert "Their searches were not alike: rag scored 5 prompt variants, prompt 2; part of a gap" in " ".join(steps)
+
+
+def test_without_builds_no_tuning_sentence_is_made(make_results, correct):
+    steps = recommend(make_results({"prompt": correct(10), "rag": correct(30)})).decisions[0].steps
+    assert not any(s.startswith("Tuning each got") for s in steps)
+
+
 def _sequential(scores: dict[str, list[float]], batch: int = 8) -> dict:
     """The record `tailor eval --until-decided` writes for these per-example scores, stopped at the first
     look with a winner (else when the examples run out)."""
