@@ -6,17 +6,16 @@ and exit with code 2; no traceback.
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import sys
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 
+from tailor.cli_support import cli_errors, rank_zero
+from tailor.cli_support import reporter as _reporter
+from tailor.cli_support import stderr as _stderr
 from tailor.synth.command import synth_command
 
 app = typer.Typer(
@@ -41,53 +40,6 @@ RecipeOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout instead of tables")]
 Size = Literal["tiny", "small", "medium"]
 Mode = Literal["quick", "full"]
-
-
-def _stderr():
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    _stderr().print(f"[yellow]warning:[/] {message}", highlight=False)
-
-
-def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn tailor's own errors into one line per problem and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from tailor.errors import TailorError
-
-        warnings.showwarning = _show_warning
-        try:
-            return fn(*args, **kwargs)
-        except TailorError as e:
-            console = _stderr()
-            for problem in e.problems:
-                console.print(f"[red]error:[/] {problem}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            _stderr().print("interrupted; files already written are complete (written atomically)")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def _reporter():
-    """Progress and log lines go to stderr, so ``--json`` output on stdout stays clean.
-
-    Under a multi-process launcher (accelerate launch, torchrun) only rank 0 reports.
-    """
-    from tailor.progress import RichReporter, SilentReporter
-
-    return RichReporter() if _rank_zero() else SilentReporter()
-
-
-def _rank_zero() -> bool:
-    """True unless this is a secondary process of a multi-process launch (RANK set and not 0)."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _workspace(recipe: Path | None, reporter, suites: str | None = None, mode: str | None = None, until=False):
@@ -275,14 +227,23 @@ def ingest(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
 
 @tune_app.command("prompt")
 @cli_errors
-def tune_prompt(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
-    """Search instructions, few-shot examples and a static context block on the dev split.
+def tune_prompt(
+    recipe: RecipeOpt = None,
+    as_json: JsonOpt = False,
+    strategy: Annotated[str, typer.Option(help="whose prompt: prompt, rag or rag+finetune")] = "prompt",
+) -> None:
+    """Search a strategy's prompt on the dev split and save the best, with its dev and held-out scores.
 
-    Saves the best prompt per dataset to OUT/prompt/DATASET.json with its dev score.
+    prompt: instruction, few-shot examples, static context → OUT/prompt/DATASET.json. rag, rag+finetune:
+    demonstrations, k, context budget, instruction → OUT/prompt/STRATEGY/DATASET.json (builds the index,
+    and for rag+finetune trains, first if needed). tailor eval reuses what is saved.
     """
-    from tailor.prompt.search import tune_prompts
+    from tailor import plugins
 
-    tuned = tune_prompts(_workspace(recipe, _reporter()))
+    searched = {name: spec.search for name, spec in plugins.strategies().items() if spec.search}
+    if strategy not in searched:
+        raise typer.BadParameter(f"{strategy!r} has no searched prompt; use one of {', '.join(searched)}")
+    tuned = searched[strategy](_workspace(recipe, _reporter()))
     if as_json:
         sys.stdout.write(json.dumps([t.to_json() for t in tuned], indent=2) + "\n")
 
@@ -312,10 +273,10 @@ def tune_finetune(
 
     ws = _workspace(recipe, _reporter())
     trained = ensure_finetuned(ws, strict=strict)
-    if export is not None and _rank_zero():
+    if export is not None and rank_zero():
         path = export_merged(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, export)
         ws.reporter.log(f"finetune: merged model written to {path}")
-    if as_json and _rank_zero():
+    if as_json and rank_zero():
         sys.stdout.write(json.dumps({**trained.manifest, "model_dir": str(trained.model_dir)}, indent=2) + "\n")
 
 

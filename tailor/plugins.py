@@ -109,6 +109,9 @@ class StrategySpec:
     update: Callable[[Strategy, Update], Updated] | None = None
     # The same strategy retrieving from another index (robustness plants documents this way).
     over_index: Callable[[Workspace, TaskDataset, Strategy, Any], Strategy] | None = None
+    # Its prompt searched afresh and saved for every dataset it is scored on (`tailor tune prompt --strategy`),
+    # returning each dataset's choice (with to_json()); None: it has no searched prompt.
+    search: Callable[[Workspace], list[Any]] | None = None
 
     def properties(self) -> dict[str, Any]:
         """What results.json records about it, so the report reads properties rather than names."""

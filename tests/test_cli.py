@@ -220,6 +220,15 @@ def test_tune_prompt_command_saves_a_prompt_per_dataset(tmp_path: Path) -> None:
     assert all(t["n_dev"] == 3 and len(t["leaderboard"]) == 2 and t["calls"] <= 3 * 3 for t in tuned)
     assert _files(tmp_path / "runs" / "latest") == {"prompt/qa.json", "prompt/routing.json"}
 
+    # rag's prompt, for the datasets rag is scored on (not routing): the index is built first.
+    rag = runner.invoke(app, ["tune", "prompt", "--strategy", "rag", "-r", str(tmp_path / "tailor.yaml"), "--json"])
+    assert rag.exit_code == 0, rag.output
+    (tuned,) = json.loads(rag.stdout)
+    assert tuned["strategy"] == "rag" and tuned["dataset"] == "qa" and tuned["calls"] <= 3 * 3
+    assert "prompt/rag/qa.json" in _files(tmp_path / "runs" / "latest") and "qa: rag's best" in rag.stderr
+    wrong = runner.invoke(app, ["tune", "prompt", "--strategy", "finetune", "-r", str(tmp_path / "tailor.yaml")])
+    assert wrong.exit_code == 2 and "'finetune' has no searched prompt; use one of prompt, rag" in wrong.stderr
+
 
 def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     assert runner.invoke(app, ["init", str(tmp_path), "--size", "tiny"]).exit_code == 0

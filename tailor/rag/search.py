@@ -251,8 +251,12 @@ def ensure_rag_tuned(
     if tuned is not None:
         ws.reporter.log(f"{dataset.name}: {strategy} uses the prompt in {path} (dev {tuned.dev_score:.3f})")
         return tuned
-    tuned = tune_rag(ws, dataset, strategy, generator, index)
-    write_json_atomic(path, tuned.to_json())
+    return save_rag_tuned(ws, dataset, strategy, tune_rag(ws, dataset, strategy, generator, index))
+
+
+def save_rag_tuned(ws: Workspace, dataset: TaskDataset, strategy: str, tuned: TunedRag) -> TunedRag:
+    """Save a search's choice where ``strategy`` will find it, and say what was chosen."""
+    path = write_json_atomic(tuned_path(ws, strategy, dataset), tuned.to_json())
     ws.reporter.log(
         f"{dataset.name}: {strategy}'s best {tuned.metric} {tuned.dev_score:.3f} on dev with "
         f"{tuned.spec.describe()} → {path}"

@@ -7,7 +7,7 @@ import time
 from tailor.contract import Strategy
 from tailor.data.examples import TaskDataset
 from tailor.plugins import StrategySpec
-from tailor.prompt.search import build_prompt_strategy, ensure_tuned
+from tailor.prompt.search import build_prompt_strategy, ensure_tuned, tune_prompts
 from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
 from tailor.workspace import Workspace
 
@@ -43,4 +43,5 @@ STRATEGY = StrategySpec(
     default=True,
     update=update,
     sections=("prompt",),
+    search=tune_prompts,
 )

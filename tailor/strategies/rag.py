@@ -8,7 +8,7 @@ from tailor.models.base import Generator
 from tailor.plugins import StrategySpec
 from tailor.rag.index import ChunkIndex, copy_index
 from tailor.rag.pipeline import INDEX, cite, ensure_index, store_server
-from tailor.rag.search import builder_factory, ensure_rag_tuned
+from tailor.rag.search import TunedRag, builder_factory, ensure_rag_tuned, save_rag_tuned, tune_rag
 from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
 from tailor.workspace import Workspace
 
@@ -64,6 +64,17 @@ def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     return rag_with(ws, dataset, "rag", ws.generator)
 
 
+def search_prompts(ws: Workspace, name: str = "rag", generator: Generator | None = None) -> list[TunedRag]:
+    """Search and save ``name``'s prompt (``generator`` behind rag's retrieval) afresh for every dataset the
+    recipe scores it on (`tailor tune prompt --strategy`); the index is built first if it is missing."""
+    index = ws.shared(INDEX, lambda: ensure_index(ws)).index
+    datasets = [
+        d for d in ws.datasets if name in ws.recipe.strategies and (d.strategies is None or name in d.strategies)
+    ]
+    model = generator or ws.generator
+    return [save_rag_tuned(ws, d, name, tune_rag(ws, d, name, model, index)) for d in datasets]
+
+
 def update(before: Strategy, up: Update) -> Updated:
     """The new version ingested incrementally into a copy of the index; the original stays as it was.
     The prompt stays the one searched on the old version (no new search)."""
@@ -81,4 +92,5 @@ STRATEGY = StrategySpec(
     update=update,
     sections=("rag",),
     over_index=over_index,
+    search=search_prompts,
 )

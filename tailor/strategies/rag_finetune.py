@@ -8,6 +8,7 @@ from tailor.plugins import StrategySpec
 from tailor.strategies.base import BuiltStrategy, Update, Updated
 from tailor.strategies.finetune import retrain, tuned
 from tailor.strategies.rag import over_index, rag_with, reingest
+from tailor.strategies.rag import search_prompts as rag_search_prompts
 from tailor.workspace import Workspace
 
 NAME = "rag+finetune"
@@ -19,6 +20,11 @@ def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     # answer. Building costs training, indexing and the search.
     built = rag_with(ws, dataset, NAME, generator, trained.build_s)
     return BuiltStrategy(built.strategy, built.build_s, built.info | {"finetune": info})
+
+
+def search_prompts(ws: Workspace) -> list:
+    """rag+finetune's prompt searched afresh on its tuned model (trained first if missing or stale)."""
+    return rag_search_prompts(ws, NAME, tuned(ws)[1])
 
 
 def update(before: Strategy, up: Update) -> Updated:
@@ -38,4 +44,5 @@ STRATEGY = StrategySpec(
     update=update,
     sections=("rag", "finetune"),
     over_index=over_index,
+    search=search_prompts,
 )
