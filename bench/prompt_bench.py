@@ -19,9 +19,12 @@ same function on every side. Answer length: ``--qa-tokens`` for qa (the world's 
 figure or a date), 8 for routing (the shipped recipe's); DSPy gets as many more as its adapter's field
 markers take.
 
-- tailor: ``tune_prompt`` (recipe defaults: ≤ 12 variants of instruction, placement, 0/2/4 shots chosen
-  at random or by similarity from train, and for qa a static block of documents) scored on the whole
-  dev set; the winner answers the test set.
+- tailor: ``tune_prompt`` with the recipe defaults: a budget of 12 variants' worth of answers on the search
+  part of dev, a third of dev (at most 8) held out to confirm the winner against the starting prompt;
+  bootstrapping (the train examples the model answers right) takes one variant's worth; stages in order:
+  0/2/4 demonstrations chosen at random, by similarity or bootstrapped, the instruction, its placement,
+  and for qa a static block of documents; candidates raced by successive halving. The winner answers the
+  test set.
 - DSPy: ``dspy.Predict("question -> answer")`` starting from tailor's baseline instruction, through the
   adapter (ChatAdapter or JSONAdapter) that scored better on the first dev examples;
   ``BootstrapFewShotWithRandomSearch`` (defaults but ``--candidates`` candidate programs) and
