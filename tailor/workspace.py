@@ -57,6 +57,10 @@ class Workspace:
         g = self.recipe.generation
         return GenerationSettings(max_new_tokens=g.max_new_tokens, temperature=g.temperature, batch_size=g.batch_size)
 
+    def strategies_for(self, dataset: TaskDataset) -> list[str]:
+        """The recipe's strategies scored on ``dataset`` (all of them unless its example set lists some)."""
+        return [s for s in self.recipe.strategies if dataset.strategies is None or s in dataset.strategies]
+
     def settings_for(self, dataset: TaskDataset) -> GenerationSettings:
         """Decoding settings with the dataset's own answer length, where it sets one."""
         if dataset.max_new_tokens is None:

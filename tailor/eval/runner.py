@@ -94,7 +94,7 @@ def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
     for dataset in ws.datasets:
         examples = evaluated_examples(ws, dataset)
         unanswerable = evaluated_examples(ws, dataset, unanswerable=True)
-        names = [s for s in recipe.strategies if dataset.strategies is None or s in dataset.strategies]
+        names = ws.strategies_for(dataset)
         built_first: dict[str, BuiltStrategy] = {}  # --until-decided: every strategy is built before the batches
         answered: dict[str, StrategyRun] = {}  # and has answered the examples by the time they stop
         spent: dict[str, float] = {}  # seconds this run spent answering batches, per strategy

@@ -173,8 +173,7 @@ def training_state(m: Measured, ds: str, strategy: str) -> list[str]:
     """How a trained strategy's training ended, when that qualifies its figures: stopped while dev
     loss was still falling (a lower bound, with what more training would cost here), or stopped early
     because it no longer improved."""
-    build = ((m.results.get("builds") or {}).get(ds) or {}).get(strategy) or {}
-    info = build.get("finetune", build)  # rag+finetune records its training under "finetune"
+    info = _training(((m.results.get("builds") or {}).get(ds) or {}).get(strategy) or {}) or {}
     dev, steps = info.get("dev"), info.get("steps")
     if not dev or not steps:
         return []
@@ -204,15 +203,21 @@ def training_state(m: Measured, ds: str, strategy: str) -> list[str]:
 UNEQUAL_EFFORT = 1.5  # searches whose variants or answers differ by more than this factor were not tuned alike
 
 
+def _training(build: dict[str, Any]) -> dict[str, Any] | None:
+    """What a build says about training, if it trained (rag+finetune records it under "finetune")."""
+    info = build.get("finetune", build)
+    return info if info.get("steps") else None
+
+
 def tuning_effort(m: Measured, ds: str, ordered: list[str]) -> list[str]:
     """What tuning each strategy got (prompt variants and dev answers searched, training steps), in one
     sentence; a second when the searches differ materially, since a better-searched option has an edge
     that is the search's, not the option's."""
     builds = (m.results.get("builds") or {}).get(ds) or {}
-    parts, searched = [], {}
+    parts, searched, trained = [], {}, False
     for s in ordered:
         build = builds.get(s) or {}
-        training = build.get("finetune", build) if build.get("finetune", build).get("steps") else None
+        training = _training(build)
         got = []
         if build.get("search"):
             search = searched[s] = build["search"]
@@ -221,14 +226,14 @@ def tuning_effort(m: Measured, ds: str, ordered: list[str]) -> list[str]:
                 f" ({build.get('n_confirm', 0)} held out), {search['seconds']:.0f} s"
             )
         if training is not None:
-            epochs = training.get("epochs")
+            trained, epochs = True, training.get("epochs")
             got.append(
                 f"{training['steps']} training steps"
                 + (f" ({epochs:.2f} epochs)" if epochs is not None else "")
                 + (f", {training['train_s']:.0f} s" if training.get("train_s") is not None else "")
             )
         parts.append(f"{s} {' and '.join(got) if got else 'none'}")
-    if not searched and not any(" training steps" in p for p in parts):
+    if not searched and not trained:
         return []
     lines = ["Tuning each got: " + "; ".join(parts) + "."]
     for key, what in (("variants", "prompt variants"), ("calls", "dev answers")):

@@ -44,7 +44,7 @@ def build_state(ws: Workspace, keys: KeyStore | None = None, config: ServeConfig
     if config.dataset is not None and config.dataset not in names:
         raise RecipeError(recipe.problem(f"no dataset {config.dataset!r}; datasets: {', '.join(names)}", "serve"))
     dataset = next(d for d in ws.datasets if config.dataset in (None, d.name))
-    allowed = [s for s in recipe.strategies if dataset.strategies is None or s in dataset.strategies]
+    allowed = ws.strategies_for(dataset)
     wanted = config.strategies or allowed
     missing = [s for s in wanted if s not in allowed]
     if missing:

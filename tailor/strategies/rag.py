@@ -68,10 +68,8 @@ def search_prompts(ws: Workspace, name: str = "rag", generator: Generator | None
     """Search and save ``name``'s prompt (``generator`` behind rag's retrieval) afresh for every dataset the
     recipe scores it on (`tailor tune prompt --strategy`); the index is built first if it is missing."""
     index = ws.shared(INDEX, lambda: ensure_index(ws)).index
-    datasets = [
-        d for d in ws.datasets if name in ws.recipe.strategies and (d.strategies is None or name in d.strategies)
-    ]
     model = generator or ws.generator
+    datasets = [d for d in ws.datasets if name in ws.strategies_for(d)]
     return [save_rag_tuned(ws, d, name, tune_rag(ws, d, name, model, index)) for d in datasets]
 
 
