@@ -68,7 +68,7 @@ DEMO_SCALE = {
     ),
     # 8 to 15 minutes on 2 cores (13 recorded): 40 of the 58 qa test questions; each prompt search
     # (prompt, rag, rag+finetune) spends 4 variants' worth (of 12) of answers on 12 dev examples (of 24),
-    # 6 more held out: the three searches cost ~2.5 minutes of the recorded demo. Freshness on 6 changed
+    # 6 more held out: the searches cost 166 s of the recorded demo. Freshness on 6 changed
     # facts (those outside the train split), every model also in int8 on 8 questions (1 timed prompt); the
     # suites' own quick sizes do the rest. Answers of 16 tokens (the default 32 let the base model ramble
     # to the cap) and batches of 16 (one decode step of 16 rows costs ~1.1x a step of 8 on 2 cores: the
