@@ -72,7 +72,7 @@ def child(mode: str, prompts: int) -> dict:
     from tailor.models.gguf import converted_dir, packaged_gguf
     from tailor.models.local import TransformersGenerator
 
-    generator = TransformersGenerator.load(converted_dir(packaged_gguf("smollm2-135m-instruct")))
+    generator = TransformersGenerator.load(converted_dir(packaged_gguf("smollm2-135m-instruct")), dtype="float32")
     texts = rag_prompts(generator, prompts)
     settings = GenerationSettings(max_new_tokens=32, batch_size=8)
     generator.generate(texts[:8], settings)  # warm-up: first-call costs belong to neither side

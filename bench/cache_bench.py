@@ -36,7 +36,7 @@ def main() -> None:
     from tailor.models.gguf import converted_dir, packaged_gguf
     from tailor.models.local import TransformersGenerator
 
-    generator = TransformersGenerator.load(converted_dir(packaged_gguf("smollm2-135m-instruct")))
+    generator = TransformersGenerator.load(converted_dir(packaged_gguf("smollm2-135m-instruct")), dtype="float32")
     prompts = rag_prompts(generator, args.prompts)
     settings = GenerationSettings(max_new_tokens=32, batch_size=8)
     generator.generate(prompts[:8], settings)  # warm-up: first-call costs belong to neither side

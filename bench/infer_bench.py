@@ -283,7 +283,7 @@ def main() -> None:
     gc.collect()
     sys.stderr.write(f"bandwidth before: {before}\n")
 
-    base = TransformersGenerator.load(converted_dir(packaged_gguf(MODEL)))
+    base = TransformersGenerator.load(converted_dir(packaged_gguf(MODEL)), dtype="float32")  # fp32: the reference
     rows: dict[str, dict[str, Any]] = {}
     for variant in VARIANTS + (GGUF_VARIANTS if llama_cpp_available() else ()):
         rows[variant] = run_variant(base, variant, prompts, args.max_new_tokens, threads)

@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     outside = OutsideConnections()
     start = time.perf_counter()
-    endpoint = CountingEndpoint(TransformersGenerator.load(converted_dir(packaged_gguf(MODEL)), name=MODEL))
+    endpoint = CountingEndpoint(TransformersGenerator.load(converted_dir(packaged_gguf(MODEL)), MODEL, "float32"))
     url = endpoint.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:

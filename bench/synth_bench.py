@@ -90,7 +90,7 @@ def serve(port: multiprocessing.Queue, log_path: str) -> None:
     from tailor.models.gguf import converted_dir, packaged_gguf
     from tailor.models.local import TransformersGenerator
 
-    generator = TransformersGenerator.load(converted_dir(packaged_gguf(MODEL)), name=MODEL)
+    generator = TransformersGenerator.load(converted_dir(packaged_gguf(MODEL)), MODEL, "float32")
     lock = threading.Lock()
     phase = {"name": "warmup"}
     log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (open for the process's life)

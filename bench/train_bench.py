@@ -141,6 +141,7 @@ def prepare(root: Path) -> int:
     recipe_path = init_project(root, size="small")
     recipe = yaml.safe_load(recipe_path.read_text())
     recipe["finetune"] = RECIPE_FINETUNE
+    recipe["model"]["dtype"] = "float32"  # the peer trains in float32: tailor does too (no bf16 autocast)
     recipe_path.write_text(yaml.safe_dump(recipe))
     ws = open_workspace(load_recipe(recipe_path))
     return len(tokenize(training_samples(ws), ws.generator.tokenizer, SEQ))

@@ -369,7 +369,7 @@ def compress(
     from tailor.compress.variants import compress_model
 
     done = compress_model(_workspace(recipe, _reporter()), to, model)
-    _stderr().print(f"{model} {to}: {done.mb} MB (fp32 {done.fp32_mb} MB) → {done.directory}")
+    _stderr().print(f"{model} {to}: {done.mb} MB (from {done.loaded} {done.loaded_mb} MB) → {done.directory}")
 
 
 @app.command()

@@ -10,7 +10,7 @@ from tailor.config import Recipe
 from tailor.data.corpus import Document, load_corpus
 from tailor.data.examples import TaskDataset, load_datasets
 from tailor.models.base import GenerationSettings, Generator
-from tailor.models.settings import OpenAIModel, PackagedModel
+from tailor.models.settings import TRANSPORT, OpenAIModel, PackagedModel
 from tailor.progress import Reporter, SilentReporter
 
 T = TypeVar("T")
@@ -57,6 +57,12 @@ class Workspace:
         g = self.recipe.generation
         return GenerationSettings(max_new_tokens=g.max_new_tokens, temperature=g.temperature, batch_size=g.batch_size)
 
+    def model_identity(self) -> dict[str, Any]:
+        """What a saved answer, prompt or search depends on in the model: its recipe section (less how
+        requests travel) and the precision its weights run in (``auto`` resolves per machine)."""
+        section = self.recipe.model.model_dump(mode="json", exclude=TRANSPORT)
+        return {**section, "runs_in": getattr(self.generator, "dtype", None)}
+
     def strategies_for(self, dataset: TaskDataset) -> list[str]:
         """The recipe's strategies scored on ``dataset`` (all of them unless its example set lists some)."""
         return [s for s in self.recipe.strategies if dataset.strategies is None or s in dataset.strategies]
@@ -87,6 +93,8 @@ def open_workspace(recipe: Recipe, reporter: Reporter | None = None, generator: 
     if generator is None:
         reporter.log(f"model: loading {_describe(recipe)}")
         generator = load_generator(recipe, reporter.log)
+        if getattr(generator, "dtype", None):
+            reporter.log(f"model: weights in {generator.dtype} (model.dtype: {recipe.model.dtype})")
     return Workspace(recipe, datasets, corpus, generator, reporter)
 
 

@@ -2,8 +2,8 @@
 
 Variants (``VARIANTS``):
 
-- ``fp32``: the model as loaded (the reference every other variant is compared with);
-- ``bf16``: weights and activations in bfloat16;
+- ``fp32``, ``bf16``: weights and activations in float32 or bfloat16. The one the model was loaded in
+  (``model.dtype``) is the model itself, the reference every other variant is compared with;
 - ``int8``: dynamic int8 quantization of every ``nn.Linear`` but the output head (torch.ao: int8
   weights with a scale per output channel, activations quantized per batch at run time; CPU).
   Embeddings and head stay in float;
@@ -42,6 +42,11 @@ VARIANTS: tuple[str, ...] = get_args(Variant)
 GGUF_VARIANTS = ("q8_0", "q4_k_m")  # exported to GGUF and run by llama.cpp
 
 
+def precision(generator: TransformersGenerator) -> str:
+    """The variant name of the precision ``generator`` runs in as loaded: ``fp32`` or ``bf16``."""
+    return "bf16" if getattr(generator, "dtype", "float32") == "bfloat16" else "fp32"
+
+
 def compress(generator: TransformersGenerator, variant: str) -> TransformersGenerator:
     """A new generator whose model is ``generator``'s in a torch ``variant`` (fp32, bf16, int8); ``generator``
     is not changed. GGUF variants: :func:`compress_gguf`.
@@ -58,13 +63,13 @@ def compress(generator: TransformersGenerator, variant: str) -> TransformersGene
         raise ModelError(f"{variant} is a GGUF variant, run by llama.cpp: use compress_gguf")
     if variant not in VARIANTS:
         raise ModelError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
-    if variant == "fp32":
+    if variant == precision(generator):
         return generator
     out = copy.deepcopy(model)
     if hasattr(out, "merge_and_unload"):  # a LoRA adapter: compress the merged model, as it would ship
         out = out.merge_and_unload()
-    if variant == "bf16":
-        out = out.to(torch.bfloat16)
+    if variant in ("bf16", "fp32"):
+        out = out.to(torch.bfloat16 if variant == "bf16" else torch.float32)
     else:
         if next(model.parameters()).device.type != "cpu":
             raise ModelError("int8 dynamic quantization runs on the CPU; use bf16 on a GPU")
@@ -119,7 +124,7 @@ def load_variant(base: TransformersGenerator, out_dir: Path) -> TransformersGene
         raise ArtifactError(f"{out_dir}: not a compressed variant ({e})") from None
     skeleton = compress(base, meta["variant"])
     if skeleton is base:
-        skeleton = TransformersGenerator(copy.deepcopy(base.model), base.tokenizer, f"{base.name}@fp32")
+        skeleton = TransformersGenerator(copy.deepcopy(base.model), base.tokenizer, f"{base.name}@{precision(base)}")
     try:
         skeleton.model.load_state_dict(state)
     except RuntimeError as e:
@@ -222,7 +227,8 @@ class Compressed:
     directory: Path
     variant: str
     source: str  # base | finetune
-    fp32_mb: float
+    loaded: str  # the precision the model was compressed from: fp32 | bf16 (model.dtype)
+    loaded_mb: float
     mb: float
 
 
@@ -251,4 +257,4 @@ def compress_model(ws: Workspace, variant: str, source: Literal["base", "finetun
     else:
         out = save_variant(compress(generator, variant), variant, target, base=generator.name)
         target, mb = out, round((out / "model.pt").stat().st_size / 2**20, 1)
-    return Compressed(target, variant, source, round(size_bytes(generator) / 2**20, 1), mb)
+    return Compressed(target, variant, source, precision(generator), round(size_bytes(generator) / 2**20, 1), mb)

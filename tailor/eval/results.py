@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import read_json_artifact, write_json_atomic
+from tailor.models.precision import cpu_has_bf16
 
 # builds: per dataset and strategy, what was built and how (the tuned prompt, its dev score, context coverage).
 SIGNIFICANCE = 0.05  # a paired difference with p below this is reported as significant
@@ -114,6 +115,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
+        "cpu_bf16": cpu_has_bf16(),  # whether model.dtype: auto runs bf16 on this CPU
         "versions": versions,
     }
     try:

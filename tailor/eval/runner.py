@@ -24,7 +24,6 @@ from tailor.eval.results import ResultRow, environment, write_results
 from tailor.eval.suites.cost import measure
 from tailor.eval.suites.task import answer_scores, primary_metric
 from tailor.eval.until_decided import Ask, run_until_decided
-from tailor.models.settings import TRANSPORT
 from tailor.strategies import BuiltStrategy, build_strategy
 from tailor.workspace import Workspace
 
@@ -42,7 +41,7 @@ def _inputs_key(ws: Workspace, dataset: TaskDataset, examples: list[Example]) ->
     r = ws.recipe
     return digest(
         ws.generator.name,
-        r.model.model_dump(mode="json", exclude=TRANSPORT),
+        ws.model_identity(),
         r.generation.model_dump(mode="json"),
         r.data.model_dump(mode="json"),
         r.seed,
@@ -56,6 +55,8 @@ def _inputs_key(ws: Workspace, dataset: TaskDataset, examples: list[Example]) ->
 def _model_facts(ws: Workspace) -> dict[str, Any]:
     """The model a run answered with, how its tokens were counted, and (an endpoint) what it retried."""
     facts: dict[str, Any] = {"model": ws.generator.name}
+    if getattr(ws.generator, "dtype", None):
+        facts["dtype"] = ws.generator.dtype
     counter = getattr(ws.generator, "token_counter", None)
     if counter is not None:
         facts["token_counter"] = counter

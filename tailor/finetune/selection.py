@@ -25,8 +25,11 @@ class DevWatch:
     """Dev loss during training: measured every ``every`` steps and at step ``total``; training stops after
     ``patience`` measurements without a new best; the best step's trainable weights are kept in memory."""
 
-    def __init__(self, ws: Workspace, rows: list[dict], every: int, patience: int | None, pad: int, total: int):
+    def __init__(
+        self, ws: Workspace, rows: list[dict], every: int, patience: int | None, pad: int, total: int, bf16: bool
+    ):
         self.ws, self.rows, self.every, self.patience, self.pad, self.total = ws, rows, every, patience, pad, total
+        self.bf16 = bf16  # measured as training steps run: autocast to bf16 when they do
         self.curve: list[dict[str, float]] = []
         self.best, self.best_step, self.since = math.inf, 0, 0
         self.best_weights: dict[str, Any] | None = None
@@ -47,7 +50,7 @@ class DevWatch:
 
     def measure(self, model: Any, step: int) -> bool:
         """Record the dev loss at ``step``; True when training should stop."""
-        loss = dev_loss(model, self.rows, self.pad)
+        loss = dev_loss(model, self.rows, self.pad, self.bf16)
         self.curve.append({"step": step, "dev_loss": round(loss, 5)})
         if loss < self.best * (1 - MIN_IMPROVEMENT):
             self.best, self.best_step, self.since = loss, step, 0
@@ -84,15 +87,16 @@ class DevWatch:
         }
 
 
-def dev_loss(model: Any, rows: list[dict[str, list[int]]], pad: int) -> float:
-    """Mean loss per answer token of ``rows`` (``input_ids`` and ``labels``), the model in eval mode."""
+def dev_loss(model: Any, rows: list[dict[str, list[int]]], pad: int, bf16: bool = False) -> float:
+    """Mean loss per answer token of ``rows`` (``input_ids`` and ``labels``), the model in eval mode; with
+    ``bf16``, its matrix products autocast to bfloat16."""
     import torch
 
     training = model.training
     model.eval()
     total, tokens = 0.0, 0
     try:
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
             for start in range(0, len(rows), DEV_BATCH):
                 batch = {k: v.to(model.device) for k, v in pad_batch(rows[start : start + DEV_BATCH], pad).items()}
                 n = int((batch["labels"][:, 1:] != IGNORE).sum())

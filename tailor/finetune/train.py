@@ -138,6 +138,7 @@ def _fingerprint(
     h.update(json.dumps(ws.recipe.finetune.model_dump(), sort_keys=True).encode())
     # The data position in a checkpoint means something only for the same number of processes.
     h.update(f"{base.resolve()}|seed={ws.recipe.seed}|processes={world_size()}".encode())
+    h.update(f"|precision={getattr(ws.generator, 'dtype', 'float32')}".encode())  # bf16 steps: not float32's
     if start:
         h.update(f"|continues={start}".encode())
     for r in rows:
@@ -333,13 +334,15 @@ def _train(
     # transformers calls its own deprecated property while training; nothing a user can act on.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     cfg, cuda = ws.recipe.finetune, torch.cuda.is_available()
-    bf16 = cuda and torch.cuda.is_bf16_supported()
+    # bf16 where the model runs in bf16 (model.dtype): on a GPU the weights too; on a CPU the weights stay
+    # float32 and each step autocasts to bf16 (mixed precision), as AdamW's small updates need float32.
+    bf16 = getattr(ws.generator, "dtype", "float32") == "bfloat16"
     checkpoints = out / "checkpoints"
     counts = Counter(s.record.source for s in samples)
     ws.reporter.log(f"finetune: {len(rows)} sequences ({', '.join(f'{n} {src}' for src, n in counts.items())})")
     keep_freed_memory()  # every step re-allocates activations: see tailor/allocator.py
     set_seed(ws.recipe.seed)  # before the adapter exists: LoRA's A matrices are drawn at random
-    dtype = torch.bfloat16 if bf16 else torch.float32
+    dtype = torch.bfloat16 if bf16 and cuda else torch.float32
     full = init is not None and not (init.model_dir / "adapter_config.json").is_file()
     model = AutoModelForCausalLM.from_pretrained(str(init.model_dir if full else base), dtype=dtype)
     if init is not None and not full:
@@ -390,7 +393,7 @@ def _train(
     state.wait_for_everyone()
     pad = ws.generator.tokenizer.pad_token_id
     curve: list[dict[str, float]] = []
-    watch = DevWatch(ws, list(dev), cfg.dev_every, cfg.patience, pad, total) if dev and cfg.dev_every else None
+    watch = DevWatch(ws, list(dev), cfg.dev_every, cfg.patience, pad, total, bf16) if dev and cfg.dev_every else None
     trainer = _trainer_class()(
         model=model,
         args=args,

@@ -64,11 +64,11 @@ def _load(recipe: Recipe, log: Callable[[str], None]) -> Generator:
         path = packaged_gguf(model.name) if isinstance(model, PackagedModel) else recipe.resolve(model.path)
         return LlamaCppGenerator(path, name=getattr(model, "name", None))
     if isinstance(model, PackagedModel):
-        return TransformersGenerator.load(converted_dir(packaged_gguf(model.name), log), name=model.name)
+        return TransformersGenerator.load(converted_dir(packaged_gguf(model.name), log), model.name, model.dtype)
     if isinstance(model, GGUFModel):
-        return TransformersGenerator.load(converted_dir(recipe.resolve(model.path), log))
+        return TransformersGenerator.load(converted_dir(recipe.resolve(model.path), log), dtype=model.dtype)
     assert isinstance(model, HFModel)  # the union is closed; pydantic rejected anything else
-    return TransformersGenerator.load(recipe.resolve(model.path))
+    return TransformersGenerator.load(recipe.resolve(model.path), dtype=model.dtype)
 
 
 def _endpoint_tokenizer(recipe: Recipe, model: OpenAIModel, log: Callable[[str], None]) -> Path | None:

@@ -17,6 +17,7 @@ from typing import Any
 from tailor.allocator import keep_freed_memory
 from tailor.errors import ModelError
 from tailor.models.base import Generation, GenerationSettings, OnText, Prompt, settled
+from tailor.models.precision import name_of, resolve, torch_dtype
 
 
 def _offline() -> None:
@@ -39,8 +40,9 @@ class TransformersGenerator:
         self._window = _context_window(model.config, tokenizer)
 
     @classmethod
-    def load(cls, model_dir: Path, name: str | None = None) -> TransformersGenerator:
-        """Load weights and tokenizer from ``model_dir`` (GPU with bf16 when present, else CPU fp32).
+    def load(cls, model_dir: Path, name: str | None = None, dtype: str = "auto") -> TransformersGenerator:
+        """Load weights and tokenizer from ``model_dir``, on the GPU when there is one, in ``dtype``
+        (``auto``, ``float32``, ``bfloat16``: see :mod:`tailor.models.precision`).
 
         Raises:
             ModelError: not a model directory, or transformers cannot load it.
@@ -57,9 +59,7 @@ class TransformersGenerator:
         cuda = torch.cuda.is_available()
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-            model = AutoModelForCausalLM.from_pretrained(
-                str(model_dir), dtype=torch.bfloat16 if cuda else torch.float32
-            )
+            model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype(resolve(dtype, cuda)))
         except (OSError, ValueError, KeyError) as e:
             raise ModelError(f"{model_dir}: cannot load model ({e})") from None
         model.to("cuda" if cuda else "cpu").eval()
@@ -67,6 +67,11 @@ class TransformersGenerator:
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return cls(model, tokenizer, name or model_dir.name)
+
+    @property
+    def dtype(self) -> str:
+        """The precision the weights are held in: ``float32`` or ``bfloat16``."""
+        return name_of(self.model.dtype)
 
     @property
     def context_window(self) -> int:

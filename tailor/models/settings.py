@@ -10,6 +10,18 @@ from pydantic import Field, field_validator
 from tailor.section import Section
 
 
+def _dtype():
+    """The ``dtype`` field of every model whose weights tailor loads itself (see tailor.models.precision)."""
+    return Field(
+        "auto",
+        description="precision of the weights in memory (transformers backend): auto (bfloat16 on a GPU or a CPU "
+        "with bf16 instructions, such as AVX512-BF16; float32 elsewhere), float32 or bfloat16",
+    )
+
+
+Precision = Literal["auto", "float32", "bfloat16"]
+
+
 class PackagedModel(Section):
     kind: Literal["packaged"] = Field("packaged", description="the model shipped with tailor (offline, CPU)")
     name: Literal["smollm2-135m-instruct"] = Field(
@@ -20,11 +32,13 @@ class PackagedModel(Section):
         description="transformers (weights in memory: every strategy and suite) or llamacpp (fast CPU answers; "
         "no training or likelihood suites; the llamacpp extra)",
     )
+    dtype: Precision = _dtype()
 
 
 class HFModel(Section):
     kind: Literal["hf"] = Field(description="a Hugging Face model directory on disk")
     path: str = Field(description="directory holding config.json, tokenizer and weights")
+    dtype: Precision = _dtype()
 
 
 class GGUFModel(Section):
@@ -35,6 +49,7 @@ class GGUFModel(Section):
         description="transformers (converted once; every strategy and suite) or llamacpp (runs the file as is; "
         "the llamacpp extra)",
     )
+    dtype: Precision = _dtype()
 
 
 # How requests reach an endpoint, not what it answers: not part of what saved answers are keyed by.

@@ -92,7 +92,7 @@ def fingerprint(ws: Workspace, dataset: TaskDataset) -> str:
     """Everything the search result depends on; a saved prompt with another fingerprint is stale."""
     r = ws.recipe
     parts = {
-        "model": r.model.model_dump(mode="json"),
+        "model": ws.model_identity(),
         "generation": r.generation.model_dump(mode="json"),
         "prompt": r.prompt.model_dump(mode="json"),
         "seed": r.seed,

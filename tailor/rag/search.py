@@ -116,7 +116,7 @@ def fingerprint(ws: Workspace, strategy: str, dataset: TaskDataset) -> str:
     r = ws.recipe
     parts = {
         "strategy": strategy,
-        "model": r.model.model_dump(mode="json"),
+        "model": ws.model_identity(),
         "generation": asdict(ws.settings_for(dataset)),
         "sections": [getattr(r, s).model_dump(mode="json") for s in ("prompt", "rag", "finetune")],
         "seed": r.seed,

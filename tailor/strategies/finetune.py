@@ -38,7 +38,7 @@ def tuned(ws: Workspace) -> tuple[Any, Generator, dict[str, Any]]:
     generator = ws.shared(
         TUNED_GENERATOR,
         lambda: load_tuned_model(
-            trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, f"{ws.generator.name}+ft"
+            trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, f"{ws.generator.name}+ft", ws.generator.dtype
         ),
     )
     return trained, generator, {k: trained.manifest.get(k) for k in MANIFEST_KEYS}

@@ -3,13 +3,14 @@ with the uncompressed ones and times both."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tailor.compress.variants import compress, load_variant, save_variant, size_bytes, speed
+from tailor.compress.variants import compress, load_variant, precision, save_variant, size_bytes, speed
 from tailor.contract import asker
 from tailor.errors import ArtifactError, ModelError
 from tailor.eval.base import StrategyRun, SuiteInput
@@ -26,6 +27,11 @@ QUESTION = [{"role": "user", "content": "What is the capital of France? Answer i
 GREEDY = GenerationSettings(max_new_tokens=8, temperature=0.0, batch_size=1)
 
 
+def _float32_bytes(generator) -> int:
+    """The model's weights in float32, whatever precision it was loaded in (model.dtype: auto)."""
+    return 4 * sum(p.numel() for p in generator.model.parameters())
+
+
 @pytest.fixture(scope="module")
 def int8(real_generator):
     return compress(real_generator, "int8")
@@ -36,7 +42,7 @@ def test_int8_quantizes_the_layers_but_not_the_output_head(real_generator, int8)
     import torch
 
     assert int8.model is not real_generator.model and int8.name.endswith("@int8")
-    assert size_bytes(int8) < 0.6 * size_bytes(real_generator)
+    assert size_bytes(int8) < 0.6 * _float32_bytes(real_generator)
     kinds = {type(m) for m in int8.model.modules()}
     assert torch.ao.nn.quantized.dynamic.Linear in kinds
     # The head is tied to the 49152-row embedding: quantized with one scale, answers came out in
@@ -57,10 +63,13 @@ def test_a_saved_variant_reloads_and_answers_the_same(real_generator, int8, tmp_
         load_variant(real_generator, out)
 
 
-def test_bf16_answers_and_unknown_variants_are_refused(real_generator):
-    bf16 = compress(real_generator, "bf16")
-    assert bf16.generate([QUESTION], GREEDY)[0].text.strip()
-    assert compress(real_generator, "fp32") is real_generator
+def test_each_precision_answers_and_unknown_variants_are_refused(real_generator):
+    loaded = precision(real_generator)  # model.dtype auto: bf16 on a CPU with bf16 instructions
+    other = {"fp32": "bf16", "bf16": "fp32"}[loaded]
+    converted = compress(real_generator, other)
+    assert converted.dtype == {"fp32": "float32", "bf16": "bfloat16"}[other] != real_generator.dtype
+    assert converted.generate([QUESTION], GREEDY)[0].text.strip()
+    assert compress(real_generator, loaded) is real_generator  # the model itself, not a copy
     with pytest.raises(ModelError, match="unknown variant 'q3'"):
         compress(real_generator, "q3")
 
@@ -103,9 +112,11 @@ def test_the_suite_pairs_each_variant_with_the_uncompressed_answers(tmp_path: Pa
     delta = got[("int8", "compressed_score_delta")]
     assert delta.n == 4 and delta.p is not None and delta.variant == "int8"
     assert 0 <= got[("int8", "same_answer_rate")].value <= 1
-    assert got[("int8", "model_mb")].value < got[("fp32", "model_mb")].value
-    assert got[("int8", "variant_peak_rss_mb")].value > 0 and got[("fp32", "variant_peak_rss_mb")].value > 0
-    for variant in ("fp32", "int8"):
+    built = precision(real_generator)  # the reference row is the model as loaded, named by its precision
+    assert got[("int8", "model_mb")].value < got[(built, "model_mb")].value
+    assert got[("int8", "variant_peak_rss_mb")].value > 0 and got[(built, "variant_peak_rss_mb")].value > 0
+    assert {r.variant for r in rows} == {built, "int8"}
+    for variant in (built, "int8"):
         assert got[(variant, "decode_tokens_per_s")].value > 0 and got[(variant, "prefill_tokens_per_s")].value > 0
     assert all(r.suite == "compress" for r in rows)
     assert compress_suite(SuiteInput(dataset, tuple(examples), runs, (baseline,), 0, None)) == []
@@ -122,7 +133,7 @@ def test_compress_command_writes_the_variant(tmp_path: Path):
     assert result.exit_code == 0, result.output
     out = tmp_path / "runs" / "latest" / "compressed" / "base-int8"
     assert sorted(p.name for p in out.iterdir()) == ["model.pt", "variant.json"]
-    assert "MB (fp32" in result.stderr
+    assert re.search(r"base int8: [\d.]+ MB \(from (fp32|bf16) [\d.]+ MB\)", result.stderr)
     bad = CliRunner().invoke(app, ["compress", "--to", "q3", "--recipe", str(path)])
     assert bad.exit_code == 2
 
@@ -137,15 +148,14 @@ def test_q8_0_gguf_export_reloads_and_answers_as_the_model_does(real_generator, 
     from tailor.models.local import TransformersGenerator
 
     template = packaged_gguf("smollm2-135m-instruct")
-    out = export_gguf(real_generator.model, template, tmp_path / "base.q8_0.gguf", "q8_0")
+    source = compress(real_generator, "fp32")  # transformers reads the file back in float32
+    out = export_gguf(source.model, template, tmp_path / "base.q8_0.gguf", "q8_0")
     assert [p.name for p in tmp_path.iterdir()] == ["base.q8_0.gguf"]  # no temp file left
     reloaded = AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file=out.name).eval()
     again = TransformersGenerator(reloaded, real_generator.tokenizer, "q8_0")
     prompts = [QUESTION, [{"role": "user", "content": "Name three colors."}]]
     settings = GenerationSettings(max_new_tokens=16, temperature=0.0, batch_size=2)
-    assert [g.text for g in again.generate(prompts, settings)] == [
-        g.text for g in real_generator.generate(prompts, settings)
-    ]
+    assert [g.text for g in again.generate(prompts, settings)] == [g.text for g in source.generate(prompts, settings)]
 
 
 def test_gguf_export_needs_a_template_of_the_models_own_kind(real_generator, tmp_path: Path):
@@ -176,7 +186,7 @@ def test_llama_cpp_runs_each_gguf_variant(real_generator, tmp_path: Path, varian
     )
     q8 = (tmp_path / "q8_0.gguf").stat().st_size if variant == "q8_0" else None
     if q8 is not None:
-        assert q8 < 0.4 * size_bytes(real_generator)
+        assert q8 < 0.4 * _float32_bytes(real_generator)
 
 
 @pytest.mark.slow
@@ -194,6 +204,6 @@ def test_the_suite_runs_a_gguf_variant_in_llama_cpp(tmp_path: Path, real_generat
     )
     got = {(r.variant, r.metric): r for r in rows}
     assert got[("q8_0", "compressed_score_delta")].n == 3
-    assert got[("q8_0", "model_mb")].value < 0.4 * got[("fp32", "model_mb")].value
+    assert got[("q8_0", "model_mb")].value < 0.4 * _float32_bytes(real_generator) / 2**20
     assert got[("q8_0", "decode_tokens_per_s")].value > 0
     assert [p.name for p in (ws.recipe.out_dir / "compress").iterdir()] == ["base-q8_0.gguf"]

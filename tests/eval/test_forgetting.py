@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from tailor.compress.variants import compress
 from tailor.contract import PromptedStrategy
 from tailor.data.examples import Example, TaskDataset
 from tailor.eval.base import SuiteInput
@@ -84,11 +85,15 @@ def test_options_scored_from_a_shared_prefix_equal_each_option_run_whole(real_ge
     own = tokenizer(merged, add_special_tokens=False)["input_ids"]
     assert tokenizer(merged + "Rome", add_special_tokens=False)["input_ids"][: len(own)] != own
 
-    shared = option_logprobs(base, prompts, options)
-    for prompt, opts, got in zip(prompts, options, shared, strict=True):
-        whole = _whole(base, prompt, opts)
-        assert got == pytest.approx(whole, abs=1e-4)
-        assert got.index(max(got)) == whole.index(max(whole))
+    # In float32 the two ways agree to float precision; in the precision the model was loaded in
+    # (bf16 on a CPU with bf16 instructions) to its rounding, choosing the same option.
+    exact = (compress(real_generator, "fp32").model, tokenizer)
+    for weights, tolerance in ((exact, 1e-4), (base, 0.25 if real_generator.dtype == "bfloat16" else 1e-4)):
+        shared = option_logprobs(weights, prompts, options)
+        for prompt, opts, got in zip(prompts, options, shared, strict=True):
+            whole = _whole(weights, prompt, opts)
+            assert got == pytest.approx(whole, abs=tolerance)
+            assert got.index(max(got)) == whole.index(max(whole))
 
 
 # General knowledge: 4-option trivia from the optional Red-Trivia package (GPLv3 question data).

@@ -6,16 +6,17 @@ whose generator has local weights, the strategy is rebuilt on the variant (same 
 same retrieval) and asked ``eval.compress_examples`` of the evaluated questions. Rows carry
 ``variant`` and are keyed in reports as ``<strategy>@<variant>``:
 
-- ``compressed_score`` (fp32 and each variant): the primary metric (F1 or accuracy) on those
+- ``compressed_score`` (the model as built — ``fp32`` or ``bf16``, as ``model.dtype`` runs it — and each
+  variant): the primary metric (F1 or accuracy) on those
   questions, 95% CI;
 - ``compressed_score_delta`` (variant): paired against the uncompressed answers to the same
   questions, with p (McNemar for 0/1 scores, paired bootstrap otherwise);
 - ``same_answer_rate`` (variant): answers identical to the uncompressed ones;
-- ``prefill_tokens_per_s``, ``decode_tokens_per_s``, ``answer_p50_s``, ``answer_p95_s`` (fp32 and
-  each variant): ``eval.compress_prompts`` of the strategy's own prompts timed one at a time;
-- ``model_mb`` (fp32 and each variant): the model's saved size;
-- ``variant_peak_rss_mb`` (fp32 and each variant): the process's peak resident memory while that
-  model answered (fp32: during the evaluation itself). Like the cost suite's figure it counts
+- ``prefill_tokens_per_s``, ``decode_tokens_per_s``, ``answer_p50_s``, ``answer_p95_s`` (the model as
+  built and each variant): ``eval.compress_prompts`` of the strategy's own prompts timed one at a time;
+- ``model_mb`` (as built and each variant): the model's saved size;
+- ``variant_peak_rss_mb`` (as built and each variant): the process's peak resident memory while that
+  model answered (as built: during the evaluation itself). Like the cost suite's figure it counts
   everything the process holds (here the uncompressed model too); ``model_mb`` is the variant's own.
 
 Each (model, variant) is compressed once per workspace and shared by the strategies on that model.
@@ -39,7 +40,8 @@ MODEL_MB: Shared[float] = Shared("compress-mb")
 
 
 def _variant(ws, generator, variant: str, source: str):
-    """``generator`` in ``variant`` form: a torch copy, or a GGUF export run by llama.cpp."""
+    """``generator`` in ``variant`` form: itself (the precision it runs in), a torch copy, or a GGUF export run
+    by llama.cpp."""
     from tailor.compress.variants import GGUF_VARIANTS, compress, compress_gguf, gguf_template
 
     if variant not in GGUF_VARIANTS:
@@ -50,7 +52,7 @@ def _variant(ws, generator, variant: str, source: str):
 
 
 def compress_suite(inp: SuiteInput) -> list[ResultRow]:
-    from tailor.compress.variants import size_bytes, speed
+    from tailor.compress.variants import precision, size_bytes, speed
 
     ws = inp.workspace
     if ws is None:
@@ -77,11 +79,14 @@ def compress_suite(inp: SuiteInput) -> list[ResultRow]:
         prompts = [strategy.build(inp.examples[i].question, asker(inp.examples[i])).messages for i in timed]
         key = id(strategy.generator)
         source = "base" if strategy.generator is ws.generator else f"{strategy.name}-model"
-        for variant in ("fp32", *ws.recipe.eval.compress):
+        # The model as built is the reference point of the speed / quality frontier, named by the precision
+        # it runs in (model.dtype); a variant the same as it is not made twice.
+        built = precision(strategy.generator)
+        for variant in (built, *(v for v in ws.recipe.eval.compress if v != built)):
             generator = ws.shared(
                 COMPRESSED.of(key, variant), lambda g=strategy.generator, v=variant, s=source: _variant(ws, g, v, s)
             )
-            if variant == "fp32":  # the reference point of the speed / quality frontier
+            if variant == built:
                 rows.append(
                     replace(
                         mean_row(strategy.name, ds.name, NAME, "compressed_score", base_scores, inp.seed),
@@ -152,7 +157,7 @@ SUITE = SuiteSpec(
     ),
     columns=(
         Column("compressed_score", "score"),
-        Column("compressed_score_delta", "Δ vs fp32"),
+        Column("compressed_score_delta", "Δ vs as built"),
         Column("same_answer_rate", "same answer"),
         Column("prefill_tokens_per_s", "prefill tok/s"),
         Column("decode_tokens_per_s", "decode tok/s"),
@@ -160,5 +165,5 @@ SUITE = SuiteSpec(
         Column("model_mb", "MiB"),
         Column("variant_peak_rss_mb", "peak MiB"),
     ),
-    panels=(Panel("compression: answer change vs fp32 (primary metric)", ("compressed_score_delta",)),),
+    panels=(Panel("compression: answer change vs the model as built (primary metric)", ("compressed_score_delta",)),),
 )
