@@ -82,7 +82,7 @@ def demo(
     OUT/interpret.jsonl, then OUT/report.html and OUT/recommendation.json. Every strategy is also
     scored with its model in int8 (compress suite). Ends with the report's
     path and the one-line recommendation. 8 to 15 minutes on 2 CPU cores for the default (small)
-    world, suites in quick mode.
+    world, suites in quick mode (the shorter where the CPU has bf16 instructions: see model.dtype).
     """
     from tailor.scaffold import run_demo
 

@@ -66,9 +66,10 @@ DEMO_SCALE = {
         answer_tokens=16,  # the world's answers are a name, a figure or a date: 16 tokens hold them
         batch_size=16,
     ),
-    # 8 to 15 minutes on 2 cores (13 recorded): 40 of the 58 qa test questions; each prompt search
-    # (prompt, rag, rag+finetune) spends 4 variants' worth (of 12) of answers on 12 dev examples (of 24),
-    # 6 more held out: the searches cost 166 s of the recorded demo. Freshness on 6 changed
+    # 8 to 15 minutes on 2 cores (500 s recorded, in bf16 on a CPU with bf16 instructions; 777 s in
+    # float32): 40 of the 58 qa test questions; each prompt search (prompt, rag, rag+finetune) spends 4
+    # variants' worth (of 12) of answers on 12 dev examples (of 24), 6 more held out: the searches cost
+    # 93 s of the recorded demo (166 s in float32). Freshness on 6 changed
     # facts (those outside the train split), every model also in int8 on 8 questions (1 timed prompt); the
     # suites' own quick sizes do the rest. Answers of 16 tokens (the default 32 let the base model ramble
     # to the cap) and batches of 16 (one decode step of 16 rows costs ~1.1x a step of 8 on 2 cores: the
