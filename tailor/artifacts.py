@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 import warnings
 from collections.abc import Iterable
@@ -34,6 +35,18 @@ def write_text_atomic(path: Path, text: str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def replace_dir(staging: Path, target: Path) -> Path:
+    """Put the complete directory ``staging`` at ``target`` with renames: a reader sees the old directory
+    or the new one (between the two renames, none; never a partial one)."""
+    old = target.with_name(target.name + ".old")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> Path:

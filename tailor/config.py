@@ -197,6 +197,21 @@ class FinetuneConfig(Section):
         "all-linear", description="layers that get adapters: all-linear, or names such as [q_proj, v_proj]"
     )
     learning_rate: float = Field(2e-4, gt=0, le=1, description="peak learning rate (full fine-tuning: try 2e-5)")
+    learning_rate_factors: list[float] = Field(
+        default_factory=lambda: [0.5, 1.0, 2.0],
+        min_length=1,
+        max_length=8,
+        description="full mode: learning_rate times each of these is trained and the lowest dev loss kept "
+        "(each trial costs a training run; [1]: no search; quick mode trains learning_rate alone)",
+    )
+
+    @field_validator("learning_rate_factors")
+    @classmethod
+    def _positive_factors(cls, value: list[float]) -> list[float]:
+        if any(f <= 0 for f in value):
+            raise ValueError(f"every learning-rate factor must be above 0, got {value}")
+        return value
+
     max_steps: int = Field(60, ge=1, description="most optimizer steps to train (fewer if dev loss stops improving)")
     epochs: float | None = Field(None, gt=0, le=100, description="passes over the data instead of max_steps")
     dev_every: int = Field(10, ge=0, description="dev-split loss every this many steps and at the end (0: never)")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tailor.allocator import keep_freed_memory
-from tailor.artifacts import read_json_artifact, write_json_atomic, write_text_atomic
+from tailor.artifacts import read_json_artifact, replace_dir, write_json_atomic, write_text_atomic
 from tailor.config import FinetuneConfig
 from tailor.errors import ModelError
 from tailor.finetune.canaries import write_canaries
@@ -44,6 +44,7 @@ from tailor.finetune.data import (
     tokenize,
     training_samples,
 )
+from tailor.finetune.rate_search import learning_rates, search_rates
 from tailor.finetune.selection import DevWatch
 from tailor.workspace import Shared, Workspace
 
@@ -64,6 +65,10 @@ MANIFEST_KEYS = (
     "processes",
     "settings",
     "continued_from",
+    "epochs",
+    "steps_per_epoch",
+    "dev",
+    "rate_search",
 )
 KEEP_CHECKPOINTS = 2  # the newest two: one may be mid-rename in another process's view, never both
 
@@ -165,8 +170,15 @@ def ensure_finetuned(ws: Workspace, *, strict: bool | None = None) -> TrainedMod
         (out / "canaries.json").unlink(missing_ok=True)
     rows = _checked_rows(ws, samples, evaluation_examples(ws), out, cfg.strict if strict is None else strict)
     dev = tokenize(task_samples(ws, "dev"), ws.generator.tokenizer, cfg.max_seq_tokens) if cfg.dev_every else []
-    fingerprint = _fingerprint(ws, rows, base, dev=dev)
-    return _current(ws, out, fingerprint) or _train(ws, rows, base, fingerprint, out, samples=samples, dev=dev)
+
+    def train(at: Workspace, where: Path) -> TrainedModel:
+        fingerprint = _fingerprint(at, rows, base, dev=dev)
+        return _current(at, where, fingerprint) or _train(at, rows, base, fingerprint, where, samples=samples, dev=dev)
+
+    rates = learning_rates(ws, bool(dev))
+    if len(rates) == 1:
+        return train(ws, out)
+    return search_rates(ws, rates, out, train, lambda fingerprint: _current(ws, out, fingerprint))
 
 
 def continue_finetuned(
@@ -465,9 +477,4 @@ def _save_model(model, tokenizer, target: Path, manifest: dict[str, Any]) -> Non
     if tokenizer is not None:
         tokenizer.save_pretrained(str(staging))
     write_json_atomic(staging / MANIFEST, manifest)
-    old = target.with_name(target.name + ".old")
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(staging, target)

@@ -227,8 +227,10 @@ def tuning_effort(m: Measured, ds: str, ordered: list[str]) -> list[str]:
             )
         if training is not None:
             trained, epochs = True, training.get("epochs")
+            rates = (training.get("rate_search") or {}).get("learning_rates") or []
             got.append(
-                f"{training['steps']} training steps"
+                (f"{len(rates)} learning rates tried on dev loss, the best at " if len(rates) > 1 else "")
+                + f"{training['steps']} training steps"
                 + (f" ({epochs:.2f} epochs)" if epochs is not None else "")
                 + (f", {training['train_s']:.0f} s" if training.get("train_s") is not None else "")
             )

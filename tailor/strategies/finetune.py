@@ -29,6 +29,7 @@ MANIFEST_KEYS = (
     "epochs",
     "steps_per_epoch",
     "dev",
+    "rate_search",
 )
 
 

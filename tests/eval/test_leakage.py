@@ -56,6 +56,7 @@ def test_a_model_trained_on_a_canary_exposes_it_and_access_controlled_rag_leaks_
         "learning_rate": 1e-3,
         "knowledge": False,
         "canaries": {"count": 2, "repetitions": [24]},
+        "learning_rate_factors": [1],  # one training run (full mode would search three learning rates)
     }
     recipe_path.write_text(yaml.safe_dump(recipe))
     cmd = [sys.executable, "-m", "tailor", "eval", "--recipe", str(recipe_path), "--json"]

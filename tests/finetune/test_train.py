@@ -28,6 +28,7 @@ TINY = {
     "warmup_steps": 1,
     "lora_r": 4,
     "canaries": {"count": 1, "repetitions": [2]},
+    "learning_rate_factors": [1],  # one training run: tests/finetune/test_rate_search.py tests the search
 }
 
 
