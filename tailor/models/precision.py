@@ -4,8 +4,9 @@
 a CPU with bf16 instructions (x86 AVX512-BF16 or AMX-BF16, Arm's BF16 extension) — and float32
 elsewhere: without those instructions bf16 is emulated and runs slower than float32. On a CPU of the
 first kind, bf16 halves the bytes read per decoded token and runs matrix products faster (the demo in
-777 s → 500 s, one answer at a time 1.2x: bench/results/demo.json, infer.json); answers are not bit-identical to float32's (greedy decoding can
-take another token where two were nearly tied). Training keeps float32 weights and autocasts to bf16.
+777 s → 500 s, one answer at a time 1.2x: bench/results/demo.json, infer.json); answers are not
+bit-identical to float32's (greedy decoding can take another token where two were nearly tied).
+Training keeps float32 weights and autocasts to bf16.
 """
 
 from __future__ import annotations
