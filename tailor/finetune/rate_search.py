@@ -3,8 +3,10 @@
 A fine-tune judged at one learning rate may be judged at a bad one. In ``eval.mode: full``, each
 factor in ``finetune.learning_rate_factors`` times ``finetune.learning_rate`` is trained (each with
 dev-loss early stopping, so the step count is searched too: ``max_steps`` is the ceiling) under
-``OUT/finetune/search/lr-RATE/``; the run with the lowest dev loss is copied to ``OUT/finetune/model``,
-whose manifest records every trial (``search``) and the time all of them took (``train_s``). Quick
+``OUT/finetune/search/lr-RATE/``; the run with the lowest dev loss is copied to ``OUT/finetune/model``
+(its loss curve to ``OUT/finetune/loss_curve.json``), whose manifest records every trial
+(``rate_search``) and the time all of them took (``train_s``). Under ``accelerate launch`` every
+process trains each trial together and the main process installs the choice. Quick
 mode, a single factor, or no dev examples train ``learning_rate`` alone. Every trial is an ordinary
 training run keyed by its own settings, so a killed search resumes at the trial it was in, and a
 trial at the recipe's own rate is the run a recipe without the search would train.
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tailor.artifacts import replace_dir, write_json_atomic
+from tailor.artifacts import replace_dir, write_json_atomic, write_text_atomic
 from tailor.workspace import Workspace
 
 MANIFEST = "train.json"
@@ -80,7 +82,15 @@ def search_rates(
         + ", ".join(f"{r['learning_rate']:.2e} → dev loss {r['dev_loss']:.3f}" for r in record)
         + f"; keeping {rate:.2e}"
     )
-    _install(best.model_dir, out / "model", manifest)
+    from accelerate import PartialState  # under accelerate launch / torchrun: every process got here
+
+    state = PartialState()
+    if state.is_main_process:  # one process writes, as training itself does
+        _install(best.model_dir, out / "model", manifest)
+        curve = best.model_dir.parent / "loss_curve.json"  # the report's loss curve: the kept run's
+        if curve.is_file():
+            write_text_atomic(out / "loss_curve.json", curve.read_text(encoding="utf-8"))
+    state.wait_for_everyone()
     return type(best)(out / "model", manifest)
 
 

@@ -39,7 +39,7 @@ def test_the_configs_cover_ddp_fsdp_and_zero2() -> None:
 def test_accelerate_launch_with_two_processes_trains_one_adapter(tmp_path: Path) -> None:
     recipe_path = init_project(tmp_path, size="tiny")
     recipe = yaml.safe_load(recipe_path.read_text())
-    recipe["finetune"] = TINY_FAST
+    recipe["finetune"] = {**TINY_FAST, "learning_rate_factors": [1, 2]}  # the search's trials, in both processes
     recipe_path.write_text(yaml.safe_dump(recipe))
     config = next(p for p in ACCELERATE_CONFIGS if p.name == "ddp-cpu.yaml")
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
@@ -49,6 +49,8 @@ def test_accelerate_launch_with_two_processes_trains_one_adapter(tmp_path: Path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads(proc.stdout)  # one JSON document: only rank 0 prints
     assert manifest["processes"] == 2 and manifest["steps"] == TINY["max_steps"]
+    trials = manifest["rate_search"]["learning_rates"]
+    assert [t["learning_rate"] for t in trials] == pytest.approx([1e-3, 2e-3]) and manifest["rate_search"]["chosen"]
     out = tmp_path / "runs" / "latest" / "finetune"
     curve = json.loads((out / "loss_curve.json").read_text())["rows"]
     assert [r["step"] for r in curve] == list(range(1, TINY["max_steps"] + 1))

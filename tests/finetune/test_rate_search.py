@@ -74,6 +74,7 @@ def test_the_lowest_dev_loss_is_installed_with_every_trial_recorded_and_a_rerun_
     chosen = out / "search" / f"lr-{search['chosen']:.2e}" / "model" / "adapter_model.safetensors"
     assert trained.model_dir == out / "model"
     assert (out / "model" / "adapter_model.safetensors").read_bytes() == chosen.read_bytes()
+    assert (out / "loss_curve.json").read_text() == (chosen.parent.parent / "loss_curve.json").read_text()
     assert any("learning rates tried" in line for line in reporter.lines)
     # Run again: every trial and the installed model are reused, nothing is trained.
     again_log = _Lines()
