@@ -110,26 +110,27 @@ def main() -> None:
     args = parser.parse_args()
     size, max_steps = ("tiny", 6) if args.smoke else ("small", args.max_steps)
     reporter, started, record = RichReporter(), time.perf_counter(), {}
+    command = "python bench/convergence_bench.py" + (" --smoke" if args.smoke else "")
+    if not args.smoke and args.max_steps != 300:
+        command += f" --max-steps {args.max_steps}"
     for name, finetune in settings(max_steps, args.smoke).items():
         if args.only and name not in args.only:
             continue
         reporter.log(f"convergence: setting {name}: {finetune}")
         record[name] = run_setting(args.out / name, size, finetune, reporter)
         sys.stderr.write(f"{name}: {record[name]['training']['steps']} steps, F1 {record[name]['f1']}\n")
-    command = "python bench/convergence_bench.py" + (" --smoke" if args.smoke else "")
-    if not args.smoke and args.max_steps != 300:
-        command += f" --max-steps {args.max_steps}"
-    write_json_atomic(
-        args.results,
-        {
-            "command": command,
-            "what": "qa F1 of baseline, rag, finetune and rag+finetune on the small synthetic world with the demo's "
-            "40-step LoRA and with LoRA trained until dev loss stopped improving (2 and 6 paraphrases per fact)",
-            "environment": environment(),
-            "settings": record,
-            "seconds": round(time.perf_counter() - started, 1),
-        },
-    )
+        write_json_atomic(  # after every setting: a stopped run keeps what finished
+            args.results,
+            {
+                "command": command,
+                "what": "qa F1 of baseline, rag, finetune and rag+finetune on the small synthetic world with the "
+                "demo's 40-step LoRA and with LoRA trained until dev loss stopped improving (2 and 6 paraphrases "
+                "per fact)",
+                "environment": environment(),
+                "settings": record,
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+        )
     sys.stdout.write(table(record) + f"\n→ {args.results}\n")
 
 
