@@ -25,12 +25,17 @@ def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively (Linux's /proc/cpuinfo; Apple silicon M2 and later)."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip().lower() in ("flags", "features"):
-                return bool(_CPU_FLAGS & set(value.split()))
-        return False
+        return bf16_in_cpuinfo(cpuinfo.read_text(errors="replace"))
     return platform.system() == "Darwin" and platform.machine() == "arm64" and "M1" not in platform.processor()
+
+
+def bf16_in_cpuinfo(text: str) -> bool:
+    """Whether /proc/cpuinfo's first ``flags`` (x86) or ``Features`` (Arm) line names a bf16 instruction set."""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            return bool(_CPU_FLAGS & set(value.split()))
+    return False
 
 
 def resolve(setting: str, cuda: bool) -> str:
