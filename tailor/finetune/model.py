@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tailor.artifacts import replace_dir
 from tailor.errors import ArtifactError, ModelError
 from tailor.models.local import TransformersGenerator
 from tailor.models.precision import resolve, torch_dtype
@@ -55,7 +56,4 @@ def export_merged(model_dir: Path, base: Path, tokenizer, target: Path) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     _merged(Path(model_dir), base, "float32").save_pretrained(str(staging))
     tokenizer.save_pretrained(str(staging))
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
-    return target
+    return replace_dir(staging, target)
