@@ -6,6 +6,7 @@ commented recipe ``tailor init`` writes, and in error messages.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -25,7 +26,9 @@ from pydantic_core import InitErrorDetails
 
 from tailor import plugins
 from tailor.errors import Problem, RecipeError
+from tailor.eval.metrics import examples_to_separate
 from tailor.eval.settings import FreshnessConfig, UntilDecidedConfig
+from tailor.finetune.settings import RaftConfig
 from tailor.models.settings import ModelConfig, PackagedModel
 from tailor.prompt.settings import PromptConfig
 from tailor.section import Section
@@ -270,6 +273,13 @@ class EvalConfig(Section):
     mode: Literal["quick", "full"] = Field(
         "full", description="suite sizes: quick (the demo's, minutes on a CPU) or full (what a decision rests on)"
     )
+    detect: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="smallest difference in a 0-1 score every suite's comparisons should detect (p < 0.05, 80% "
+        "power): sizes that count scored questions are raised to what it takes (0.3: 44; unset: the mode's)",
+    )
     compress: list[Literal["bf16", "int8", "q8_0", "q4_k_m"]] = Field(
         default_factory=list,
         description="compress: variants every local-weights strategy is also scored with (q8_0, q4_k_m: llama.cpp)",
@@ -304,7 +314,7 @@ class EvalConfig(Section):
         return self
 
     def size(self, name: str) -> int:
-        """A suite's size: the recipe's explicit value, else the mode's default for it.
+        """A suite's size: the recipe's explicit value, else the mode's default for it, raised for ``detect``.
 
         Raises:
             KeyError: no suite declares a size ``name``.
@@ -313,7 +323,10 @@ class EvalConfig(Section):
         if value is not None:
             return value
         size = plugins.sizes()[name]
-        return size.quick if self.mode == "quick" else size.full
+        default = size.quick if self.mode == "quick" else size.full
+        if self.detect is not None and size.scored:  # scores of two strategies with unrelated errors: sd ≤ √½
+            default = max(default, examples_to_separate(self.detect, math.sqrt(0.5)) or default)
+        return default
 
 
 class ConstraintsConfig(Section):
@@ -370,7 +383,7 @@ class Recipe(Section):
     strategies: list[StrategyName] = Field(
         default_factory=plugins.default_strategies,
         min_length=1,
-        description="strategies to build and compare (see `tailor plugins`; finetune, rag+finetune train: opt-in)",
+        description="strategies to build and compare (see `tailor plugins`; those that train are opt-in)",
     )
     suites: list[SuiteName] = Field(
         default_factory=lambda: list(plugins.suites()),
@@ -382,6 +395,10 @@ class Recipe(Section):
     )
     rag: RagConfig = Field(default_factory=RagConfig, description="retrieval-augmented generation")
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig, description="fine-tuning (LoRA by default)")
+    raft: RaftConfig = Field(
+        default_factory=RaftConfig,
+        description="the raft strategy: finetune's training, questions shown as rag shows them",
+    )
     eval: EvalConfig = Field(default_factory=EvalConfig, description="what every strategy is scored on")
     cost: CostConfig = Field(default_factory=CostConfig, description="prices for the cost suite's $ figures")
     constraints: ConstraintsConfig = Field(

@@ -52,6 +52,7 @@ class Size:
     description: str
     quick: int
     full: int
+    scored: bool = False  # counts the questions the suite's scores (0 to 1) rest on: eval.detect sizes it
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ def listing() -> dict[str, dict[str, dict[str, Any]]]:
             name: {
                 "summary": s.summary,
                 "needs": list(s.needs),
-                "sizes": {z.name: {"quick": z.quick, "full": z.full} for z in s.sizes},
+                "sizes": {z.name: {"quick": z.quick, "full": z.full, "scored": z.scored} for z in s.sizes},
             }
             for name, s in suites().items()
         },

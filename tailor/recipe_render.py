@@ -54,6 +54,7 @@ def _render_section(section: BaseModel, pad: str, lines: list[str]) -> None:
     if isinstance(section, EvalConfig):
         set_sizes = section.model_extra or {}
         for size in plugins.sizes().values():
-            note = f"  # {size.description} (default: {size.quick} quick, {size.full} full)"
+            raised = ", or what eval.detect needs" if size.scored else ""
+            note = f"  # {size.description} (default: {size.quick} quick, {size.full} full{raised})"
             value = set_sizes.get(size.name)
             lines.append(f"{pad}# {size.name}:{note}" if value is None else f"{pad}{size.name}: {value}{note}")

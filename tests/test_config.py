@@ -19,6 +19,7 @@ from tailor.config import (
     FreshnessConfig,
     GenerationConfig,
     PromptConfig,
+    RaftConfig,
     RagConfig,
     Recipe,
     ServeConfig,
@@ -54,6 +55,8 @@ INSTANCES = [
     FinetuneConfig(method="full", target_modules=["q_proj", "v_proj"], max_steps=3, knowledge=False, strict=True),
     FinetuneConfig(canaries=CanaryConfig(count=4, repetitions=[2, 8]), packing=False, knowledge_qa=0),
     CanaryConfig(count=3),
+    RaftConfig(oracle=0.5, seq_tokens=512),
+    EvalConfig(mode="quick", detect=0.3),
     ServeConfig(port=9000, dataset="qa", strategies=["rag"], keys="k.yaml", batch_size=1, max_queue=3),
     ConstraintsConfig(
         min_quality=0.5, usd_per_1k_answers=0.02, latency_p95_s=2.0, data_change="weekly", privacy="strict"
@@ -112,6 +115,26 @@ def test_shipped_configs_are_valid_and_start_with_their_command(path: Path) -> N
 
 def test_configs_exist() -> None:
     assert CONFIGS
+
+
+def test_eval_detect_sizes_every_scored_count_to_detect_that_difference() -> None:
+    from tailor import plugins
+    from tailor.eval.metrics import detectable_difference
+
+    quick = EvalConfig(mode="quick", detect=0.3)
+    scored = [s for s in plugins.sizes().values() if s.scored]
+    assert {s.name for s in scored} >= {"leakage_probes", "robustness_questions", "bias_questions"}
+    for size in scored:
+        # (1.96 + 0.84)² · ½ / 0.3² = 43.6: 44 questions, each suite's comparisons then detect 0.30 or less.
+        assert quick.size(size.name) == max(size.quick, 44)
+        assert detectable_difference(quick.size(size.name)) <= 0.3
+        assert EvalConfig(mode="full", detect=0.3).size(size.name) == max(size.full, 44)
+    assert quick.size("canary_candidates") == EvalConfig(mode="quick").size("canary_candidates")  # not a score count
+    assert EvalConfig(mode="quick", detect=0.3, leakage_probes=5).size("leakage_probes") == 5  # explicit wins
+    assert EvalConfig(mode="quick").size("leakage_probes") == plugins.sizes()["leakage_probes"].quick  # unset: as was
+    for bad in (0, 1, 1.5):
+        with pytest.raises(ValueError, match="detect"):
+            EvalConfig(detect=bad)
 
 
 def test_suites_and_mode_override_the_recipe_and_unknown_suites_are_refused() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from tailor.contract import asker
 from tailor.finetune.canaries import Canary, make_canaries
@@ -31,6 +32,16 @@ class Sample:
 
     record: TrainRecord
     messages: tuple[Message, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What one adapter learns from and where it is kept: finetune's, or another strategy's (raft's)."""
+
+    samples: list[Sample]
+    dev: list[Sample]  # task examples whose loss chooses the step kept (empty: none)
+    out: Path  # model/, checks.json, loss_curve.json, checkpoints/ and the learning-rate search go here
+    max_tokens: int  # the longest sequence; longer ones are cut
 
 
 def planted_canaries(ws: Workspace) -> list[Canary]:

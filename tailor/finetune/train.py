@@ -35,6 +35,7 @@ from tailor.finetune.canaries import write_canaries
 from tailor.finetune.checks import check_training_data
 from tailor.finetune.data import (
     Sample,
+    TrainingPlan,
     evaluation_examples,
     pack_batch,
     packed_loss,
@@ -153,23 +154,33 @@ def _fingerprint(
     return h.hexdigest()[:16]
 
 
-def ensure_finetuned(ws: Workspace, *, strict: bool | None = None) -> TrainedModel:
+def finetune_plan(ws: Workspace) -> TrainingPlan:
+    """What finetune's adapter learns from: :func:`training_samples`, dev asked as baseline asks, under OUT/finetune."""
+    cfg = ws.recipe.finetune
+    dev = task_samples(ws, "dev") if cfg.dev_every else []
+    return TrainingPlan(training_samples(ws), dev, finetune_dir(ws), cfg.max_seq_tokens)
+
+
+def ensure_finetuned(ws: Workspace, *, strict: bool | None = None, plan: TrainingPlan | None = None) -> TrainedModel:
     """The trained model for the recipe: reused when current, else checked, trained (or resumed) and saved.
+    ``plan``: what to train on and where (default: finetune's, :func:`finetune_plan`).
 
     Raises:
         DataError: an evaluation example is in the training data, or (strict) any data-check finding.
         ModelError: the recipe's model cannot be trained (an endpoint).
     """
-    cfg, out = ws.recipe.finetune, finetune_dir(ws)
+    cfg = ws.recipe.finetune
     base = base_model_dir(ws)
-    samples = training_samples(ws)
+    plan = plan or finetune_plan(ws)
+    samples, out = plan.samples, plan.out
     canaries = planted_canaries(ws)
     if canaries:
         write_canaries(out / "canaries.json", canaries)
     else:
         (out / "canaries.json").unlink(missing_ok=True)
-    rows = _checked_rows(ws, samples, evaluation_examples(ws), out, cfg.strict if strict is None else strict)
-    dev = tokenize(task_samples(ws, "dev"), ws.generator.tokenizer, cfg.max_seq_tokens) if cfg.dev_every else []
+    strict = cfg.strict if strict is None else strict
+    rows = _checked_rows(ws, samples, evaluation_examples(ws), out, strict, plan.max_tokens)
+    dev = tokenize(plan.dev, ws.generator.tokenizer, plan.max_tokens) if cfg.dev_every else []
 
     def train(at: Workspace, where: Path) -> TrainedModel:
         fingerprint = _fingerprint(at, rows, base, dev=dev)
@@ -182,32 +193,34 @@ def ensure_finetuned(ws: Workspace, *, strict: bool | None = None) -> TrainedMod
 
 
 def continue_finetuned(
-    ws: Workspace, start: TrainedModel, samples: list[Sample], out: Path, eval_examples
+    ws: Workspace, start: TrainedModel, samples: list[Sample], out: Path, eval_examples, max_tokens: int | None = None
 ) -> TrainedModel:
     """``start``'s model trained further on ``samples`` (``ws.recipe.finetune``'s steps and settings), saved
     under ``out/model``; ``start`` is never modified. Reused when ``out`` holds the same continuation.
+    ``max_tokens``: the longest sequence (default ``finetune.max_seq_tokens``).
 
     Raises:
         DataError: a training record repeats one of ``eval_examples`` (or, strict, any data-check finding).
     """
     base = base_model_dir(ws)
-    rows = _checked_rows(ws, samples, eval_examples, out, ws.recipe.finetune.strict)
+    cfg = ws.recipe.finetune
+    rows = _checked_rows(ws, samples, eval_examples, out, cfg.strict, max_tokens or cfg.max_seq_tokens)
     fingerprint = _fingerprint(ws, rows, base, start.manifest["fingerprint"])
     return _current(ws, out, fingerprint) or _train(ws, rows, base, fingerprint, out, samples=samples, init=start)
 
 
-def _checked_rows(ws: Workspace, samples: list[Sample], eval_examples, out: Path, strict: bool) -> list[dict]:
-    """Check the training data against the evaluated examples (report in ``out/checks.json``), then tokenize."""
-    cfg = ws.recipe.finetune
+def _checked_rows(
+    ws: Workspace, samples: list[Sample], eval_examples, out: Path, strict: bool, max_tokens: int
+) -> list[dict]:
+    """Check the training data against the evaluated examples (report in ``out/checks.json``), then tokenize
+    (cut to ``max_tokens``)."""
     records = [s.record for s in samples]
-    report = check_training_data(
-        records, eval_examples, max_tokens=cfg.max_seq_tokens, count_tokens=ws.generator.count_tokens
-    )
+    report = check_training_data(records, eval_examples, max_tokens=max_tokens, count_tokens=ws.generator.count_tokens)
     write_json_atomic(out / "checks.json", report.to_dict())
     for f in report.findings:
         ws.reporter.log(f"data check {f.severity}: {f.check}: {f.message}")
     report.raise_if(strict)
-    return tokenize(samples, ws.generator.tokenizer, cfg.max_seq_tokens)
+    return tokenize(samples, ws.generator.tokenizer, max_tokens)
 
 
 def _current(ws: Workspace, out: Path, fingerprint: str) -> TrainedModel | None:

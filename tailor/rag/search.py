@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tailor import plugins
 from tailor.artifacts import read_json_artifact, write_json_atomic
 from tailor.contract import PromptBuilder
 from tailor.data.examples import TaskDataset
@@ -112,19 +113,19 @@ def tuned_path(ws: Workspace, strategy: str, dataset: TaskDataset) -> Path:
 
 def fingerprint(ws: Workspace, strategy: str, dataset: TaskDataset) -> str:
     """Everything the search depends on; a saved choice with another fingerprint is stale. rag+finetune's
-    model is the fine-tuned one, which its ``finetune:`` section and the train split determine."""
+    model is the fine-tuned one, which its ``finetune:`` section (one of the strategy's ``sections``) and
+    the train split determine."""
     r = ws.recipe
     parts = {
         "strategy": strategy,
         "model": ws.model_identity(),
         "generation": asdict(ws.settings_for(dataset)),
-        "sections": [getattr(r, s).model_dump(mode="json") for s in ("prompt", "rag", "finetune")],
+        # prompt's budget and the recipe sections the strategy reads (rag+finetune's: its training too)
+        "sections": [getattr(r, s).model_dump(mode="json") for s in ("prompt", *plugins.strategy(strategy).sections)],
         "seed": r.seed,
         "examples": [e.model_dump(mode="json") for e in dataset.examples if e.split in ("train", "dev")],
         "corpus": [(d.doc_id, d.content_hash, sorted(d.groups)) for d in ws.corpus],
     }
-    if strategy == "rag":  # the base model answers: fine-tuning settings do not matter
-        parts["sections"] = parts["sections"][:2]
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from tailor.contract import PromptedStrategy, Strategy
 from tailor.data.examples import TaskDataset
-from tailor.finetune.data import evaluation_examples, training_samples
+from tailor.finetune.data import Sample, evaluation_examples, training_samples
 from tailor.finetune.model import load_tuned_model
-from tailor.finetune.train import TUNED, base_model_dir, continue_finetuned, ensure_finetuned, finetune_dir
+from tailor.finetune.train import (
+    TUNED,
+    TrainedModel,
+    base_model_dir,
+    continue_finetuned,
+    ensure_finetuned,
+    finetune_dir,
+)
 from tailor.models.base import Generator
 from tailor.plugins import StrategySpec
 from tailor.prompt.builder import baseline_builder
 from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
 from tailor.workspace import Shared, Workspace
 
-TUNED_GENERATOR: Shared[Generator] = Shared("finetune-generator")
 MANIFEST_KEYS = (
     "method",
     "steps",
@@ -33,13 +41,42 @@ MANIFEST_KEYS = (
 )
 
 
-def tuned(ws: Workspace) -> tuple[Any, Generator, dict[str, Any]]:
+@dataclass(frozen=True)
+class Adapter:
+    """A trained model strategies answer with: how it is trained, and where a workspace keeps it."""
+
+    trained: Shared[TrainedModel]
+    generator: Shared[Generator]
+    suffix: str  # after the base model's name: the tuned generator's name
+    ensure: Callable[[Workspace], TrainedModel]  # trained (or reused) for the workspace's recipe
+    # (what changed, as a workspace; the new version's whole workspace) → the records an update trains on
+    samples: Callable[[Workspace, Workspace], list[Sample]]
+    where: Callable[[Workspace], Path]  # its directory under OUT
+    max_tokens: Callable[[Workspace], int]  # its longest training sequence
+
+
+FINETUNE = Adapter(
+    TUNED,
+    Shared("finetune-generator"),
+    "+ft",
+    ensure_finetuned,
+    lambda delta, _: training_samples(delta),
+    finetune_dir,
+    lambda ws: ws.recipe.finetune.max_seq_tokens,
+)
+
+
+def tuned(ws: Workspace, adapter: Adapter = FINETUNE) -> tuple[Any, Generator, dict[str, Any]]:
     """The fine-tuned model (trained once per workspace), a generator over it, and what training reported."""
-    trained = ws.shared(TUNED, lambda: ensure_finetuned(ws))
+    trained = ws.shared(adapter.trained, lambda: adapter.ensure(ws))
     generator = ws.shared(
-        TUNED_GENERATOR,
+        adapter.generator,
         lambda: load_tuned_model(
-            trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, f"{ws.generator.name}+ft", ws.generator.dtype
+            trained.model_dir,
+            base_model_dir(ws),
+            ws.generator.tokenizer,
+            f"{ws.generator.name}{adapter.suffix}",
+            ws.generator.dtype,
         ),
     )
     return trained, generator, {k: trained.manifest.get(k) for k in MANIFEST_KEYS}
@@ -50,17 +87,17 @@ def tuned_generator(ws: Workspace) -> Generator:
     return tuned(ws)[1]
 
 
-def retrain(up: Update) -> Cost:
-    """Train the old adapter further on what changed (once per update; finetune and rag+finetune share it)."""
-    old = up.old.shared(TUNED, lambda: ensure_finetuned(up.old))
+def retrain(up: Update, adapter: Adapter = FINETUNE) -> Cost:
+    """Train the old adapter further on what changed (once per update; the strategies sharing it share this)."""
+    old = up.old.shared(adapter.trained, lambda: adapter.ensure(up.old))
 
     def train():
         delta = up.new.derive(corpus=up.changed_docs, datasets=(replace(up.dataset, examples=up.trained),))
-        samples = training_samples(delta)
+        samples = adapter.samples(delta, up.new)
         never = [*evaluation_examples(up.old), *up.questions]
-        return continue_finetuned(up.new, old, samples, finetune_dir(up.new), never)
+        return continue_finetuned(up.new, old, samples, adapter.where(up.new), never, adapter.max_tokens(up.new))
 
-    trained = up.new.shared(TUNED, train)
+    trained = up.new.shared(adapter.trained, train)
     m = trained.manifest
     sequences = int(m.get("sequences") or 0)
     return Cost(

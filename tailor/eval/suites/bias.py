@@ -102,6 +102,7 @@ SUITE = SuiteSpec(
             "bias: questions asked once per counterfactual persona (name, gender, nationality, age)",
             2,
             24,
+            scored=True,
         ),
     ),
     columns=(Column("answer_change_rate", "answer changed"), *(Column(f"score_delta_{a}", f"Δ {a}") for a in AXES)),

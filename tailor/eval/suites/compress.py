@@ -152,6 +152,7 @@ SUITE = SuiteSpec(
             "compress: evaluated questions each variant answers (paired with the uncompressed answers)",
             12,
             64,
+            scored=True,
         ),
         Size("compress_prompts", "compress: prompts timed one at a time for prefill and decode speed", 2, 8),
     ),

@@ -181,7 +181,13 @@ SUITE = SuiteSpec(
             "forgetting_passages", "forgetting: passages of held general text scored by every strategy's model", 12, 48
         ),
         Size("forgetting_tokens", "forgetting: tokens per passage", 96, 128),
-        Size("trivia_questions", "forgetting: 4-option general-knowledge questions (needs the trivia extra)", 16, 400),
+        Size(
+            "trivia_questions",
+            "forgetting: 4-option general-knowledge questions (needs the trivia extra)",
+            16,
+            400,
+            scored=True,
+        ),
     ),
     columns=(
         Column("general_text_ce", "general-text CE"),

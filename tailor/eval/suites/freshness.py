@@ -344,7 +344,15 @@ SUITE = SuiteSpec(
     summary="after the documents change (a new version, or simulated edits): each strategy updated as in "
     "practice; F1 and stale answers before/after",
     order=70,
-    sizes=(Size("freshness_questions", "freshness: questions about facts that changed in the new version", 8, 64),),
+    sizes=(
+        Size(
+            "freshness_questions",
+            "freshness: questions about facts that changed in the new version",
+            8,
+            64,
+            scored=True,
+        ),
+    ),
     columns=(
         Column("changed_f1_before", "F1 before"),
         Column("changed_f1_after", "F1 after"),

@@ -298,6 +298,7 @@ SUITE = SuiteSpec(
             "nearest training text)",
             4,
             24,
+            scored=True,
         ),
     ),
     columns=(

@@ -223,7 +223,13 @@ SUITE = SuiteSpec(
     summary="cross-user leakage (probes about other groups' documents) and canary exposure / extraction",
     order=60,
     sizes=(
-        Size("leakage_probes", "leakage: questions from users about documents of groups they are not in", 8, 48),
+        Size(
+            "leakage_probes",
+            "leakage: questions from users about documents of groups they are not in",
+            8,
+            48,
+            scored=True,
+        ),
         Size(
             "canary_candidates",
             "leakage: random secrets each canary is ranked against (exposure <= log2(n+1) bits)",

@@ -235,6 +235,7 @@ SUITE = SuiteSpec(
             "robustness: evaluated questions asked again with typos, paraphrase, distractor and injections",
             5,
             32,
+            scored=True,
         ),
     ),
     columns=(
