@@ -1,6 +1,7 @@
 """RAFT against plain fine-tuning behind the same retrieval: rag+finetune and raft on the small world.
 
     python bench/raft_bench.py              # → bench/results/raft.json (about 20 minutes on 2 CPU cores)
+    python bench/raft_bench.py --steps 120  # another step count, added to what is recorded
     python bench/raft_bench.py --smoke      # the tiny world, a few steps: checks the script runs
 
 Not a peer comparison: it asks the question RAFT (Zhang et al., 2024) raises for tailor's
@@ -21,6 +22,7 @@ comparable across the two: raft's dev examples are shown with their chunks).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -82,16 +84,18 @@ def main() -> None:
     args = parser.parse_args()
     size = "tiny" if args.smoke else "small"
     steps = args.steps or [4 if args.smoke else DEMO_SCALE[size].finetune_steps]
-    reporter, started, record = RichReporter(), time.perf_counter(), {}
+    reporter, started = RichReporter(), time.perf_counter()
     command = "python bench/raft_bench.py" + (" --smoke" if args.smoke else "")
     command += f" --steps {' '.join(map(str, args.steps))}" if args.steps else ""
+    # Runs at other step counts already recorded are kept: each names the command that made it.
+    record = json.loads(args.results.read_text())["runs"] if args.results.is_file() else {}
     for n in steps:
         reporter.log(f"raft bench: {n} steps")
-        record[f"{n} steps"] = run(args.out / f"steps-{n}", size, n, reporter)
+        record[f"{n} steps"] = {"command": command} | run(args.out / f"steps-{n}", size, n, reporter)
         write_json_atomic(  # after every run: a stopped bench keeps what finished
             args.results,
             {
-                "command": command,
+                "command": command,  # the latest; each run records its own
                 "what": "qa F1 of rag, rag+finetune (plain LoRA behind rag) and raft (LoRA trained on questions "
                 "shown with their retrieved chunks) on the small synthetic world, same finetune settings",
                 "environment": environment(),

@@ -259,20 +259,32 @@ def tune_finetune(
     export: Annotated[
         Path | None, typer.Option(metavar="<dir>", help="also write the merged model here (plain HF directory)")
     ] = None,
+    raft: Annotated[
+        bool,
+        typer.Option(
+            "--raft", help="train the raft strategy's adapter instead: questions shown with their retrieved chunks"
+        ),
+    ] = False,
 ) -> None:
     """Check the training data, then train (LoRA by default) on the train split and the corpus.
 
     Writes OUT/finetune/model/ (peft adapter, or full model), checks.json, loss_curve.json and, with
-    finetune.canaries, canaries.json. Checkpoints every finetune.save_steps; rerun the same command
-    after an interruption to resume. Evaluation examples found in the training data always stop the
-    run. Several processes or GPUs: accelerate launch --config_file configs/accelerate/ddp.yaml -m
-    tailor tune finetune (see configs/accelerate/).
+    finetune.canaries, canaries.json; with --raft the same under OUT/raft/ (the index is ingested
+    first). Checkpoints every finetune.save_steps; rerun the same command after an interruption to
+    resume. Evaluation examples found in the training data always stop the run. Several processes or
+    GPUs: accelerate launch --config_file configs/accelerate/ddp.yaml -m tailor tune finetune (see
+    configs/accelerate/).
     """
     from tailor.finetune.model import export_merged
     from tailor.finetune.train import base_model_dir, ensure_finetuned
 
     ws = _workspace(recipe, _reporter())
-    trained = ensure_finetuned(ws, strict=strict)
+    if raft:
+        from tailor.strategies.raft import ensure_raft
+
+        trained = ensure_raft(ws, strict=strict)
+    else:
+        trained = ensure_finetuned(ws, strict=strict)
     if export is not None and rank_zero():
         path = export_merged(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, export)
         ws.reporter.log(f"finetune: merged model written to {path}")

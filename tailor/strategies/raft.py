@@ -23,11 +23,12 @@ from tailor.workspace import Shared, Workspace
 NAME = "raft"
 
 
-def ensure_raft(ws: Workspace) -> TrainedModel:
-    """raft's adapter for the recipe (the index ingested first): reused when current, else trained."""
+def ensure_raft(ws: Workspace, *, strict: bool | None = None) -> TrainedModel:
+    """raft's adapter for the recipe (the index ingested first): reused when current, else trained
+    (``strict``: as :func:`tailor.finetune.train.ensure_finetuned`'s)."""
     index = ws.shared(INDEX, lambda: ensure_index(ws)).index
     ws.reporter.log(f"raft: training questions shown with their retrieved chunks → {raft_dir(ws)}")
-    return ensure_finetuned(ws, plan=raft_plan(ws, index))
+    return ensure_finetuned(ws, strict=strict, plan=raft_plan(ws, index))
 
 
 RAFT = Adapter(

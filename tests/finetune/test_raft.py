@@ -146,8 +146,18 @@ def test_raft_is_a_strategy_with_its_own_adapter_beside_finetunes_and_an_update_
     recipe["eval"] = {"freshness": {"retrain_steps": 1}, "freshness_questions": 2, "limit": 4}
     recipe["prompt"] = {"candidates": 2, "dev_size": 2, "confirm_size": 1}  # each search runs, tries one variant
     path.write_text(yaml.safe_dump(recipe))
-    results = evaluate(open_workspace(load_recipe(path), _Lines()))
+    from typer.testing import CliRunner
+
+    from tailor.cli import app
+
+    tuned = CliRunner().invoke(app, ["tune", "finetune", "--raft", "--json", "--recipe", str(path)])
+    assert tuned.exit_code == 0, tuned.output
     out = tmp_path / "runs" / "latest"
+    assert json.loads(tuned.stdout)["model_dir"] == str(out / "raft" / "model")
+    assert not (out / "finetune" / "model").exists()  # --raft trains raft's adapter alone
+    log = _Lines()
+    results = evaluate(open_workspace(load_recipe(path), log))
+    assert any(f"{out / 'raft' / 'model'} (2 steps)" in line for line in log.lines)  # what tune trained is used
     plain, raft = (json.loads((out / d / "model" / "train.json").read_text()) for d in ("finetune", "raft"))
     assert raft["steps"] == plain["steps"] == 2 and raft["sequences"] == plain["sequences"]
     assert raft["tokens_seen"] > 2 * plain["tokens_seen"]  # the same records, each question with its chunks
