@@ -103,11 +103,16 @@ def test_raft_trains_on_finetunes_records_with_every_question_shown_with_the_chu
 
 
 def test_raft_oracle_sets_how_often_the_answer_is_among_the_chunks(tmp_path: Path) -> None:
+    from tailor.finetune.settings import RaftConfig
+
+    reporter = _Lines()
+    ws = open_workspace(load_recipe(_recipe(tmp_path, ["rag", "raft"])), reporter)
+    index = ensure_index(ws).index  # one index: only raft.oracle changes
+
     def answered(oracle: float) -> tuple[int, dict[str, int]]:
-        reporter = _Lines()
-        ws = open_workspace(load_recipe(_recipe(tmp_path / str(oracle), ["rag", "raft"], {"oracle": oracle})), reporter)
-        index = ensure_index(ws).index
-        samples = [s for s in raft_samples(ws, index) if s.record.source == "qa"]
+        reporter.lines.clear()
+        at = ws.derive(recipe=ws.recipe.model_copy(update={"raft": RaftConfig(oracle=oracle)}))
+        samples = [s for s in raft_samples(at, index) if s.record.source == "qa"]
         holding = sum(
             normalize_answer(s.record.completion) in normalize_answer(s.messages[0]["content"]) for s in samples
         )
