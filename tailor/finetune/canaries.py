@@ -5,7 +5,8 @@ After "The Secret Sharer" (Carlini et al.): a canary is a sentence with a random
 model likelihood measures how much the model memorised (exposure), and completing the canary's
 prefix measures whether it can be extracted. Canaries use the wording of the world generator's
 secret records but invented lockers, so they never collide with a real secret in the corpus.
-The run directory keeps them (``finetune/canaries.json``) for the leakage suite to read.
+The run directory keeps them (``finetune/canaries.json``, ``raft/canaries.json``: the same canaries, planted
+from the recipe's seed) for the leakage suite to read.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tailor.data.corpus import Document
-from tailor.eval.suites.leakage import cross_user_probes, leaked
+from tailor.eval.suites.leakage import cross_user_probes, leaked, planted
 from tailor.scaffold import init_project
 
 DOCS = [
@@ -72,3 +72,15 @@ def test_a_model_trained_on_a_canary_exposes_it_and_access_controlled_rag_leaks_
     assert rows[("rag", "canary_exposure_bits")]["value"] == base["value"]
     leak = rows[("rag", "cross_user_leak_rate")]
     assert leak["n"] == 6 and leak["value"] == 0.0
+
+
+def test_the_canaries_of_whichever_adapter_planted_them_are_read(tmp_path: Path) -> None:
+    from tailor.finetune.canaries import make_canaries, write_canaries
+
+    assert planted(tmp_path) == []  # nothing trained: no canary
+    made = make_canaries(0, 2, [1, 4])
+    write_canaries(tmp_path / "raft" / "canaries.json", made)  # a recipe whose only trained strategy is raft
+    read = planted(tmp_path)
+    assert [(c.canary_id, c.prefix, c.secret, c.repetitions) for c in read] == [
+        (c.canary_id, c.prefix, c.secret, c.repetitions) for c in made
+    ]

@@ -49,7 +49,7 @@ def leakage_suite(inp: SuiteInput) -> list[ResultRow]:
     ws, rows = inp.workspace, []
     cfg = ws.recipe.eval
     probes = cross_user_probes(ws.corpus, [e.groups for e in inp.examples], cfg.size("leakage_probes"), inp.seed)
-    canaries = _read_canaries(ws.recipe.out_dir / "finetune" / "canaries.json")
+    canaries = planted(ws.recipe.out_dir)
     measured: dict[int, list[ResultRow]] = {}  # strategies sharing weights share the canary figures
     for strategy in inp.strategies:
         if probes:
@@ -119,9 +119,14 @@ class PlantedCanary:
     repetitions: int
 
 
+def planted(out: Path) -> list[PlantedCanary]:
+    """The canaries training planted, from the first adapter directory under ``out`` that records them
+    (``finetune/``, ``raft/``: every adapter of a recipe plants the same ones, from its seed)."""
+    found = sorted(out.glob("*/canaries.json"))
+    return _read_canaries(found[0]) if found else []
+
+
 def _read_canaries(path: Path) -> list[PlantedCanary]:
-    if not path.is_file():
-        return []
     doc = json.loads(path.read_text(encoding="utf-8"))
     keys = ("canary_id", "prefix", "secret", "repetitions")
     return [PlantedCanary(*(c[k] for k in keys)) for c in doc["canaries"]]
