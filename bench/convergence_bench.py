@@ -58,20 +58,8 @@ def settings(max_steps: int, smoke: bool) -> dict[str, dict[str, Any]]:
 
 def run_setting(root: Path, size: str, finetune: dict[str, Any], reporter) -> dict[str, Any]:
     """One run directory: the demo's recipe with ``finetune`` changed; returns what the record keeps."""
-    if root.exists():  # a reused adapter or prompt would make the seconds a rerun's
-        shutil.rmtree(root)
-    path = init_project(root, size=size, out=".", demo=DEMO_SCALE[size])
-    recipe = yaml.safe_load(path.read_text())
-    recipe["strategies"] = STRATEGIES
-    recipe["suites"] = ["task"]
-    recipe["data"]["examples"] = recipe["data"]["examples"][:1]  # qa: the new-knowledge task
-    recipe["finetune"] = {**recipe.get("finetune", {}), **finetune}
-    path.write_text(yaml.safe_dump(recipe))
     start = time.perf_counter()
-    results = evaluate(open_workspace(load_recipe(path), reporter))
-    rows = [r for r in results["results"] if r["dataset"] == "qa" and r["suite"] == "task"]
-    f1 = {r["strategy"]: r for r in rows if r["metric"] == "token_f1" and not r.get("variant")}
-    deltas = {(r["strategy"], r.get("vs")): r for r in rows if r["metric"] == "token_f1_delta" and r.get("vs")}
+    results, f1, deltas = qa_run(root, size, STRATEGIES, finetune, reporter)
     training = results["builds"]["qa"]["finetune"]
     return {
         "finetune": finetune,
@@ -83,6 +71,25 @@ def run_setting(root: Path, size: str, finetune: dict[str, Any], reporter) -> di
         "pairs": {f"{a} vs {b}": _pair(deltas, a, b) for a, b in PAIRS},
         "seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def qa_run(root: Path, size: str, strategies: list[str], finetune: dict[str, Any], reporter):
+    """The demo's recipe in a fresh ``root``, qa only, task suite only, ``strategies`` with ``finetune``
+    changed, evaluated: (results.json, token F1 row per strategy, F1 difference row per (strategy, vs))."""
+    if root.exists():  # a reused adapter or prompt would make the seconds a rerun's
+        shutil.rmtree(root)
+    path = init_project(root, size=size, out=".", demo=DEMO_SCALE[size])
+    recipe = yaml.safe_load(path.read_text())
+    recipe["strategies"] = strategies
+    recipe["suites"] = ["task"]
+    recipe["data"]["examples"] = recipe["data"]["examples"][:1]  # qa: answers are new facts in the documents
+    recipe["finetune"] = {**recipe.get("finetune", {}), **finetune}
+    path.write_text(yaml.safe_dump(recipe))
+    results = evaluate(open_workspace(load_recipe(path), reporter))
+    rows = [r for r in results["results"] if r["dataset"] == "qa" and r["suite"] == "task"]
+    f1 = {r["strategy"]: r for r in rows if r["metric"] == "token_f1" and not r.get("variant")}
+    deltas = {(r["strategy"], r.get("vs")): r for r in rows if r["metric"] == "token_f1_delta" and r.get("vs")}
+    return results, f1, deltas
 
 
 def _figure(row: dict[str, Any]) -> dict[str, Any]:

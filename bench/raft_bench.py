@@ -23,22 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-from convergence_bench import _figure, _pair
+from convergence_bench import _figure, _pair, qa_run
 
 from tailor.artifacts import write_json_atomic
 from tailor.eval.results import environment
-from tailor.eval.runner import evaluate
 from tailor.progress import RichReporter
 from tailor.recipe_file import load_recipe
-from tailor.scaffold import DEMO_SCALE, init_project
-from tailor.workspace import open_workspace
+from tailor.scaffold import DEMO_SCALE
 
 STRATEGIES = ["rag", "rag+finetune", "raft"]
 PAIRS = (("raft", "rag+finetune"), ("raft", "rag"), ("rag+finetune", "rag"))
@@ -47,27 +43,15 @@ TRAINING = ("steps", "epochs", "sequences", "tokens_seen", "tokens_per_s", "trai
 
 def run(root: Path, size: str, steps: int, reporter) -> dict[str, Any]:
     """One run directory: the demo's recipe, qa only, the three strategies at ``steps`` training steps."""
-    if root.exists():  # a reused adapter or prompt would make the seconds a rerun's
-        shutil.rmtree(root)
-    path = init_project(root, size=size, out=".", demo=DEMO_SCALE[size])
-    recipe = yaml.safe_load(path.read_text())
-    recipe["strategies"] = STRATEGIES
-    recipe["suites"] = ["task"]
-    recipe["data"]["examples"] = recipe["data"]["examples"][:1]  # qa: the task with answers in the documents
-    recipe["finetune"] = {**recipe.get("finetune", {}), "max_steps": steps}
-    path.write_text(yaml.safe_dump(recipe))
     start = time.perf_counter()
-    results = evaluate(open_workspace(load_recipe(path), reporter))
-    rows = [r for r in results["results"] if r["dataset"] == "qa" and r["suite"] == "task"]
-    f1 = {r["strategy"]: r for r in rows if r["metric"] == "token_f1" and not r.get("variant")}
-    deltas = {(r["strategy"], r.get("vs")): r for r in rows if r["metric"] == "token_f1_delta" and r.get("vs")}
+    results, f1, deltas = qa_run(root, size, STRATEGIES, {"max_steps": steps}, reporter)
     training = {}
     for name in ("rag+finetune", "raft"):
         built = results["builds"]["qa"][name]["finetune"]
         training[name] = {k: built.get(k) for k in TRAINING} | {"dev": built.get("dev")}
     return {
         "finetune": {"max_steps": steps},
-        "raft": load_recipe(path).raft.model_dump(),
+        "raft": load_recipe(root / "tailor.yaml").raft.model_dump(),
         "training": training,
         "f1": {s: _figure(f1[s]) for s in STRATEGIES if s in f1},
         "pairs": {f"{a} vs {b}": _pair(deltas, a, b) for a, b in PAIRS},
