@@ -1,6 +1,6 @@
 """RAFT against plain fine-tuning behind the same retrieval: rag+finetune and raft on the small world.
 
-    python bench/raft_bench.py              # → bench/results/raft.json (about 20 minutes on 2 CPU cores)
+    python bench/raft_bench.py              # → bench/results/raft.json (about 16 minutes on 2 CPU cores)
     python bench/raft_bench.py --steps 120  # another step count, added to what is recorded
     python bench/raft_bench.py --smoke      # the tiny world, a few steps: checks the script runs
 
