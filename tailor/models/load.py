@@ -61,14 +61,16 @@ def _load(recipe: Recipe, log: Callable[[str], None]) -> Generator:
     if isinstance(model, PackagedModel | GGUFModel) and model.backend == "llamacpp":
         from tailor.models.llamacpp import LlamaCppGenerator
 
-        path = packaged_gguf(model.name) if isinstance(model, PackagedModel) else recipe.resolve(model.path)
+        path = packaged_gguf(model.name, log) if isinstance(model, PackagedModel) else recipe.resolve(model.path)
         return LlamaCppGenerator(path, name=getattr(model, "name", None))
     if isinstance(model, PackagedModel):
-        return TransformersGenerator.load(converted_dir(packaged_gguf(model.name), log), model.name, model.dtype)
+        return TransformersGenerator.load(converted_dir(packaged_gguf(model.name, log), log), model.name, model.dtype)
     if isinstance(model, GGUFModel):
         return TransformersGenerator.load(converted_dir(recipe.resolve(model.path), log), dtype=model.dtype)
     assert isinstance(model, HFModel)  # the union is closed; pydantic rejected anything else
-    return TransformersGenerator.load(recipe.resolve(model.path), dtype=model.dtype)
+    from tailor.models.hub import model_directory
+
+    return TransformersGenerator.load(model_directory(recipe, model.path), dtype=model.dtype)
 
 
 def _endpoint_tokenizer(recipe: Recipe, model: OpenAIModel, log: Callable[[str], None]) -> Path | None:
@@ -77,10 +79,11 @@ def _endpoint_tokenizer(recipe: Recipe, model: OpenAIModel, log: Callable[[str],
     estimated. A packaged model not installed here is no error: its tokens are estimated."""
     if model.tokenizer:
         return recipe.resolve(model.tokenizer)
-    from tailor.models.gguf import PACKAGED, converted_dir, packaged_gguf
+    from tailor.models.gguf import converted_dir, packaged_gguf
+    from tailor.models.packaged import catalog
 
     name = model.model.rsplit("/", 1)[-1].lower()
-    if name not in PACKAGED:
+    if name not in catalog():
         return None
     try:
         return converted_dir(packaged_gguf(name), log)

