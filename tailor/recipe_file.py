@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from tailor.config import DEFAULT_RECIPE_NAME, Recipe, dotted
 from tailor.errors import Problem, RecipeError
+from tailor.models.hub import is_repo_id
 from tailor.models.settings import GGUFModel, HFModel
 
 
@@ -147,15 +148,11 @@ def _missing_files(recipe: Recipe, lines: dict[tuple, int], file: Path) -> list[
                 )
             )
     problems += _missing_freshness_files(recipe, lines, file)
-    model = recipe.model
-    if isinstance(model, HFModel | GGUFModel) and not recipe.resolve(model.path).exists():
+    for at, model in recipe.model_fields_at():
+        local = recipe.resolve(model.path) if isinstance(model, HFModel | GGUFModel) else None
+        if local is None or local.exists() or (isinstance(model, HFModel) and is_repo_id(model.path, local)):
+            continue
         what = "model directory" if isinstance(model, HFModel) else "GGUF file"
-        problems.append(
-            Problem(
-                f"{what} not found: {recipe.resolve(model.path)}",
-                file=file,
-                line=lines.get(("model", "path")),
-                field="model.path",
-            )
-        )
+        loc = (*at, "path")
+        problems.append(Problem(f"{what} not found: {local}", file=file, line=lines.get(loc), field=dotted(loc)))
     return problems

@@ -37,6 +37,8 @@ def _scalar(value: Any) -> str:
 def _render_section(section: BaseModel, pad: str, lines: list[str]) -> None:
     for name, info in type(section).model_fields.items():
         value = getattr(section, name)
+        if isinstance(section, Recipe) and name == "model" and section.models is not None:
+            continue  # models: replaces it
         note = f"  # {info.description}" if info.description else ""
         if isinstance(value, BaseModel):
             lines.append(f"{pad}{name}:{note}")
@@ -47,6 +49,11 @@ def _render_section(section: BaseModel, pad: str, lines: list[str]) -> None:
                 item_lines: list[str] = []
                 _render_section(item, "", item_lines)
                 lines += [pad + ("  - " if i == 0 else "    ") + line for i, line in enumerate(item_lines)]
+        elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
+            lines.append(f"{pad}{name}:{note}")
+            for key, item in value.items():
+                shown = {"kind": getattr(item, "kind", None), **item.model_dump(mode="json", exclude_defaults=True)}
+                lines.append(f"{pad}  {key}: {_scalar({k: v for k, v in shown.items() if v is not None})}")
         elif value is None:
             lines.append(f"{pad}# {name}:{note}")
         else:

@@ -19,6 +19,7 @@ from tailor.config import (
 )
 from tailor.data.corpus import SUPPORTED_SUFFIXES
 from tailor.errors import DataError, Problem, RecipeError
+from tailor.models.settings import PackagedModel
 from tailor.progress import Reporter, SilentReporter
 from tailor.recipe_file import load_recipe
 from tailor.recipe_render import render_recipe
@@ -206,13 +207,13 @@ def init_from_dir(
     _guard(recipe_path, force)
     rel = _relative(docs, directory)
     example_path = _relative(Path(examples).resolve(), directory) if examples else "examples.jsonl"
-    recipe = Recipe(
-        data=DataConfig(
-            corpus=[f"{rel}/**/*{suffix}" for suffix in found],
-            examples=[ExampleSet(path=example_path)],
-            default_groups=["everyone"],
-        )
+    data = DataConfig(
+        corpus=[f"{rel}/**/*{suffix}" for suffix in found],
+        examples=[ExampleSet(path=example_path)],
+        default_groups=["everyone"],
     )
+    ladder = installed_ladder()
+    recipe = Recipe(data=data) if len(ladder) < 2 else Recipe(data=data, models=ladder)
     header = (
         f"tailor recipe over the documents in {docs}.\n"
         + (
@@ -221,6 +222,7 @@ def init_from_dir(
             else "No labelled questions? `tailor synth` writes examples.jsonl from the documents, each question\n"
             'checked (synth: below); or write your own, one {"id", "question", "answer"} object per line.\n'
         )
+        + MODELS_HINT
         + "Documents and examples without `groups` are visible to group 'everyone' (data.default_groups);\n"
         "give confidential documents `groups:` in front matter or data.access rules.\n"
         + (
@@ -231,6 +233,21 @@ def init_from_dir(
     )
     write_text_atomic(recipe_path, render_recipe(recipe, header))
     return recipe_path, found
+
+
+MODELS_HINT = (
+    "The base model is the first lever: list several under models: and every strategy is scored on each\n"
+    "(strategy@model). Packaged, offline: `tailor models` lists them; pip install 'llm-tailor[ladder]' adds\n"
+    "Qwen2.5-Coder-0.5B/1.5B-Instruct. Your own: {kind: hf, path: org/name} (a hub id) or {kind: hf, path: DIR},\n"
+    "{kind: gguf, path: FILE.gguf}, or an endpoint {kind: openai, base_url: http://HOST:PORT/v1, model: NAME}.\n"
+)
+
+
+def installed_ladder() -> dict[str, PackagedModel]:
+    """The packaged models installed here as a models: ladder, smallest first, by their short names."""
+    from tailor.models.packaged import catalog, installed_models
+
+    return {catalog()[name].short: PackagedModel(name=name) for name in installed_models()}
 
 
 def _relative(path: Path, start: Path) -> str:

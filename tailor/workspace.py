@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from tailor.config import Recipe
 from tailor.data.corpus import Document, load_corpus
 from tailor.data.examples import TaskDataset, load_datasets
+from tailor.errors import RecipeError
 from tailor.models.base import GenerationSettings, Generator
 from tailor.models.settings import TRANSPORT, OpenAIModel, PackagedModel
 from tailor.progress import Reporter, SilentReporter
@@ -74,15 +75,26 @@ class Workspace:
         return replace(self.settings, max_new_tokens=dataset.max_new_tokens)
 
 
-def open_workspace(recipe: Recipe, reporter: Reporter | None = None, generator: Generator | None = None) -> Workspace:
-    """Load datasets and corpus (cheap, and where bad input is found) before the model (slow).
+def open_workspace(
+    recipe: Recipe,
+    reporter: Reporter | None = None,
+    generator: Generator | None = None,
+    model_at: tuple[str, ...] = ("model",),
+) -> Workspace:
+    """Load datasets and corpus (cheap, and where bad input is found) before the model (slow). ``model_at``:
+    the recipe field a model that will not load is reported at (``models.NAME`` for one of several).
 
     Raises:
+        RecipeError: the recipe lists several models (see :func:`tailor.candidates.workspaces`).
         DataError: an examples file or the corpus is unusable.
         ModelError: the model cannot be loaded.
     """
-    from tailor.models.load import load_generator
+    from tailor.models.load import load_model_at
 
+    if recipe.models is not None:
+        raise RecipeError(
+            recipe.problem("lists several models: open each with tailor.candidates.workspaces(recipe)", "models")
+        )
     reporter = reporter or SilentReporter()
     datasets = tuple(load_datasets(recipe))
     corpus = tuple(load_corpus(recipe))
@@ -92,7 +104,7 @@ def open_workspace(recipe: Recipe, reporter: Reporter | None = None, generator: 
     )
     if generator is None:
         reporter.log(f"model: loading {_describe(recipe)}")
-        generator = load_generator(recipe, reporter.log)
+        generator = load_model_at(recipe, recipe.model, model_at, reporter.log)
         if getattr(generator, "dtype", None):
             reporter.log(f"model: weights in {generator.dtype} (model.dtype: {recipe.model.dtype})")
     return Workspace(recipe, datasets, corpus, generator, reporter)

@@ -1,4 +1,4 @@
-"""The package's shape: no import cycle (lazy imports count), no module over 500 lines.
+"""The package's shape: no import cycle (lazy imports count), no module over 700 lines (a warning over 500).
 
 Imports are read from the source (every ``import`` statement, inside functions too); those under
 ``if TYPE_CHECKING:`` are left out, since they never run. A cycle is a strongly connected group of
@@ -8,10 +8,12 @@ modules; the test names every module in it.
 from __future__ import annotations
 
 import ast
+import warnings
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tailor"
-MAX_LINES = 500
+MAX_LINES = 700  # a module this long is a defect (STYLE.md 10)
+WARN_LINES = 500  # a module this long is a question: is it still one idea?
 
 
 def _modules() -> dict[str, Path]:
@@ -110,10 +112,9 @@ def test_plugins_module_imports_nothing_of_tailor_at_run_time():
     assert import_graph()["tailor.plugins"] == set()
 
 
-def test_no_module_over_500_lines():
-    long = {
-        str(p.relative_to(PACKAGE.parent)): n
-        for p in PACKAGE.rglob("*.py")
-        if (n := len(p.read_text().splitlines())) > MAX_LINES
-    }
-    assert long == {}
+def test_no_module_over_700_lines():
+    sizes = {str(p.relative_to(PACKAGE.parent)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    for path, n in sizes.items():
+        if n > WARN_LINES:
+            warnings.warn(f"{path} has {n} lines: is it still one idea?", stacklevel=1)
+    assert {path: n for path, n in sizes.items() if n > MAX_LINES} == {}

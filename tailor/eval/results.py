@@ -34,6 +34,7 @@ RESULTS_KEYS = (
     "not_applicable",  # dataset → suite → why it has no rows
     "notes",  # dataset → suite → what its rows were measured on, where it says
     "sequential",  # dataset → what `tailor eval --until-decided` did: looks, n, why it stopped
+    "models",  # a run over several base models (models:): name → its recipe section, strategies, what was skipped
 )
 
 

@@ -54,3 +54,16 @@ class UntilDecidedConfig(Section):
     max_usd: float | None = Field(
         None, gt=0, description="stop once answering has cost this much per dataset, at the cost: prices"
     )
+
+
+class CostConfig(Section):
+    """Prices the cost suite turns measured time and tokens into; set them to your own."""
+
+    cpu_hour_usd: float = Field(0.10, ge=0, description="price of an hour of the CPU machine tailor ran on")
+    gpu_hour_usd: float = Field(2.50, ge=0, description="price of an hour of one GPU (used when a GPU ran the work)")
+    input_usd_per_1k_tokens: float = Field(
+        0.0, ge=0, description="an endpoint model's price per 1,000 prompt tokens (0 for local weights)"
+    )
+    output_usd_per_1k_tokens: float = Field(
+        0.0, ge=0, description="an endpoint model's price per 1,000 generated tokens (0 for local weights)"
+    )

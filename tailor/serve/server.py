@@ -34,25 +34,27 @@ def build_state(ws: Workspace, keys: KeyStore | None = None, config: ServeConfig
     Raises:
         RecipeError: serve.dataset names no dataset, or a listed strategy is not the dataset's.
     """
-    from tailor.strategies import build_strategy
+    return build_state_over([(None, ws)], keys, config)
 
-    recipe = ws.recipe
+
+def build_state_over(
+    workspaces: list[tuple[str | None, Workspace]], keys: KeyStore | None = None, config: ServeConfig | None = None
+) -> ServeState:
+    """:func:`build_state` over several base models (``models:``): each strategy of each model is served as
+    ``tailor-STRATEGY@MODEL``; a workspace named None is served as ``tailor-STRATEGY``. A strategy listed in
+    serve.strategies that a model cannot have (training on an endpoint) is served on the others.
+
+    Raises:
+        RecipeError: as :func:`build_state`.
+    """
+    recipe = workspaces[0][1].recipe
     config = config or recipe.serve
     if keys is None:  # first: a missing keys file fails before any model work
         keys = load_keys(recipe.resolve(config.keys))
-    names = [d.name for d in ws.datasets]
-    if config.dataset is not None and config.dataset not in names:
-        raise RecipeError(recipe.problem(f"no dataset {config.dataset!r}; datasets: {', '.join(names)}", "serve"))
-    dataset = next(d for d in ws.datasets if config.dataset in (None, d.name))
-    allowed = ws.strategies_for(dataset)
-    wanted = config.strategies or allowed
-    missing = [s for s in wanted if s not in allowed]
-    if missing:
-        raise RecipeError(recipe.problem(f"{missing[0]} is not a strategy of dataset {dataset.name!r}", "serve"))
     models = {}
-    for name in wanted:
-        ws.reporter.log(f"serve: building {name} for {dataset.name}")
-        models[model_name(name)] = build_strategy(name, ws, dataset).strategy
+    for label, ws in workspaces:
+        for name, strategy in _served(ws, config, strict=label is None).items():
+            models[model_name(name if label is None else f"{name}@{label}")] = strategy
     batcher = Batcher(
         models, batch_size=config.batch_size, wait_s=config.batch_wait_ms / 1000, max_queue=config.max_queue
     )
@@ -60,10 +62,43 @@ def build_state(ws: Workspace, keys: KeyStore | None = None, config: ServeConfig
     return ServeState(models, keys, batcher, config, debug_log)
 
 
+def _served(ws: Workspace, config: ServeConfig, *, strict: bool) -> dict[str, Any]:
+    """The served dataset's strategies on ``ws``'s model, built (``strict``: each listed one must be there)."""
+    from tailor.strategies import build_strategy
+
+    recipe = ws.recipe
+    names = [d.name for d in ws.datasets]
+    if config.dataset is not None and config.dataset not in names:
+        raise RecipeError(recipe.problem(f"no dataset {config.dataset!r}; datasets: {', '.join(names)}", "serve"))
+    dataset = next(d for d in ws.datasets if config.dataset in (None, d.name))
+    allowed = ws.strategies_for(dataset)
+    wanted = config.strategies or allowed
+    missing = [s for s in wanted if s not in allowed]
+    if missing and strict:
+        raise RecipeError(recipe.problem(f"{missing[0]} is not a strategy of dataset {dataset.name!r}", "serve"))
+    served = {}
+    for name in (s for s in wanted if s in allowed):
+        ws.reporter.log(f"serve: building {name} for {dataset.name} on {ws.generator.name}")
+        served[name] = build_strategy(name, ws, dataset).strategy
+    return served
+
+
 def serve(ws: Workspace, keys: KeyStore | None = None, *, host: str | None = None, port: int | None = None) -> None:
     """Run the API until SIGTERM or Ctrl-C (``keys``: default, the recipe's serve.keys file)."""
+    serve_over([(None, ws)], keys, host=host, port=port)
+
+
+def serve_over(
+    workspaces: list[tuple[str | None, Workspace]],
+    keys: KeyStore | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+) -> None:
+    """:func:`serve` over several base models, each candidate a model name (see :func:`build_state_over`)."""
+    ws = workspaces[0][1]
     config = ws.recipe.serve
-    state = build_state(ws, keys)
+    state = build_state_over(workspaces, keys)
     host, port = host or config.host, port or config.port
     ws.reporter.log(f"serve: {', '.join(state.models)} on http://{host}:{port}/v1 ({len(state.keys)} key(s))")
     run(state, host, port)

@@ -91,7 +91,9 @@ def build_report(
     split = recipe.eval.split
     answerable = [e for e in examples if e.split == split and e.kind != "unanswerable"]
     n_decision = min(len(answerable), recipe.eval.limit or len(answerable))
-    model = recipe.synth.model or recipe.model
+    from tailor.synth.pipeline import writer
+
+    model, _ = writer(recipe)
     return {
         "output": str(output),
         "seed": seed,
