@@ -18,7 +18,7 @@ from tailor.artifacts import write_json_atomic, write_text_atomic
 from tailor.contract import citations
 from tailor.errors import ArtifactError, Problem
 from tailor.eval.results import read_results
-from tailor.report import plots
+from tailor.report import field, plots
 from tailor.report.measured import Measured
 from tailor.report.recommend import Recommendation, recommend
 from tailor.report.table import label, summaries
@@ -56,6 +56,7 @@ def write_report(run_dir: Path) -> Report:
             "panels": plots.suite_panels(m, ds),
             "freshness": plots.freshness_timeline(m, ds),
             "frontier": plots.compression_frontier(m, ds),
+            "field": field_table(m, ds, rec.constraints.get("human_usd_per_answer")),
             "examples": _examples(predictions, ds, m.strategies(ds), m.primary(ds)),
             "not_applicable": sorted((results.get("not_applicable") or {}).get(ds, {}).items()),
             "notes": sorted((results.get("notes") or {}).get(ds, {}).items()),
@@ -80,6 +81,43 @@ def write_report(run_dir: Path) -> Report:
     html = write_text_atomic(run_dir / "report.html", page)
     rec_json = write_json_atomic(run_dir / "recommendation.json", rec.to_json())
     return Report(html, rec_json, rec)
+
+
+def field_table(m: Measured, ds: str, human_usd: float | None = None) -> dict[str, Any] | None:
+    """The models × strategies grid and the cost–quality table of ``ds`` as the page shows them."""
+    found = field.candidates(m, ds)
+    if not found:
+        return None
+    models, strategies, cells = field.grid(found)
+    on_usd = {c.name for c in field.frontier(found, "usd_per_1k")}
+    on_p95 = {c.name for c in field.frontier(found, "p95_s")}
+
+    def score(c: field.Candidate) -> str:
+        ci = f" ({c.ci_low:.2f}–{c.ci_high:.2f})" if c.ci_low is not None and c.ci_high is not None else ""
+        return f"{c.score:.3f}{ci}"
+
+    return {
+        "metric": m.primary(ds),
+        "n": m.row(ds, found[0].name, m.primary(ds))["n"],
+        "strategies": strategies,
+        "grid": [
+            {"model": model, "cells": [score(cells[model, s]) if (model, s) in cells else "–" for s in strategies]}
+            for model in models
+        ],
+        "candidates": [
+            {
+                "name": c.name,
+                "score": score(c),
+                "usd": "–" if c.usd_per_1k is None else f"{c.usd_per_1k:.4f}",
+                "p95": "–" if c.p95_s is None else f"{c.p95_s:.2f}",
+                "per_correct": field.usd(c.usd_per_correct),
+                "frontier_usd": c.name in on_usd,
+                "frontier_p95": c.name in on_p95,
+            }
+            for c in sorted(found, key=lambda c: -c.score)
+        ],
+        "human": None if human_usd is None else field.usd(human_usd),
+    }
 
 
 def _template():

@@ -60,6 +60,33 @@ class Measured:
         spec = plugins.strategies().get(name)
         return spec.properties() if spec else {}
 
+    @property
+    def models(self) -> list[str]:
+        """The base models of a run over several (``models:``); one-model runs: [the model's name]."""
+        recorded = self.results.get("models")
+        if recorded:
+            return list(recorded)
+        return [str((self.results.get("environment") or {}).get("model") or "model")]
+
+    def _parts(self, candidate: str) -> tuple[str, str | None, str | None]:
+        """``strategy@model@variant`` → (strategy, model or None, variant or None)."""
+        strategy, *rest = candidate.split("@")
+        model = rest[0] if rest and self.results.get("models") and rest[0] in self.results["models"] else None
+        if model is not None:
+            rest = rest[1:]
+        return strategy, model, (rest[0] if rest else None)
+
+    def strategy_of(self, candidate: str) -> str:
+        return self._parts(candidate)[0]
+
+    def model_of(self, candidate: str) -> str:
+        """The base model a candidate runs on (a one-model run's only model)."""
+        return self._parts(candidate)[1] or self.models[0]
+
+    def variant_of(self, candidate: str) -> str | None:
+        """The compressed variant a row was measured with (``finetune@int8``), None for the model as built."""
+        return self._parts(candidate)[2]
+
     def trains(self, strategy: str) -> bool:
         """Its weights are trained on the user's data."""
         return bool(self.properties(strategy).get("trains"))

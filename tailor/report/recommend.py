@@ -32,9 +32,11 @@ from tailor.config import ConstraintsConfig
 from tailor.eval.metrics import examples_to_separate
 from tailor.eval.results import SIGNIFICANCE, format_p
 from tailor.eval.sequential import sentence
+from tailor.records import Build
+from tailor.report.field import usd
 from tailor.report.measured import Measured, Pair
+from tailor.report.ownership import CHANGES_PER_YEAR, cost_to_own
 
-CHANGES_PER_YEAR = {"never": 0, "yearly": 1, "monthly": 12, "weekly": 52, "daily": 365}
 METRIC_NAMES = {"token_f1": "F1", "accuracy": "accuracy", "semantic": "semantic similarity", "exact_match": "EM"}
 
 
@@ -120,6 +122,8 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
         return DatasetDecision(ds, metric, None, headline, tuple(steps), ranking, False)
 
     best = eligible[0]
+    if score[best] < c.task_floor:
+        return _not_done(m, ds, ordered, excluded, score, steps, c)
     tied = [best] + [s for s in eligible[1:] if not _beats(m, ds, best, s)]
     for s in eligible[1:]:
         pair = m.pair(ds, best, s)
@@ -145,6 +149,7 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
             f"Among the tied {', '.join(tied)}, {choice} is chosen: {why}. "
             "More examples (--mode full, a larger test split) would settle the quality question."
         )
+    steps += levers(m, ds, choice, label)
     steps += _evidence(m, ds, choice, c)
     significant = len(tied) == 1 and len(eligible) > 1
     runner = next((s for s in eligible if s != choice), None)
@@ -169,22 +174,83 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
     return DatasetDecision(ds, metric, choice, headline, tuple(steps), ranking, significant)
 
 
+def _not_done(
+    m: Measured, ds: str, ordered: list[str], excluded: dict, score: dict[str, float], steps: list[str], c
+) -> DatasetDecision:
+    """No candidate does the task: the best eligible one scores under ``constraints.task_floor``. Say so, and
+    name none: the winner of a field where nothing works is no answer."""
+    metric = m.primary(ds)
+    label = METRIC_NAMES.get(metric, metric)
+    best = next(s for s in ordered if not excluded[s])
+    row = m.row(ds, best, metric)
+    models = "the model" if len(m.models) == 1 else f"any of the {len(m.models)} models"
+    headline = (
+        f"{ds}: no candidate does this task: the best was {best} ({label} {_f(score[best])}, below "
+        f"{c.task_floor:g}); a stronger model is the next step"
+    )
+    steps.append(
+        f"No candidate does this task: the best, {best}, scores {label} {_f(score[best])}{_interval(row)}, under "
+        f"the {c.task_floor:g} below which answers are not doing it (constraints.task_floor). No strategy on "
+        f"{models} changes that; try a stronger base model (models:) before tuning further."
+    )
+    ranking = tuple(Ranked(s, score[s], "excluded" if excluded[s] else "eligible", tuple(excluded[s])) for s in ordered)
+    return DatasetDecision(ds, metric, None, headline, tuple(steps), ranking, False)
+
+
+def levers(m: Measured, ds: str, choice: str, label: str) -> list[str]:
+    """Which lever moved quality, in a run over several models: the choice against the same strategy on
+    each other model (the model lever) and against its own model's baseline (the strategy lever), each a
+    paired difference with its interval, and which of the two was larger."""
+    if len(m.models) < 2:
+        return []
+    strategy, model = m.strategy_of(choice), m.model_of(choice)
+    by_model = [(o, p) for o in m.models if o != model and (p := m.pair(ds, choice, f"{strategy}@{o}")) is not None]
+    baseline = f"baseline@{model}"
+    by_strategy = m.pair(ds, choice, baseline) if baseline != choice else None
+    lines = []
+    if by_model:
+        lines.append(
+            f"Changing the model under {strategy}: "
+            + ", ".join(f"{model} vs {o} {p.delta:+.3f}{_pair_ci(p)}" for o, p in by_model)
+            + "."
+        )
+    if by_strategy is not None:
+        lines.append(
+            f"Changing the strategy on {model}: {strategy} vs baseline {by_strategy.delta:+.3f}{_pair_ci(by_strategy)}."
+        )
+    if by_model and by_strategy is not None:
+        _, widest = max(by_model, key=lambda op: abs(op[1].delta))
+        model_first = abs(widest.delta) > abs(by_strategy.delta)
+        bigger = widest if model_first else by_strategy
+        moved = f"{label} moved {widest.delta:+.3f} across models against {by_strategy.delta:+.3f} across strategies"
+        if bigger.p is not None and bigger.p < SIGNIFICANCE:
+            lever = "the model" if model_first else "the strategy"
+            lines.append(f"On this dataset {lever} was the bigger lever: {moved}.")
+        else:
+            lines.append(f"Which lever matters more is not settled here: {moved}, the larger not significant.")
+    return lines
+
+
+def _pair_ci(p: Pair) -> str:
+    ci = f"95% CI {p.ci_low:+.3f} to {p.ci_high:+.3f}, " if p.ci_low is not None and p.ci_high is not None else ""
+    return f" ({ci}{format_p(p.p)})"
+
+
 def training_state(m: Measured, ds: str, strategy: str) -> list[str]:
     """How a trained strategy's training ended, when that qualifies its figures: stopped while dev
     loss was still falling (a lower bound, with what more training would cost here), or stopped early
     because it no longer improved."""
-    info = _training(((m.results.get("builds") or {}).get(ds) or {}).get(strategy) or {}) or {}
-    dev, steps = info.get("dev"), info.get("steps")
-    if not dev or not steps:
+    info = _build(m, ds, strategy).training
+    if info is None or not info.dev:
         return []
-    epochs = info.get("epochs")
+    dev, steps, epochs = info.dev, info.steps, info.epochs
     trained = f"{steps} steps" + (f", {epochs:.2f} epochs" if epochs is not None else "")
     if dev.get("still_improving"):
         line = (
             f"{strategy}'s training ended ({trained}) while its dev loss was still falling "
             f"({_dev_losses(dev)}): its figures are a lower bound on what fine-tuning can do here"
         )
-        per_epoch, seconds = info.get("steps_per_epoch"), info.get("train_s")
+        per_epoch, seconds = info.steps_per_epoch, info.train_s
         if per_epoch and seconds:
             line += (
                 f"; each further epoch is about {math.ceil(per_epoch)} steps, "
@@ -203,48 +269,47 @@ def training_state(m: Measured, ds: str, strategy: str) -> list[str]:
 UNEQUAL_EFFORT = 1.5  # searches whose variants or answers differ by more than this factor were not tuned alike
 
 
-def _training(build: dict[str, Any]) -> dict[str, Any] | None:
-    """What a build says about training, if it trained (rag+finetune records it under "finetune")."""
-    info = build.get("finetune", build)
-    return info if info.get("steps") else None
+def _build(m: Measured, ds: str, strategy: str) -> Build:
+    """What results.json recorded about building ``strategy`` for ``ds`` (an empty build if nothing)."""
+    return Build.from_json(((m.results.get("builds") or {}).get(ds) or {}).get(strategy) or {})
 
 
 def tuning_effort(m: Measured, ds: str, ordered: list[str]) -> list[str]:
     """What tuning each strategy got (prompt variants and dev answers searched, training steps), in one
     sentence; a second when the searches differ materially, since a better-searched option has an edge
     that is the search's, not the option's."""
-    builds = (m.results.get("builds") or {}).get(ds) or {}
     parts, searched, trained = [], {}, False
     for s in ordered:
-        build = builds.get(s) or {}
-        training = _training(build)
+        build = _build(m, ds, s)
+        training = build.training
         got = []
-        if build.get("search"):
-            search = searched[s] = build["search"]
+        if build.search is not None:
+            search = searched[s] = build.search
             got.append(
-                f"{search['variants']} prompt variants, {search['calls']} answers on {build['n_dev']} dev examples"
-                f" ({build.get('n_confirm', 0)} held out), {search['seconds']:.0f} s"
+                f"{search.variants} prompt variants, {search.calls} answers on {build.n_dev} dev examples"
+                f" ({build.n_confirm or 0} held out), {search.seconds:.0f} s"
             )
         if training is not None:
-            trained, epochs = True, training.get("epochs")
-            rates = (training.get("rate_search") or {}).get("learning_rates") or []
+            trained, epochs = True, training.epochs
+            rates = training.learning_rates_tried
             got.append(
-                (f"{len(rates)} learning rates tried on dev loss, the best at " if len(rates) > 1 else "")
-                + f"{training['steps']} training steps"
+                (f"{rates} learning rates tried on dev loss, the best at " if rates > 1 else "")
+                + f"{training.steps} training steps"
                 + (f" ({epochs:.2f} epochs)" if epochs is not None else "")
-                + (f", {training['train_s']:.0f} s" if training.get("train_s") is not None else "")
+                + (f", {training.train_s:.0f} s" if training.train_s is not None else "")
             )
         parts.append(f"{s} {' and '.join(got) if got else 'none'}")
     if not searched and not trained:
         return []
     lines = ["Tuning each got: " + "; ".join(parts) + "."]
     for key, what in (("variants", "prompt variants"), ("calls", "dev answers")):
-        most = max(searched, key=lambda s: searched[s][key], default=None)
-        least = min(searched, key=lambda s: searched[s][key], default=None)
-        if most and searched[most][key] > UNEQUAL_EFFORT * max(searched[least][key], 1):
+        effort = {s: getattr(search, key) for s, search in searched.items()}
+        most = max(effort, key=effort.get, default=None)
+        least = min(effort, key=effort.get, default=None)
+        if most and effort[most] > UNEQUAL_EFFORT * max(effort[least], 1):
             lines.append(
-                f"Their searches were not alike: {most} scored {searched[most][key]} {what}, {least} "
-                f"{searched[least][key]}; part of a gap between them may be the search's (prompt.candidates "
+                f"Their searches were not alike: {most} scored {effort[most]} {what}, {least} "
+                f"{effort[least]}; part of a gap between them may be the search's (prompt.candidates "
                 "sets one budget for all)."
             )
             break
@@ -347,18 +412,18 @@ def _exclusions(m: Measured, ds: str, s: str, c: ConstraintsConfig, score: float
 def _break_tie(m: Measured, ds: str, tied: list[str], c: ConstraintsConfig) -> tuple[str, str]:
     """The tied strategy the constraints favour, and why in words.
 
-    In order: when documents change, quality on the changed facts after an update, then the yearly
-    time spent updating (whole minutes); then the higher (not significant) score; then $ per answer;
-    then the simpler strategy.
+    In order: when documents change, quality on the changed facts after an update; then what a correct
+    answer costs to own (:func:`cost_to_own`: serving, plus building and every update the data's change
+    rate needs, spread over the answers given); then $ per answer; then the simpler strategy. Never the
+    higher score: the paired test could not tell the scores apart.
     """
-    metric = m.primary(ds)
     changes = CHANGES_PER_YEAR[c.data_change]
 
     def key(s: str) -> tuple:
         fresh = m.value(ds, s, "changed_f1_after") if changes else None
-        minutes = round((m.value(ds, s, "update_s") or 0.0) * changes / 60)
+        own = cost_to_own(m, ds, s, c)
         usd = m.value(ds, s, "usd_per_1k_answers")
-        return (-round(fresh or 0.0, 2), minutes, -m.value(ds, s, metric), usd or 0.0, m.simplicity(s))
+        return (-round(fresh or 0.0, 2), float(f"{own.usd_per_correct:.2g}"), usd or 0.0, m.simplicity(s))
 
     ranked = sorted(tied, key=key)
     choice, runner = ranked[0], ranked[1]
@@ -366,11 +431,13 @@ def _break_tie(m: Measured, ds: str, tied: list[str], c: ConstraintsConfig) -> t
     if a[0] != b[0]:
         why = f"after a document update it scores F1 {-a[0]:.2f} on the changed facts vs {-b[0]:.2f} for {runner}"
     elif a[1] != b[1]:
-        why = f"keeping it current takes ~{a[1]} min a year vs ~{b[1]} min for {runner} ({c.data_change} changes)"
+        mine, theirs = cost_to_own(m, ds, choice, c), cost_to_own(m, ds, runner, c)
+        why = (
+            f"a correct answer costs {usd(mine.usd_per_correct)} to own vs {usd(theirs.usd_per_correct)} for "
+            f"{runner} ({mine.explain()}; {runner}: {theirs.explain()})"
+        )
     elif a[2] != b[2]:
-        why = f"its {METRIC_NAMES.get(metric, metric)} is higher ({-a[2]:.3f} vs {-b[2]:.3f}), though not significantly"
-    elif a[3] != b[3]:
-        why = f"it costs ${a[3]:.4f} per 1,000 answers vs ${b[3]:.4f} for {runner}"
+        why = f"it costs ${a[2]:.4f} per 1,000 answers vs ${b[2]:.4f} for {runner}"
     else:
         why = f"it is simpler to build and run than {runner}"
     return choice, why

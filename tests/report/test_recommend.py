@@ -22,15 +22,36 @@ def test_a_significant_winner_is_recommended_with_its_figures(make_results, corr
     assert [r.status for r in decision.ranking] == ["recommended", "eligible", "eligible"]
 
 
-def test_an_insignificant_lead_is_called_a_tie_and_broken_by_the_higher_score(make_results, correct):
+def test_an_insignificant_lead_is_a_tie_not_broken_by_the_higher_score(make_results, correct):
     results = make_results({"prompt": correct(20), "rag": correct(21)})
     decision = recommend(results, ConstraintsConfig(data_change="never")).decisions[0]
-    assert decision.strategy == "rag" and not decision.significant
+    assert decision.strategy == "prompt" and not decision.significant  # rag's one more right answer decides nothing
     assert any("is not significant at n=40, so they are tied" in s for s in decision.steps)
     assert any(
-        "Among the tied rag, prompt, rag is chosen: its F1 is higher (0.525 vs 0.500)" in s for s in decision.steps
+        "Among the tied rag, prompt, prompt is chosen: it is simpler to build and run than rag" in s
+        for s in decision.steps
     )
     assert "not significant" in recommend(results, ConstraintsConfig(data_change="never")).headline
+
+
+def test_a_tie_goes_to_the_candidate_whose_correct_answer_costs_least_to_own(make_results, correct):
+    """rag+finetune leads rag by a point estimate the test cannot separate; it costs more to serve and its
+    training is repeated on every monthly change (freshness did not run: estimated from its build)."""
+    extra = {
+        "rag+finetune": {"usd_per_1k_answers": 0.02, "build_usd": 0.05},
+        "rag": {"usd_per_1k_answers": 0.02, "build_usd": 0.002},
+    }
+    results = make_results({"rag": correct(21), "rag+finetune": correct(24)}, extra=extra)
+    decision = recommend(results, ConstraintsConfig(answers_per_month=1000)).decisions[0]
+    assert decision.strategy == "rag" and not decision.significant
+    step = next(s for s in decision.steps if s.startswith("Among the tied"))
+    # rag: ($0.24 serving + $0.002 + 12 x $0) / (12,000 x 0.525)
+    # rag+finetune: ($0.24 + $0.05 + 12 x $0.05) / (12,000 x 0.6)
+    assert "a correct answer costs $3.8e-05 to own vs $0.00012 for rag+finetune" in step
+    assert "12 update(s) at $0.0500 (a full retraining, estimated from its build)" in step
+    # With ten times the answers, training is spread thinner but still costs more than it adds.
+    many = recommend(results, ConstraintsConfig(answers_per_month=10_000)).decisions[0]
+    assert many.strategy == "rag"
 
 
 def test_a_tie_says_how_many_examples_would_decide_it_or_that_more_would_not(make_results, correct):
@@ -53,8 +74,9 @@ def test_a_tie_goes_to_the_strategy_that_stays_current_when_documents_change(mak
     weekly = recommend(results, ConstraintsConfig(data_change="weekly")).decisions[0]
     assert weekly.strategy == "rag"
     assert any("scores F1 0.60 on the changed facts vs 0.10 for finetune" in s for s in weekly.steps)
-    # Documents that never change: freshness does not matter, the higher score wins the tie.
-    assert recommend(results, ConstraintsConfig(data_change="never")).decisions[0].strategy == "finetune"
+    # Documents that never change: freshness does not matter, and finetune's higher score breaks no tie.
+    never = recommend(results, ConstraintsConfig(data_change="never")).decisions[0]
+    assert never.strategy == "rag" and any("simpler to build and run than finetune" in s for s in never.steps)
 
 
 def test_update_time_breaks_a_tie_when_freshness_is_equal(make_results, correct):
@@ -62,7 +84,9 @@ def test_update_time_breaks_a_tie_when_freshness_is_equal(make_results, correct)
     results = make_results({"finetune": correct(21), "rag": correct(20)}, extra=extra)
     decision = recommend(results, ConstraintsConfig(data_change="daily")).decisions[0]
     assert decision.strategy == "rag"
-    assert any("~2 min a year vs ~3650 min for finetune (daily changes)" in s for s in decision.steps)
+    # finetune: 365 updates of 600 s at the default $0.10 an hour, over 120,000 answers a year at F1 0.525
+    step = next(s for s in decision.steps if s.startswith("Among the tied"))
+    assert "vs $9.7e-05 for finetune" in step and "365 update(s) at $0.0167 (as measured)" in step
 
 
 @pytest.mark.parametrize(
@@ -274,6 +298,45 @@ def test_after_until_decided_a_pair_the_sequential_test_did_not_separate_is_a_ti
     results["sequential"] = {"qa": _sequential(scores)}
     decision = recommend(results, ConstraintsConfig(data_change="never")).decisions[0]
     assert results["sequential"]["qa"]["stopped"] == "examples"
-    assert decision.strategy == "rag" and not decision.significant
+    assert decision.strategy == "prompt" and not decision.significant  # tied: the simpler, not the higher score
     assert any("the sequential test did not separate them at n=40" in s for s in decision.steps)
     assert "the examples ran out before any strategy was separated" in decision.steps[1]
+
+
+def test_when_no_candidate_does_the_task_none_is_named(make_results, correct):
+    """rag beats the base model significantly, yet scores F1 0.050: the winner of a useless field is no answer."""
+    results = make_results({"baseline": [0.0] * 40, "rag": [0.2] * 10 + [0.0] * 30})
+    rec = recommend(results)
+    decision = rec.decisions[0]
+    assert decision.strategy is None and not decision.significant
+    assert rec.headline == (
+        "qa: no candidate does this task: the best was rag (F1 0.050, below 0.1); a stronger model is the next step"
+    )
+    assert any(s.startswith("No candidate does this task: the best, rag, scores F1 0.050") for s in decision.steps)
+    assert [r.status for r in decision.ranking] == ["eligible", "eligible"]
+    assert recommend(results, ConstraintsConfig(task_floor=0.01)).decisions[0].strategy == "rag"
+
+
+def test_over_several_models_it_says_which_lever_moved_quality(make_results, correct):
+    scores = {
+        "baseline@small": correct(2),
+        "rag@small": correct(4),
+        "baseline@big": correct(10),
+        "rag@big": correct(30),
+    }
+    results = make_results(scores)
+    results["models"] = {"small": {}, "big": {}}
+    decision = recommend(results).decisions[0]
+    assert decision.strategy == "rag@big" and decision.significant
+    steps = decision.steps
+    assert any(s.startswith("Changing the model under rag: big vs small +0.650 (95% CI") for s in steps)
+    assert any(s.startswith("Changing the strategy on big: rag vs baseline +0.500 (95% CI") for s in steps)
+    assert (
+        "On this dataset the model was the bigger lever: F1 moved +0.650 across models against +0.500 across "
+        "strategies." in steps
+    )
+
+
+def test_one_model_runs_say_nothing_of_levers(make_results, correct):
+    decision = recommend(make_results({"baseline": correct(10), "rag": correct(30)})).decisions[0]
+    assert not any("lever" in s or s.startswith("Changing the") for s in decision.steps)

@@ -23,6 +23,7 @@ from tailor.eval.base import StrategyRun, SuiteInput, strategy_weights
 from tailor.eval.metrics import percentile
 from tailor.eval.results import ResultRow, mean_row
 from tailor.plugins import Column, Panel, SuiteSpec
+from tailor.records import Build
 
 if TYPE_CHECKING:
     from tailor.config import CostConfig
@@ -96,10 +97,10 @@ def cost_suite(inp: SuiteInput) -> list[ResultRow]:
             params = sum(p.numel() for p in model[0].parameters())
             per_answer = [2 * params * (a.prompt_tokens + a.completion_tokens) / 1e9 for a in run.answers]
             rows.append(mean_row(run.strategy, ds, "cost", "answer_gflops", per_answer, inp.seed))
-            trained = run.info.get("finetune", run.info)
-            if trained.get("tokens_seen"):
-                per_token = 6 if trained.get("method") == "full" else 4
-                rows.append(row("train_tflops", per_token * params * trained["tokens_seen"] / 1e12))
+            trained = Build.from_json(run.info).training
+            if trained is not None and trained.tokens_seen:
+                per_token = 6 if trained.method == "full" else 4
+                rows.append(row("train_tflops", per_token * params * trained.tokens_seen / 1e12))
     return rows
 
 

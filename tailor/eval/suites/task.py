@@ -27,6 +27,7 @@ from tailor.eval.base import StrategyRun, SuiteInput
 from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.eval.semantic import SEMANTIC, similarities
 from tailor.plugins import Column, SuiteSpec
+from tailor.records import Build
 
 QA_METRICS = {
     "exact_match": metrics.exact_match,
@@ -109,11 +110,11 @@ def _dev_test_gap(run: StrategyRun, test: list[float], dataset: str, primary: st
     """Test score minus the dev score its prompt search chose it with, for a strategy that searched on dev
     (its build reports ``dev_score``): below 0 by how much the choice fit dev's noise (the winner's curse).
     No interval: the dev score is one figure of the search, not a sample of this test."""
-    info = run.info
-    if info.get("dev_score") is None or info.get("dev_metric") != primary or not test:
+    build = Build.from_json(run.info)
+    if build.dev_score is None or build.dev_metric != primary or not test:
         return None
     return ResultRow(
-        run.strategy, dataset, "task", "dev_test_gap", round(sum(test) / len(test) - info["dev_score"], 6), len(test)
+        run.strategy, dataset, "task", "dev_test_gap", round(sum(test) / len(test) - build.dev_score, 6), len(test)
     )
 
 
