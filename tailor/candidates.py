@@ -221,7 +221,7 @@ def _model_record(run: ModelRun, results: dict[str, Any]) -> dict[str, Any]:
     env = results.get("environment") or {}
     record = {
         "model": run.recipe.model.model_dump(mode="json"),
-        "loaded_as": env.get("model"),
+        "loaded_as": env.get("loaded_as", env.get("model")),
         "dtype": env.get("dtype"),
         "strategies": list(run.recipe.strategies),
         "skipped": dict(run.skipped),

@@ -416,6 +416,16 @@ class Recipe(Section):
         """The base models compared, by name: ``models:``, or ``model:`` alone under its own name."""
         return dict(self.models) if self.models is not None else {model_label(self.model): self.model}
 
+    def writer_model(self) -> tuple[ModelConfig, tuple[str, ...]]:
+        """The model `tailor synth` writes questions with, and its field: ``synth.model``; else with ``models:``,
+        the last listed (a ladder lists the strongest last); else ``model:``."""
+        if self.synth.model is not None:
+            return self.synth.model, ("synth", "model")
+        if self.models:
+            name, model = list(self.models.items())[-1]
+            return model, ("models", name)
+        return self.model, ("model",)
+
     def model_fields_at(self) -> list[tuple[tuple[str, ...], ModelConfig]]:
         """Every model the recipe names, with the field it is at (model, models.NAME, synth.model, eval.judge)."""
         named: list[tuple[tuple[str, ...], ModelConfig]] = (

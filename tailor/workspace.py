@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
+from tailor import plugins
 from tailor.config import Recipe
 from tailor.data.corpus import Document, load_corpus
 from tailor.data.examples import TaskDataset, load_datasets
-from tailor.errors import RecipeError
+from tailor.errors import DataError, RecipeError
 from tailor.models.base import GenerationSettings, Generator
 from tailor.models.settings import TRANSPORT, OpenAIModel, PackagedModel
 from tailor.progress import Reporter, SilentReporter
@@ -86,7 +87,8 @@ def open_workspace(
 
     Raises:
         RecipeError: the recipe lists several models (see :func:`tailor.candidates.workspaces`).
-        DataError: an examples file or the corpus is unusable.
+        DataError: an examples file or the corpus is unusable, or no document is there for a strategy that
+            retrieves.
         ModelError: the model cannot be loaded.
     """
     from tailor.models.load import load_model_at
@@ -98,6 +100,12 @@ def open_workspace(
     reporter = reporter or SilentReporter()
     datasets = tuple(load_datasets(recipe))
     corpus = tuple(load_corpus(recipe))
+    retrieving = [s for s in recipe.strategies if plugins.strategy(s).retrieves]
+    if retrieving and not corpus:  # before any model work: a search or training would be wasted
+        need = "needs" if len(retrieving) == 1 else "need"
+        raise DataError(
+            recipe.problem(f"{', '.join(retrieving)} {need} documents; data.corpus matched none", "data", "corpus")
+        )
     reporter.log(
         f"data: {len(datasets)} dataset(s) "
         f"({', '.join(f'{d.name}: {len(d.examples)} {d.kind}' for d in datasets)}), {len(corpus)} document(s)"

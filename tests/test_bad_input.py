@@ -124,7 +124,7 @@ CASES = [
     ),
     (
         "model-dir-not-a-model",
-        "model:\n  kind: hf\n  path: .\n" + RECIPE,
+        "model:\n  kind: hf\n  path: .\n" + RECIPE + "strategies: [baseline]\n",
         None,
         r"tailor\.yaml:3: model\.path: .*not a Hugging Face model directory \(no config\.json\)",
     ),
@@ -142,9 +142,34 @@ CASES = [
         r"tailor\.yaml:4: rag: pg_uri, pg_uri_env and pg_reader_uri_env are for store: pgvector, not lancedb",
     ),
     (
+        "rag-without-documents",
+        "data:\n  corpus: [docs/*.md]\n  examples:\n    - path: qa.jsonl\nstrategies: [baseline, prompt, rag]\n",
+        None,
+        r"tailor\.yaml:2: data\.corpus: rag needs documents; data\.corpus matched none$",
+    ),
+    (
+        "hub-id-offline-uncached",
+        "model: {kind: hf, path: nobody-here/no-such-model}\n" + RECIPE + "strategies: [baseline]\n",
+        None,
+        r"tailor\.yaml:1: model\.path: 'nobody-here/no-such-model' is not in the Hugging Face cache .*HF_HUB_OFFLINE",
+    ),
+    (
+        "model-and-models",
+        "model: {kind: packaged}\nmodels: {a: {kind: packaged}}\n" + RECIPE,
+        None,
+        r"tailor\.yaml:1: \(top level\): set model: \(one base model\) or models: \(several\), not both",
+    ),
+    (
+        "unknown-packaged-model",
+        "models: {big: {kind: packaged, name: llama-70b}}\n" + RECIPE,
+        None,
+        r"tailor\.yaml:1: models\.big\.name: unknown packaged model 'llama-70b'; choose from smollm2-135m-instruct",
+    ),
+    (
         "api-key-env-unset",
         "model: {kind: openai, base_url: 'http://127.0.0.1:9', model: m, api_key_env: TAILOR_TEST_UNSET_KEY}\n"
-        + RECIPE,
+        + RECIPE
+        + "strategies: [baseline]\n",
         None,
         r"tailor\.yaml:1: model\.api_key_env: .*'TAILOR_TEST_UNSET_KEY'.*not set",
     ),
@@ -156,6 +181,8 @@ def test_bad_input_is_one_located_line_and_exit_2(
     tmp_path: Path, monkeypatch, recipe: str, examples: str | None, pattern: str
 ) -> None:
     monkeypatch.delenv("TAILOR_TEST_UNSET_KEY", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     (tmp_path / "tailor.yaml").write_text(recipe)
     (tmp_path / "qa.jsonl").write_text(examples if examples is not None else _examples())
     result = CliRunner().invoke(app, ["eval", "--recipe", str(tmp_path / "tailor.yaml")])

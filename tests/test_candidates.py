@@ -194,3 +194,12 @@ def test_two_models_end_to_end_eval_killed_and_resumed_report_and_serve(tmp_path
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
+
+
+def test_synth_writes_with_the_last_model_of_a_ladder_unless_synth_model_says(tmp_path):
+    ladder = {"models": {"small": {"kind": "packaged"}, "big": {"kind": "packaged", "dtype": "float32"}}}
+    recipe = load_recipe(_write(tmp_path, ladder))
+    model, at = recipe.writer_model()
+    assert at == ("models", "big") and model.dtype == "float32"
+    chosen = load_recipe(_write(tmp_path, {**ladder, "synth": {"model": ENDPOINT}}))
+    assert chosen.writer_model()[1] == ("synth", "model")

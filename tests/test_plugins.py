@@ -68,6 +68,8 @@ def workspace(tmp_path, tiny_world_dir, scripted):
         "data:\n  corpus: [world/docs/**/*.md]\n  examples: [{path: world/qa.jsonl}]\n"
         "strategies: [baseline, shout]\nsuites: [task, length]\n"
         "eval: {limit: 4, mode: quick, length_answers: 3}\nout: run\n"
+        # the scripted answers score 0: without a floor a strategy is still chosen, and its evidence said
+        "constraints: {task_floor: 0}\n"
     )
     with plugins.registered(LENGTH, SHOUT):
         yield open_workspace(

@@ -16,6 +16,7 @@ from typing import Any
 
 from tailor import plugins
 from tailor.artifacts import write_jsonl_atomic
+from tailor.config import model_label
 from tailor.contract import Answer, Strategy, asker
 from tailor.data.examples import Example, TaskDataset
 from tailor.eval.base import NoRows, Noted, StrategyRun, SuiteInput
@@ -54,7 +55,9 @@ def _inputs_key(ws: Workspace, dataset: TaskDataset, examples: list[Example]) ->
 
 def _model_facts(ws: Workspace) -> dict[str, Any]:
     """The model a run answered with, how its tokens were counted, and (an endpoint) what it retried."""
-    facts: dict[str, Any] = {"model": ws.generator.name}
+    facts: dict[str, Any] = {"model": model_label(ws.recipe.model)}  # as the recipe names it, not a cache path
+    if ws.generator.name != facts["model"]:
+        facts["loaded_as"] = ws.generator.name
     if getattr(ws.generator, "dtype", None):
         facts["dtype"] = ws.generator.dtype
     counter = getattr(ws.generator, "token_counter", None)

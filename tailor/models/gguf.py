@@ -15,11 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tailor.errors import ModelError
-
-
-def cache_root() -> Path:
-    """Where converted models live: ``$TAILOR_CACHE`` or ``~/.cache/tailor``."""
-    return Path(os.environ.get("TAILOR_CACHE") or Path.home() / ".cache" / "tailor")
+from tailor.models.packaged import cache_root
 
 
 def packaged_gguf(name: str, log: Callable[[str], None] = lambda _: None) -> Path:

@@ -45,6 +45,11 @@ class Packaged:
         return self.file is None
 
 
+def cache_root() -> Path:
+    """Where tailor keeps models it makes once (assembled, converted): ``$TAILOR_CACHE`` or ``~/.cache/tailor``."""
+    return Path(os.environ.get("TAILOR_CACHE") or Path.home() / ".cache" / "tailor")
+
+
 @cache
 def catalog() -> dict[str, Packaged]:
     """Every packaged model tailor knows, by recipe name, in ladder order (smallest first)."""
@@ -81,8 +86,6 @@ def gguf_file(spec: Packaged, log: Callable[[str], None] = lambda _: None) -> Pa
         if not found:
             raise ModelError(f"{dist.name} holds no {spec.file} file; reinstall it: {spec.install} --force-reinstall")
         return Path(str(dist.locate_file(found[0])))
-    from tailor.models.gguf import cache_root
-
     target = cache_root() / "packaged" / f"{spec.name}-{(spec.sha256 or '')[:16]}.gguf"
     if target.is_file() and target.stat().st_size == spec.bytes:
         return target

@@ -91,9 +91,7 @@ def build_report(
     split = recipe.eval.split
     answerable = [e for e in examples if e.split == split and e.kind != "unanswerable"]
     n_decision = min(len(answerable), recipe.eval.limit or len(answerable))
-    from tailor.synth.pipeline import writer
-
-    model, _ = writer(recipe)
+    model, _ = recipe.writer_model()
     return {
         "output": str(output),
         "seed": seed,

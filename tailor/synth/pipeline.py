@@ -28,7 +28,6 @@ from tailor.errors import DataError
 from tailor.eval.metrics import normalize_answer
 from tailor.models.base import Generator
 from tailor.models.load import load_model_at
-from tailor.models.settings import ModelConfig
 from tailor.progress import Advance, Reporter, SilentReporter
 from tailor.rag.index import ChunkIndex
 from tailor.rag.pipeline import ensure_index
@@ -58,31 +57,20 @@ class SynthRun:
         return summary_lines(self.report)
 
 
-def writer(recipe: Recipe) -> tuple[ModelConfig, tuple[str, ...]]:
-    """The model that writes questions and the field it is at: ``synth.model``; else with ``models:``, the
-    last listed (a ladder lists the strongest last); else ``model:``."""
-    if recipe.synth.model is not None:
-        return recipe.synth.model, ("synth", "model")
-    if recipe.models:
-        name, model = list(recipe.models.items())[-1]
-        return model, ("models", name)
-    return recipe.model, ("model",)
-
-
 def candidate_settings(recipe: Recipe, seed: int) -> str:
     """A digest of what decides each document's candidates; when it changes every document is asked anew."""
-    model, _ = writer(recipe)
+    model, _ = recipe.writer_model()
     key = [seed, recipe.rag.chunk_tokens, recipe.rag.chunk_overlap, model.model_dump(mode="json")]
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_synth_generator(recipe: Recipe, log: Callable[[str], None] = lambda _: None) -> Generator:
-    """The model that writes questions (see :func:`writer`).
+    """The model that writes questions (see :meth:`Recipe.writer_model`).
 
     Raises:
         ModelError: it cannot be loaded; located at the field that names it.
     """
-    model, at = writer(recipe)
+    model, at = recipe.writer_model()
     return load_model_at(recipe, model, at, log)
 
 
@@ -203,7 +191,7 @@ class _Job:
 
     def _index(self) -> ChunkIndex:
         recipe = self.recipe
-        if writer(recipe)[1] != ("model",):  # another tokenizer chunks differently: never replace the rag index
+        if recipe.writer_model()[1] != ("model",):  # another tokenizer chunks differently: never replace the rag index
             rag = recipe.rag.model_copy(update={"index_dir": str(recipe.out_dir / "synth" / "index")})
             recipe = recipe.model_copy(update={"rag": rag})
         return ensure_index(Workspace(recipe, (), tuple(self.corpus), self.generator, self.reporter)).index

@@ -25,7 +25,7 @@ class SynthConfig(BaseModel, Generic[M]):
     model: M | None = Field(
         None,
         description="model that writes the questions, same kinds as model: (a bigger local model or an "
-        "OpenAI-compatible endpoint writes better ones; default: the recipe's model:)",
+        "OpenAI-compatible endpoint writes better ones; default: the recipe's model:, or the last of models:)",
     )
     questions: int = Field(60, ge=1, le=100_000, description="questions to keep (tailor synth --limit overrides)")
     seed: int | None = Field(None, description="seed for spans, order and splits (default: the recipe's seed:)")
