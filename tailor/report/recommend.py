@@ -106,7 +106,7 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
     ]
     seq = _sequential(m, ds)
     if seq is not None:
-        steps.append(sentence(seq).capitalize() + ".")
+        steps += _sequential_sentences(seq)
     excluded = {s: _exclusions(m, ds, s, c, score[s], label) for s in ordered}
     for s in ordered:
         if excluded[s]:
@@ -349,9 +349,38 @@ def _interval(row: dict) -> str:
 
 
 def _sequential(m: Measured, ds: str) -> dict | None:
-    """What `tailor eval --until-decided` did on ``ds``, where it compared strategies; else None."""
+    """What `tailor eval --until-decided` did on ``ds``, where it compared strategies; else None. Over several
+    models each model ran its own sequential test: one record holds every model's last look, its pairs named
+    by candidate, and each model's record under ``by_model`` (pairs across models have fixed-n tests only)."""
     record = (m.results.get("sequential") or {}).get(ds)
-    return record if record and record.get("looks") else None
+    if record and record.get("looks"):
+        return record
+    by_model = {
+        name: rec
+        for name, model in (m.results.get("models") or {}).items()
+        if (rec := (model.get("sequential") or {}).get(ds)) and rec.get("looks")
+    }
+    if not by_model:
+        return None
+    pairs = [
+        {
+            **p,
+            "better": f"{p['better']}@{name}",
+            "worse": f"{p['worse']}@{name}",
+            "threshold": rec["threshold"],
+            "n": rec["n"],
+        }
+        for name, rec in by_model.items()
+        for p in rec["looks"][-1]["pairs"]
+    ]
+    first = next(iter(by_model.values()))
+    return {**first, "looks": [{"pairs": pairs}], "by_model": by_model}
+
+
+def _sequential_sentences(seq: dict) -> list[str]:
+    if "by_model" not in seq:
+        return [sentence(seq).capitalize() + "."]
+    return [f"On {name}, {sentence(rec)}." for name, rec in seq["by_model"].items()]
 
 
 def _sequential_pair(seq: dict, a: str, b: str) -> dict | None:
@@ -361,14 +390,15 @@ def _sequential_pair(seq: dict, a: str, b: str) -> dict | None:
 
 def _sequential_step(seq: dict, best: str, s: str, score: dict[str, float], label: str) -> str:
     p = _sequential_pair(seq, best, s)
+    threshold, n = p.get("threshold", seq["threshold"]), p.get("n", seq["n"])  # per model, over several
     if p["separated"]:
         return (
             f"{p['better']} beats {p['worse']}: {label} {_f(score[p['better']])} vs {_f(score[p['worse']])}, "
-            f"separated by the sequential test (evidence {p['evidence']:.3g} ≥ {seq['threshold']:.3g})."
+            f"separated by the sequential test (evidence {p['evidence']:.3g} ≥ {threshold:.3g})."
         )
     return (
         f"{best} {_f(score[best])} vs {s} {_f(score[s])}: the sequential test did not separate them at "
-        f"n={seq['n']} (evidence {p['evidence']:.3g}, {seq['threshold']:.3g} needed), so they are tied on quality."
+        f"n={n} (evidence {p['evidence']:.3g}, {threshold:.3g} needed), so they are tied on quality."
     )
 
 

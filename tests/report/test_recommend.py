@@ -340,3 +340,25 @@ def test_over_several_models_it_says_which_lever_moved_quality(make_results, cor
 def test_one_model_runs_say_nothing_of_levers(make_results, correct):
     decision = recommend(make_results({"baseline": correct(10), "rag": correct(30)})).decisions[0]
     assert not any("lever" in s or s.startswith("Changing the") for s in decision.steps)
+
+
+def test_over_several_models_each_models_sequential_test_decides_its_own_pairs(make_results, correct):
+    """Each model ran --until-decided on its own strategies. On big, 10 of 40 go rag's way: its sequential test
+    did not separate them (McNemar alone would), so rag@big and prompt@big tie; against the other model's
+    candidates the fixed-n paired test decides. Each model's stop is said in a sentence."""
+    small = {"prompt": correct(2), "rag": correct(4)}
+    big = {"prompt": correct(20), "rag": correct(30)}
+    results = make_results({f"{s}@{m}": v for m, scores in (("small", small), ("big", big)) for s, v in scores.items()})
+    results["models"] = {
+        "small": {"sequential": {"qa": _sequential(small)}},
+        "big": {"sequential": {"qa": _sequential(big)}},
+    }
+    decision = recommend(results, ConstraintsConfig(data_change="never")).decisions[0]
+    assert decision.steps[1].startswith("On small, answering stopped at n=40 of 40 examples")
+    assert decision.steps[2].startswith("On big, answering stopped at n=40 of 40 examples")
+    assert any(
+        s.startswith("rag@big 0.750 vs prompt@big 0.500: the sequential test did not separate them at n=40")
+        for s in decision.steps
+    )
+    assert any(s.startswith("rag@big beats rag@small: F1 0.750 vs 0.100 (+0.650, p<0.001)") for s in decision.steps)
+    assert {r.strategy: r.status for r in decision.ranking}["prompt@big"] in ("tied", "recommended")
