@@ -30,6 +30,9 @@ class SearchEffort:
     def from_json(cls, data: dict[str, Any]) -> SearchEffort:
         return cls(int(data.get("variants", 0)), int(data.get("calls", 0)), float(data.get("seconds", 0.0)))
 
+    def to_json(self) -> dict[str, Any]:
+        return {"variants": self.variants, "calls": self.calls, "seconds": self.seconds}
+
 
 @dataclass(frozen=True)
 class TrainingRecord:

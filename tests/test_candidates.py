@@ -83,11 +83,9 @@ def test_a_one_model_recipe_names_its_model_on_the_axis():
     assert list(recipe.model_axis()) == ["smollm2-135m-instruct"]
 
 
-def _echo_context(messages) -> str:
-    """An endpoint that answers with the first retrieved document's first word, or says it does not know."""
-    text = "\n".join(m["content"] for m in messages)
-    shown = [line for line in text.splitlines() if line.startswith("[")]
-    return shown[0].split("]", 1)[-1].split()[0] if shown and shown[0].split("]", 1)[-1].split() else "unknown"
+def _last_word(messages) -> str:
+    """An endpoint that answers with the question's last word: wrong, but not the local model's answers."""
+    return messages[-1]["content"].rstrip("?. ").rsplit(" ", 1)[-1]
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -100,7 +98,7 @@ def test_two_models_end_to_end_eval_killed_and_resumed_report_and_serve(tmp_path
     from tailor.serve.server import free_port
 
     shutil.copytree(tiny_world_dir, tmp_path / "world")
-    with faulty_endpoint(_echo_context) as endpoint:
+    with faulty_endpoint(_last_word) as endpoint:
         recipe = {
             # the endpoint first: it answers at once, so the kill lands while the local model works
             "models": {
@@ -108,10 +106,10 @@ def test_two_models_end_to_end_eval_killed_and_resumed_report_and_serve(tmp_path
                 "small": {"kind": "packaged", "dtype": "float32"},
             },
             "data": {"examples": [{"path": "world/qa.jsonl"}], "corpus": ["world/docs/**/*.md"]},
-            "strategies": ["baseline", "rag"],
+            "strategies": ["baseline", "prompt"],  # what is measured is the model axis: the cheapest search
             "suites": ["task", "cost"],
             "prompt": {"candidates": 2, "dev_size": 4, "confirm_size": 0},
-            "eval": {"mode": "quick", "limit": 6},
+            "eval": {"mode": "quick", "limit": 4},
             "generation": {"max_new_tokens": 12},
             "out": "run",
         }
@@ -135,25 +133,25 @@ def test_two_models_end_to_end_eval_killed_and_resumed_report_and_serve(tmp_path
         results = json.loads(done.stdout)
         assert list(results["models"]) == ["remote", "small"]
         candidates = {r["strategy"] for r in results["results"]}
-        assert {"baseline@remote", "rag@remote", "baseline@small", "rag@small"} <= candidates
+        assert {"baseline@remote", "prompt@remote", "baseline@small", "prompt@small"} <= candidates
         assert all(r["model"] in ("remote", "small") for r in results["results"])
         across = [r for r in results["results"] if r.get("vs") and r["vs"].split("@")[1] != r["model"]]
-        assert {(r["strategy"], r["vs"]) for r in across} >= {("rag@small", "rag@remote")}
-        assert all(r["n"] == 6 and "p" in r for r in across)
-        assert set(results["builds"]["qa"]) == {"baseline@remote", "rag@remote", "baseline@small", "rag@small"}
+        assert {(r["strategy"], r["vs"]) for r in across} >= {("prompt@small", "prompt@remote")}
+        assert all(r["n"] == 4 and "p" in r for r in across)
+        assert set(results["builds"]["qa"]) == {"baseline@remote", "prompt@remote", "baseline@small", "prompt@small"}
         predictions = (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()
         assert {json.loads(p)["model"] for p in predictions} == {"remote", "small"}
 
         reported = _run(["report"], tmp_path)
         assert reported.returncode == 0, reported.stderr
         page = (tmp_path / "run" / "report.html").read_text()
-        assert "The field: models × strategies" in page and "rag@small" in page
+        assert "The field: models × strategies" in page and "prompt@small" in page
         recommendation = json.loads((tmp_path / "run" / "recommendation.json").read_text())
         assert {r["strategy"] for r in recommendation["decisions"][0]["ranking"]} == {
             "baseline@remote",
-            "rag@remote",
+            "prompt@remote",
             "baseline@small",
-            "rag@small",
+            "prompt@small",
         }
 
         key, _ = add_key(tmp_path / "keys.yaml", "erin", ["everyone"])
@@ -182,15 +180,15 @@ def test_two_models_end_to_end_eval_killed_and_resumed_report_and_serve(tmp_path
             served = {m.id for m in client.models.list().data}
             assert served == {
                 "tailor-baseline@remote",
-                "tailor-rag@remote",
+                "tailor-prompt@remote",
                 "tailor-baseline@small",
-                "tailor-rag@small",
+                "tailor-prompt@small",
             }
-            for model in ("tailor-rag@small", "tailor-rag@remote"):
-                reply = client.chat.completions.create(
-                    model=model, messages=[{"role": "user", "content": "Who leads the finance department?"}]
-                )
-                assert reply.choices[0].message.content
+            asked = {"role": "user", "content": "Who leads the finance department?"}
+            remote = client.chat.completions.create(model="tailor-baseline@remote", messages=[asked])
+            assert remote.choices[0].message.content == "department"  # the endpoint's answer
+            local = client.chat.completions.create(model="tailor-prompt@small", messages=[asked])
+            assert local.choices[0].message.content and local.choices[0].message.content != "department"
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)

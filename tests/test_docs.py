@@ -33,3 +33,12 @@ def test_summary_has_one_row_per_strategy_and_marks_the_missing():
     assert {row.split(" | ")[0][2:] for row in rows} == strategies
     rag = next(row for row in rows if row.startswith("| rag |"))
     assert "| – |" in rag  # rag does not answer the routing dataset
+
+
+def test_the_model_ladder_block_matches_its_record():
+    spec = importlib.util.spec_from_file_location("ladder_docs", ROOT / "bench" / "ladder_docs.py")
+    docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(docs)
+    record = json.loads(docs.RESULTS.read_text())
+    text = docs.DOC.read_text()
+    assert docs.replace_block(text, docs.block(record), docs.DOC) == text, "run python bench/ladder_docs.py"

@@ -40,6 +40,7 @@ from tailor.prompt.builder import fill_instruction, instructions, shot_pool
 from tailor.prompt.search import held_out, search_examples
 from tailor.rag.index import ChunkIndex
 from tailor.rag.pipeline import RagSpec, context_budget, rag_builder, retriever
+from tailor.records import SearchEffort
 from tailor.workspace import Workspace
 
 KEYS = (
@@ -103,7 +104,7 @@ class TunedRag:
             "n_dev": self.n_dev,
             "confirm_score": self.confirm_score,
             "n_confirm": self.n_confirm,
-            "search": {"variants": len(self.leaderboard), "calls": self.calls, "seconds": self.tune_s},
+            "search": SearchEffort(len(self.leaderboard), self.calls, self.tune_s).to_json(),
         }
 
 

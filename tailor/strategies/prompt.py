@@ -8,6 +8,7 @@ from tailor.contract import Strategy
 from tailor.data.examples import TaskDataset
 from tailor.plugins import StrategySpec
 from tailor.prompt.search import build_prompt_strategy, ensure_tuned, tune_prompts
+from tailor.records import SearchEffort
 from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
 from tailor.workspace import Workspace
 
@@ -22,7 +23,7 @@ def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
         "confirm_score": tuned.confirm_score,
         "n_confirm": tuned.n_confirm,
         "context_coverage": list(tuned.coverage),
-        "search": {"variants": len(tuned.leaderboard), "calls": tuned.calls, "seconds": tuned.tune_s},
+        "search": SearchEffort(len(tuned.leaderboard), tuned.calls, tuned.tune_s).to_json(),
     }
     return BuiltStrategy(build_prompt_strategy(ws, dataset, tuned.spec, tuned.bootstrapped), tuned.tune_s, info)
 
