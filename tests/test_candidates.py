@@ -201,3 +201,37 @@ def test_synth_writes_with_the_last_model_of_a_ladder_unless_synth_model_says(tm
     assert at == ("models", "big") and model.dtype == "float32"
     chosen = load_recipe(_write(tmp_path, {**ladder, "synth": {"model": ENDPOINT}}))
     assert chosen.writer_model()[1] == ("synth", "model")
+
+
+def test_the_merge_pairs_candidates_across_models_on_the_questions_both_answered(tmp_path):
+    """Two models' runs on disk (results.json and predictions.jsonl as tailor eval writes them): the merged
+    record names every row by candidate and pairs each candidate with every candidate of the other model,
+    on the ids both answered, as the real paired test computes it."""
+    from tailor.candidates import merge
+    from tailor.eval.results import paired_row
+
+    recipe = load_recipe(
+        _write(tmp_path, {"models": {"a": {"kind": "packaged"}, "b": ENDPOINT}, "strategies": ["baseline"], "out": "o"})
+    )
+    runs = model_runs(recipe)
+    f1 = {"a": [1.0, 0.0, 1.0, 1.0, 0.5], "b": [0.0, 0.0, 1.0, 0.0, 0.0]}
+    for run in runs:
+        run.out_dir.mkdir(parents=True)
+        row = {"strategy": "baseline", "dataset": "qa", "suite": "task", "metric": "token_f1", "value": 0.5, "n": 5}
+        (run.out_dir / "results.json").write_text(
+            json.dumps({"results": [row], "primary": {"qa": "token_f1"}, "environment": {"model": run.name}})
+        )
+        lines = [
+            {"strategy": "baseline", "dataset": "qa", "id": f"q{i}", "scores": {"token_f1": v}}
+            for i, v in enumerate(f1[run.name])
+        ]
+        lines.append({"strategy": "baseline", "dataset": "qa", "id": "u1", "kind": "unanswerable", "scores": {}})
+        (run.out_dir / "predictions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in lines))
+    merged = merge(recipe, runs)
+    assert [r["strategy"] for r in merged["results"][:2]] == ["baseline@a", "baseline@b"]
+    across = [r for r in merged["results"] if r.get("vs")]
+    want = paired_row("baseline@b", "qa", "task", "token_f1_delta", f1["b"], f1["a"], recipe.seed, vs="baseline@a")
+    assert across == [{**want.to_json(), "model": "b"}]
+    assert json.loads((tmp_path / "o" / "results.json").read_text())["models"]["b"]["skipped"] == {}
+    on_disk = (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()
+    assert {json.loads(p)["strategy"] for p in on_disk} == {"baseline@a", "baseline@b"}
