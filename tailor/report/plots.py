@@ -88,6 +88,8 @@ def metric_bars(m: Measured, dataset: str, title: str, metrics: Sequence[str]) -
     ax.set_xticks(range(len(strategies)), strategies)
     ax.set_title(f"{dataset}: {title}")
     ax.tick_params(axis="x", labelsize=8)
+    if sum(map(len, strategies)) > 60:  # candidates (strategy@model) overlap side by side
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     if len(present) > 1:
         ax.legend(fontsize=7, frameon=False)
     return _svg(fig)

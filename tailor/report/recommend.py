@@ -52,11 +52,12 @@ class Ranked:
 class DatasetDecision:
     dataset: str
     metric: str
-    strategy: str | None  # None: no strategy meets the constraints
+    strategy: str | None  # None: no strategy meets the constraints, or none does the task (see outcome)
     headline: str
     steps: tuple[str, ...]
     ranking: tuple[Ranked, ...]
     significant: bool  # the choice beats every other eligible strategy at p < 0.05
+    outcome: str = "chosen"  # chosen | no strategy meets the constraints | no candidate does this task
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
         headline = f"{ds}: no strategy meets your constraints (closest: {closest}, {'; '.join(excluded[closest])})"
         steps.append("No strategy meets every constraint; relax one of them or improve a strategy, then rerun.")
         ranking = tuple(Ranked(s, score[s], "excluded", tuple(excluded[s])) for s in ordered)
-        return DatasetDecision(ds, metric, None, headline, tuple(steps), ranking, False)
+        return DatasetDecision(
+            ds, metric, None, headline, tuple(steps), ranking, False, "no strategy meets the constraints"
+        )
 
     best = eligible[0]
     if score[best] < c.task_floor:
@@ -194,7 +197,7 @@ def _not_done(
         f"{models} changes that; try a stronger base model (models:) before tuning further."
     )
     ranking = tuple(Ranked(s, score[s], "excluded" if excluded[s] else "eligible", tuple(excluded[s])) for s in ordered)
-    return DatasetDecision(ds, metric, None, headline, tuple(steps), ranking, False)
+    return DatasetDecision(ds, metric, None, headline, tuple(steps), ranking, False, "no candidate does this task")
 
 
 def levers(m: Measured, ds: str, choice: str, label: str) -> list[str]:

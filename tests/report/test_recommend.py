@@ -308,7 +308,7 @@ def test_when_no_candidate_does_the_task_none_is_named(make_results, correct):
     results = make_results({"baseline": [0.0] * 40, "rag": [0.2] * 10 + [0.0] * 30})
     rec = recommend(results)
     decision = rec.decisions[0]
-    assert decision.strategy is None and not decision.significant
+    assert decision.strategy is None and not decision.significant and decision.outcome == "no candidate does this task"
     assert rec.headline == (
         "qa: no candidate does this task: the best was rag (F1 0.050, below 0.1); a stronger model is the next step"
     )
