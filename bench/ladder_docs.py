@@ -68,7 +68,10 @@ def block(record: dict[str, Any]) -> str:
     lines += [f"- {step}" for step in record["recommendation"]["steps"] if "lever" in step or "Changing" in step]
     lines += ["", "Each model alone:", ""]
     lines += [f"- {model}: {headline}" for model, headline in record["alone"].items()]
-    lines += ["", f"`tailor eval` over the three models took {record['eval_s'] / 60:.1f} minutes on 2 CPU cores."]
+    lines += [
+        "",
+        f"`tailor eval` over the {len(models)} models took {record['eval_s'] / 60:.1f} minutes on 2 CPU cores.",
+    ]
     return "\n".join(lines)
 
 
