@@ -139,21 +139,20 @@ def evaluate_models(recipe: Recipe, reporter: Reporter | None = None, *, fresh: 
 
 
 def merge(recipe: Recipe, runs: list[ModelRun]) -> dict[str, Any]:
-    """One results.json (and predictions.jsonl) over the models' runs, rows named by candidate, with every
-    candidate paired against every candidate of another model on each dataset's primary metric.
+    """One results.json (and predictions.jsonl, interpret.jsonl) over the models' runs, rows named by candidate,
+    with every candidate paired against every candidate of another model on each dataset's primary metric.
 
     Raises:
         ArtifactError: a model's run has no results.json (run tailor eval).
     """
     parts = [(run, _read_run(run)) for run in runs]
-    rows, predictions, builds, timings = [], [], {}, {}
+    rows, predictions, interpret, builds, timings = [], [], [], {}, {}
     not_applicable: dict[str, dict[str, str]] = {}
     notes: dict[str, dict[str, str]] = {}
     for run, results in parts:
         rows += [_rename(row, run.name) for row in results["results"]]
-        predictions += [
-            {**p, "strategy": candidate(p["strategy"], run.name), "model": run.name} for p in _predictions(run)
-        ]
+        predictions += _renamed(_jsonl(run.out_dir / "predictions.jsonl"), run.name)
+        interpret += _renamed(_jsonl(run.out_dir / "interpret.jsonl"), run.name)
         for ds, by_strategy in (results.get("builds") or {}).items():
             for s, build in by_strategy.items():
                 builds.setdefault(ds, {})[candidate(s, run.name)] = {**build, "model": run.name}
@@ -185,6 +184,8 @@ def merge(recipe: Recipe, runs: list[ModelRun]) -> dict[str, Any]:
         "models": {run.name: _model_record(run, results) for run, results in parts},
     }
     write_jsonl_atomic(recipe.out_dir / "predictions.jsonl", predictions)
+    if interpret:
+        write_jsonl_atomic(recipe.out_dir / "interpret.jsonl", interpret)
     write_results(recipe.out_dir / "results.json", payload)
     return payload
 
@@ -196,8 +197,8 @@ def _read_run(run: ModelRun) -> dict[str, Any]:
     return read_results(path)
 
 
-def _predictions(run: ModelRun) -> list[dict[str, Any]]:
-    path = run.out_dir / "predictions.jsonl"
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """A model run's JSONL artifact (predictions, interpret); [] when the run wrote none."""
     if not path.is_file():
         return []
     out = []
@@ -207,6 +208,10 @@ def _predictions(run: ModelRun) -> list[dict[str, Any]]:
         except json.JSONDecodeError as e:
             raise ArtifactError(Problem(f"not valid JSON ({e.msg})", file=path, line=n)) from None
     return out
+
+
+def _renamed(lines: list[dict[str, Any]], model: str) -> list[dict[str, Any]]:
+    return [{**line, "strategy": candidate(line["strategy"], model), "model": model} for line in lines]
 
 
 def _rename(row: dict[str, Any], model: str) -> dict[str, Any]:
