@@ -38,7 +38,7 @@ class SearchEffort:
 class TrainingRecord:
     """How a strategy's weights were trained (the training manifest's figures the reports read)."""
 
-    steps: int
+    steps: int = 0
     method: str = "lora"
     epochs: float | None = None
     steps_per_epoch: float | None = None
@@ -49,8 +49,8 @@ class TrainingRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TrainingRecord | None:
-        """The record in a build's or manifest's JSON; None when it holds no training."""
-        if not data.get("steps"):
+        """The record in a build's or manifest's JSON; None when it holds no training (no steps, no tokens)."""
+        if not (data.get("steps") or data.get("tokens_seen")):
             return None
         return cls(**_known(cls, data))
 
