@@ -125,7 +125,7 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
         )
 
     best = eligible[0]
-    if score[best] < c.task_floor:
+    if _floor_bound(m.row(ds, best, metric), score[best]) < c.task_floor:
         return _not_done(m, ds, ordered, excluded, score, steps, c)
     tied = [best] + [s for s in eligible[1:] if not _beats(m, ds, best, s)]
     for s in eligible[1:]:
@@ -180,21 +180,25 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
 def _not_done(
     m: Measured, ds: str, ordered: list[str], excluded: dict, score: dict[str, float], steps: list[str], c
 ) -> DatasetDecision:
-    """No candidate does the task: the best eligible one scores under ``constraints.task_floor``. Say so, and
-    name none: the winner of a field where nothing works is no answer."""
+    """No candidate does the task: the best eligible one is not shown to clear ``constraints.task_floor``
+    (its 95% interval reaches below it). Say so, and name none: the winner of a field where nothing works is
+    no answer."""
     metric = m.primary(ds)
     label = METRIC_NAMES.get(metric, metric)
     best = next(s for s in ordered if not excluded[s])
     row = m.row(ds, best, metric)
     models = "the model" if len(m.models) == 1 else f"any of the {len(m.models)} models"
+    where = "below" if score[best] < c.task_floor else "its interval reaching below"
     headline = (
-        f"{ds}: no candidate does this task: the best was {best} ({label} {_f(score[best])}, below "
+        f"{ds}: no candidate does this task: the best was {best} ({label} {_f(score[best])}, {where} "
         f"{c.task_floor:g}); a stronger model is the next step"
     )
+    shown = "scores" if score[best] < c.task_floor else "is not shown to clear the floor: it scores"
     steps.append(
-        f"No candidate does this task: the best, {best}, scores {label} {_f(score[best])}{_interval(row)}, under "
-        f"the {c.task_floor:g} below which answers are not doing it (constraints.task_floor). No strategy on "
-        f"{models} changes that; try a stronger base model (models:) before tuning further."
+        f"No candidate does this task: the best, {best}, {shown} {label} {_f(score[best])}{_interval(row)}, "
+        f"against the {c.task_floor:g} below which answers are not doing it (constraints.task_floor; a candidate "
+        f"does the task when its 95% interval clears it). No strategy on {models} changes that; try a stronger "
+        f"base model (models:) before tuning further."
     )
     ranking = tuple(Ranked(s, score[s], "excluded" if excluded[s] else "eligible", tuple(excluded[s])) for s in ordered)
     return DatasetDecision(ds, metric, None, headline, tuple(steps), ranking, False, "no candidate does this task")
@@ -345,6 +349,13 @@ def to_separate(pair: Pair) -> str:
         f": about {needed} test examples in all (this run had {pair.n}) would tell them apart if the "
         f"difference is real, or {equivalent}"
     )
+
+
+def _floor_bound(row: dict, score: float) -> float:
+    """What a candidate is shown to score at least: the low end of its 95% interval, or the score itself
+    where the suite gave no interval. The floor is checked against this, so that a few lucky answers on a
+    small test set do not pass for doing the task."""
+    return row["ci_low"] if "ci_low" in row else score
 
 
 def _interval(row: dict) -> str:

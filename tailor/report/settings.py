@@ -33,8 +33,9 @@ class ConstraintsConfig(Section):
         0.1,
         ge=0,
         le=1,
-        description="primary score below which no candidate is doing the task: the recommendation then names "
-        "none and says so, instead of the best of a useless field",
+        description="primary score a candidate must be shown to clear (the low end of its 95% interval) to count "
+        "as doing the task; where none does, the recommendation names none and says so, instead of the best of "
+        "a useless field",
     )
     answers_per_month: int = Field(
         10_000,

@@ -317,6 +317,28 @@ def test_when_no_candidate_does_the_task_none_is_named(make_results, correct):
     assert recommend(results, ConstraintsConfig(task_floor=0.01)).decisions[0].strategy == "rag"
 
 
+def _row(results: dict, strategy: str) -> dict:
+    return next(r for r in results["results"] if r["strategy"] == strategy and r["metric"] == "token_f1")
+
+
+def test_a_score_above_the_floor_whose_interval_reaches_below_it_does_not_do_the_task(make_results):
+    """rag's F1 is 0.125 on 40 examples, over the 0.1 floor, but 5 lucky answers could be chance: the low end
+    of its interval is under 0.1, so no candidate is shown to do the task. Twice the answers clear it."""
+    results = make_results({"baseline": [0.0] * 40, "rag": [1.0] * 5 + [0.0] * 35})
+    row = _row(results, "rag")
+    assert row["value"] == 0.125 and row["ci_low"] < 0.1
+    decision = recommend(results).decisions[0]
+    assert decision.strategy is None and decision.outcome == "no candidate does this task"
+    assert decision.headline == (
+        "qa: no candidate does this task: the best was rag (F1 0.125, its interval reaching below 0.1); a "
+        "stronger model is the next step"
+    )
+    assert any("rag, is not shown to clear the floor: it scores F1 0.125 (" in s for s in decision.steps)
+    clear = make_results({"baseline": [0.0] * 40, "rag": [1.0] * 12 + [0.0] * 28})
+    assert _row(clear, "rag")["ci_low"] > 0.1
+    assert recommend(clear).decisions[0].strategy == "rag"
+
+
 def test_over_several_models_it_says_which_lever_moved_quality(make_results, correct):
     scores = {
         "baseline@small": correct(2),
