@@ -9,7 +9,7 @@ endpoint, keeps what it finished, and the next run reuses it and says so. ``fres
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,89 +79,135 @@ def _answers_key(ws: Workspace, inputs: str, built: BuiltStrategy, name: str) ->
     return digest(inputs, name, sections, built.info)
 
 
+@dataclass
+class _Run:
+    """What one `tailor eval` gathers as it goes, dataset by dataset, for results.json."""
+
+    checkpoints: Checkpoints
+    rows: list[ResultRow] = field(default_factory=list)
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    builds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)  # dataset → step → seconds (0 when reused)
+    not_applicable: dict[str, dict[str, str]] = field(default_factory=dict)  # dataset → suite with no rows → why
+    notes: dict[str, dict[str, str]] = field(default_factory=dict)  # dataset → suite → what its rows measured
+    sequential: dict[str, dict[str, Any]] = field(default_factory=dict)  # dataset → what --until-decided did
+
+    def took(self, dataset: TaskDataset, step: str, seconds: float) -> None:
+        self.timings.setdefault(dataset.name, {})[step] = round(seconds, 3)
+
+
+@dataclass
+class _Asked:
+    """A dataset's examples as eval asks them, and what --until-decided already did with them."""
+
+    examples: list[Example]
+    unanswerable: list[Example]
+    built: dict[str, BuiltStrategy] = field(default_factory=dict)  # --until-decided: every strategy built first
+    answered: dict[str, StrategyRun] = field(default_factory=dict)  # and its answers to the examples
+    spent: dict[str, float] = field(default_factory=dict)  # seconds spent answering batches, per strategy
+
+
 def evaluate(ws: Workspace, *, fresh: bool = False) -> dict[str, Any]:
     """Run every strategy through every suite; write predictions and results; return results.json's content.
 
     Finished pieces of an earlier run on the same recipe and data are reused (``fresh``: never).
     """
-    recipe = ws.recipe
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    checkpoints = Checkpoints(recipe.out_dir, fresh)
-    rows: list[ResultRow] = []
-    predictions: list[dict[str, Any]] = []
-    builds: dict[str, dict[str, Any]] = {}
-    reused: list[str] = []
-    timings: dict[str, dict[str, float]] = {}  # dataset → step → seconds this run spent (0 when reused)
-    not_applicable: dict[str, dict[str, str]] = {}  # dataset → suite with no rows → why
-    notes: dict[str, dict[str, str]] = {}  # dataset → suite → what its rows were measured on
-    sequential: dict[str, dict[str, Any]] = {}  # dataset → what --until-decided did
+    run = _Run(Checkpoints(ws.recipe.out_dir, fresh))
     for dataset in ws.datasets:
-        examples = evaluated_examples(ws, dataset)
-        unanswerable = evaluated_examples(ws, dataset, unanswerable=True)
-        names = ws.strategies_for(dataset)
-        built_first: dict[str, BuiltStrategy] = {}  # --until-decided: every strategy is built before the batches
-        answered: dict[str, StrategyRun] = {}  # and has answered the examples by the time they stop
-        spent: dict[str, float] = {}  # seconds this run spent answering batches, per strategy
-        if recipe.eval.until_decided is not None:
-            built_first = {name: build_strategy(name, ws, dataset) for name in names}
-            ask = _batch_asker(ws, dataset, built_first, checkpoints, reused, spent)
-            decided = run_until_decided(ws, dataset, examples, names, ask)
-            examples, answered, sequential[dataset.name] = decided.examples, decided.runs, decided.record
-        asked = [*examples, *unanswerable]
-        inputs = _inputs_key(ws, dataset, asked)
-        runs, strategies, keys = [], [], []
-        for name in names:
-            built = built_first.get(name) or build_strategy(name, ws, dataset)
-            strategies.append(built.strategy)
-            builds.setdefault(dataset.name, {})[name] = {"build_s": round(built.build_s, 3), **built.info}
-            key = _answers_key(ws, inputs, built, name)
-            keys.append(key)
-            start = time.perf_counter()
-            run = checkpoints.load_run(dataset.name, name, key)
-            if run is None:
-                run = _answer(ws, dataset, examples, unanswerable, built, answered.get(name))
-                checkpoints.save_run(dataset.name, run, key)
-            else:
-                reused.append(f"{dataset.name} · {name} answers")
-            seconds = time.perf_counter() - start + spent.get(name, 0.0)
-            timings.setdefault(dataset.name, {})[f"answers/{name}"] = round(seconds, 3)
-            runs.append(run)
-            answers = [*run.answers, *run.unanswerable]
-            scores = answer_scores([a.text for a in answers], asked, dataset)
-            predictions += [_prediction(name, dataset, e, a, s) for e, a, s in zip(asked, answers, scores, strict=True)]
-        inp = SuiteInput(dataset, tuple(examples), tuple(runs), tuple(strategies), recipe.seed, ws, tuple(unanswerable))
-        # A suite's rows depend on the answers (and so the strategies' builds) and on how suites are sized and priced.
-        settings = (recipe.eval.model_dump(mode="json"), recipe.cost.model_dump(mode="json"))
-        for suite in recipe.suites:
-            start = time.perf_counter()
-            found = _suite_rows(ws, inp, suite, digest(keys, suite, settings), checkpoints, reused)
-            rows += found
-            if isinstance(found, NoRows):
-                not_applicable.setdefault(dataset.name, {})[suite] = found.reason
-            if isinstance(found, Noted):
-                notes.setdefault(dataset.name, {})[suite] = found.note
-            timings.setdefault(dataset.name, {})[f"suite/{suite}"] = round(time.perf_counter() - start, 3)
-    if reused:
-        ws.reporter.log(f"reused from an earlier run ({len(reused)}): {', '.join(reused)}; --fresh recomputes")
-    payload = {
+        asked = _asked(ws, dataset, run)
+        runs, strategies, keys = _answer_all(ws, dataset, asked, run)
+        examples, unanswerable = tuple(asked.examples), tuple(asked.unanswerable)
+        inp = SuiteInput(dataset, examples, tuple(runs), tuple(strategies), ws.recipe.seed, ws, unanswerable)
+        _score_all(ws, inp, keys, run)
+    if run.reused:
+        ws.reporter.log(f"reused from an earlier run ({len(run.reused)}): {', '.join(run.reused)}; --fresh recomputes")
+    payload = _payload(ws, run, started)
+    out = ws.recipe.out_dir
+    write_jsonl_atomic(out / "predictions.jsonl", run.predictions)
+    write_results(out / "results.json", payload)
+    ws.reporter.log(f"wrote {out / 'results.json'} and {out / 'predictions.jsonl'}")
+    return payload
+
+
+def _asked(ws: Workspace, dataset: TaskDataset, run: _Run) -> _Asked:
+    """The examples to answer on ``dataset``; with --until-decided, every strategy built and the examples
+    answered batch by batch until the sequential test stops (the examples then end where it stopped)."""
+    asked = _Asked(evaluated_examples(ws, dataset), evaluated_examples(ws, dataset, unanswerable=True))
+    if ws.recipe.eval.until_decided is None:
+        return asked
+    names = ws.strategies_for(dataset)
+    asked.built = {name: build_strategy(name, ws, dataset) for name in names}
+    ask = _batch_asker(ws, dataset, asked.built, run.checkpoints, run.reused, asked.spent)
+    decided = run_until_decided(ws, dataset, asked.examples, names, ask)
+    asked.examples, asked.answered, run.sequential[dataset.name] = decided.examples, decided.runs, decided.record
+    return asked
+
+
+def _answer_all(
+    ws: Workspace, dataset: TaskDataset, asked: _Asked, run: _Run
+) -> tuple[list[StrategyRun], list[Strategy], list[str]]:
+    """Every strategy's answers on ``dataset`` (saved ones reused), its build recorded, its predictions scored."""
+    questions = [*asked.examples, *asked.unanswerable]
+    inputs = _inputs_key(ws, dataset, questions)
+    runs, strategies, keys = [], [], []
+    for name in ws.strategies_for(dataset):
+        built = asked.built.get(name) or build_strategy(name, ws, dataset)
+        strategies.append(built.strategy)
+        run.builds.setdefault(dataset.name, {})[name] = {"build_s": round(built.build_s, 3), **built.info}
+        key = _answers_key(ws, inputs, built, name)
+        keys.append(key)
+        start = time.perf_counter()
+        answered = run.checkpoints.load_run(dataset.name, name, key)
+        if answered is None:
+            answered = _answer(ws, dataset, asked.examples, asked.unanswerable, built, asked.answered.get(name))
+            run.checkpoints.save_run(dataset.name, answered, key)
+        else:
+            run.reused.append(f"{dataset.name} · {name} answers")
+        run.took(dataset, f"answers/{name}", time.perf_counter() - start + asked.spent.get(name, 0.0))
+        runs.append(answered)
+        answers = [*answered.answers, *answered.unanswerable]
+        scores = answer_scores([a.text for a in answers], questions, dataset)
+        run.predictions += [
+            _prediction(name, dataset, e, a, s) for e, a, s in zip(questions, answers, scores, strict=True)
+        ]
+    return runs, strategies, keys
+
+
+def _score_all(ws: Workspace, inp: SuiteInput, keys: list[str], run: _Run) -> None:
+    """Every suite's rows on one dataset's answers (saved ones reused), with why a suite had none."""
+    # A suite's rows depend on the answers (and so the strategies' builds) and on how suites are sized and priced.
+    settings = (ws.recipe.eval.model_dump(mode="json"), ws.recipe.cost.model_dump(mode="json"))
+    name = inp.dataset.name
+    for suite in ws.recipe.suites:
+        start = time.perf_counter()
+        found = _suite_rows(ws, inp, suite, digest(keys, suite, settings), run.checkpoints, run.reused)
+        run.rows += found
+        if isinstance(found, NoRows):
+            run.not_applicable.setdefault(name, {})[suite] = found.reason
+        if isinstance(found, Noted):
+            run.notes.setdefault(name, {})[suite] = found.note
+        run.took(inp.dataset, f"suite/{suite}", time.perf_counter() - start)
+
+
+def _payload(ws: Workspace, run: _Run, started: str) -> dict[str, Any]:
+    """results.json's content."""
+    recipe = ws.recipe
+    return {
         "recipe": recipe.model_dump(mode="json"),
         "started_at": started,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": {**environment(), **_model_facts(ws)},
-        "results": [r.to_json() for r in rows],
-        "builds": builds,
-        "timings": timings,
+        "results": [r.to_json() for r in run.rows],
+        "builds": run.builds,
+        "timings": run.timings,
         "strategies": {name: plugins.strategy(name).properties() for name in recipe.strategies},
         "primary": {dataset.name: primary_metric(dataset) for dataset in ws.datasets},
-        "not_applicable": not_applicable,
-        "notes": notes,
-        **({"sequential": sequential} if sequential else {}),
+        "not_applicable": run.not_applicable,
+        "notes": run.notes,
+        **({"sequential": run.sequential} if run.sequential else {}),
     }
-    out = recipe.out_dir
-    write_jsonl_atomic(out / "predictions.jsonl", predictions)
-    write_results(out / "results.json", payload)
-    ws.reporter.log(f"wrote {out / 'results.json'} and {out / 'predictions.jsonl'}")
-    return payload
 
 
 def _answer(

@@ -93,7 +93,60 @@ def _f(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
 
 
+@dataclass
+class _Field:
+    """One dataset's candidates as the decision sees them: scored on the primary metric, best first, each
+    with the constraints that rule it out, and the sentences said so far."""
+
+    metric: str
+    label: str
+    score: dict[str, float]
+    ordered: list[str]
+    excluded: dict[str, list[str]]
+    seq: dict | None  # what --until-decided did, where it ran
+    steps: list[str]
+
+    @property
+    def eligible(self) -> list[str]:
+        return [s for s in self.ordered if not self.excluded[s]]
+
+
 def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
+    f = _field(m, ds, c)
+    eligible = f.eligible
+    if not eligible:
+        return _none_eligible(ds, f)
+    best = eligible[0]
+    if _floor_bound(m.row(ds, best, f.metric), f.score[best]) < c.task_floor:
+        return _not_done(m, ds, f.ordered, f.excluded, f.score, f.steps, c)
+    tied = [best] + [s for s in eligible[1:] if not _beats(m, ds, best, s)]
+    f.steps += [_compared(m, ds, f, best, s, s in tied) for s in eligible[1:]]
+    choice = best
+    if len(tied) > 1:
+        choice, why = _break_tie(m, ds, tied, c)
+        f.steps.append(
+            f"Among the tied {', '.join(tied)}, {choice} is chosen: {why}. "
+            "More examples (--mode full, a larger test split) would settle the quality question."
+        )
+    f.steps += levers(m, ds, choice, f.label)
+    f.steps += _evidence(m, ds, choice, c)
+    significant = len(tied) == 1 and len(eligible) > 1
+    headline = _headline(m, ds, f, choice, significant)
+    ranking = tuple(
+        Ranked(
+            s,
+            f.score[s],
+            "excluded" if f.excluded[s] else "recommended" if s == choice else "tied" if s in tied else "eligible",
+            tuple(f.excluded[s]),
+        )
+        for s in f.ordered
+    )
+    return DatasetDecision(ds, f.metric, choice, headline, tuple(f.steps), ranking, significant)
+
+
+def _field(m: Measured, ds: str, c: ConstraintsConfig) -> _Field:
+    """The candidates scored and ranked, what rules each out, and the opening sentences: the scores, what a
+    sequential run did, the exclusions, each candidate's training state and tuning effort."""
     metric = m.primary(ds)
     label = METRIC_NAMES.get(metric, metric)
     scored = [s for s in m.strategies(ds) if m.row(ds, s, metric)]
@@ -109,72 +162,51 @@ def _decide(m: Measured, ds: str, c: ConstraintsConfig) -> DatasetDecision:
     if seq is not None:
         steps += _sequential_sentences(seq)
     excluded = {s: _exclusions(m, ds, s, c, score[s], label) for s in ordered}
-    for s in ordered:
-        if excluded[s]:
-            steps.append(f"{s} is ruled out: {'; '.join(excluded[s])}.")
+    steps += [f"{s} is ruled out: {'; '.join(excluded[s])}." for s in ordered if excluded[s]]
     steps += [line for s in ordered for line in training_state(m, ds, s)]
     steps += tuning_effort(m, ds, ordered)
-    eligible = [s for s in ordered if not excluded[s]]
-    if not eligible:
-        closest = ordered[0]
-        headline = f"{ds}: no strategy meets your constraints (closest: {closest}, {'; '.join(excluded[closest])})"
-        steps.append("No strategy meets every constraint; relax one of them or improve a strategy, then rerun.")
-        ranking = tuple(Ranked(s, score[s], "excluded", tuple(excluded[s])) for s in ordered)
-        return DatasetDecision(
-            ds, metric, None, headline, tuple(steps), ranking, False, "no strategy meets the constraints"
-        )
+    return _Field(metric, label, score, ordered, excluded, seq, steps)
 
-    best = eligible[0]
-    if _floor_bound(m.row(ds, best, metric), score[best]) < c.task_floor:
-        return _not_done(m, ds, ordered, excluded, score, steps, c)
-    tied = [best] + [s for s in eligible[1:] if not _beats(m, ds, best, s)]
-    for s in eligible[1:]:
-        pair = m.pair(ds, best, s)
-        if seq is not None and _sequential_pair(seq, best, s) is not None:
-            steps.append(_sequential_step(seq, best, s, score, label))
-        elif pair is None:
-            steps.append(f"{best} vs {s}: no paired test recorded; treated as a tie.")
-        elif s in tied:
-            steps.append(
-                f"{best} {_f(score[best])} vs {s} {_f(score[s])}: the difference "
-                f"({pair.delta:+.3f}, {format_p(pair.p)}) is not significant at n={pair.n}, "
-                f"so they are tied on quality{to_separate(pair)}."
-            )
-        else:
-            steps.append(
-                f"{best} beats {s}: {label} {_f(score[best])} vs {_f(score[s])} "
-                f"({pair.delta:+.3f}, {format_p(pair.p)})."
-            )
-    choice = best
-    if len(tied) > 1:
-        choice, why = _break_tie(m, ds, tied, c)
-        steps.append(
-            f"Among the tied {', '.join(tied)}, {choice} is chosen: {why}. "
-            "More examples (--mode full, a larger test split) would settle the quality question."
+
+def _none_eligible(ds: str, f: _Field) -> DatasetDecision:
+    closest = f.ordered[0]
+    headline = f"{ds}: no strategy meets your constraints (closest: {closest}, {'; '.join(f.excluded[closest])})"
+    f.steps.append("No strategy meets every constraint; relax one of them or improve a strategy, then rerun.")
+    ranking = tuple(Ranked(s, f.score[s], "excluded", tuple(f.excluded[s])) for s in f.ordered)
+    return DatasetDecision(
+        ds, f.metric, None, headline, tuple(f.steps), ranking, False, "no strategy meets the constraints"
+    )
+
+
+def _compared(m: Measured, ds: str, f: _Field, best: str, s: str, tied: bool) -> str:
+    """The sentence comparing the best candidate with ``s``: separated, tied, or not tested."""
+    score, label = f.score, f.label
+    pair = m.pair(ds, best, s)
+    if f.seq is not None and _sequential_pair(f.seq, best, s) is not None:
+        return _sequential_step(f.seq, best, s, score, label)
+    if pair is None:
+        return f"{best} vs {s}: no paired test recorded; treated as a tie."
+    if tied:
+        return (
+            f"{best} {_f(score[best])} vs {s} {_f(score[s])}: the difference "
+            f"({pair.delta:+.3f}, {format_p(pair.p)}) is not significant at n={pair.n}, "
+            f"so they are tied on quality{to_separate(pair)}."
         )
-    steps += levers(m, ds, choice, label)
-    steps += _evidence(m, ds, choice, c)
-    significant = len(tied) == 1 and len(eligible) > 1
-    runner = next((s for s in eligible if s != choice), None)
+    return f"{best} beats {s}: {label} {_f(score[best])} vs {_f(score[s])} ({pair.delta:+.3f}, {format_p(pair.p)})."
+
+
+def _headline(m: Measured, ds: str, f: _Field, choice: str, significant: bool) -> str:
+    """The decision in one line: the choice, its score, and the runner-up with the test between them."""
+    runner = next((s for s in f.eligible if s != choice), None)
     if runner is None:
         versus = "; the only strategy within your constraints"
     else:
         pair = m.pair(ds, choice, runner)
         verdict = "" if pair is None else f", {format_p(pair.p)}" + ("" if significant else ", not significant")
-        if seq is not None:  # p-values at the n a sequential run stopped at are not valid: say what the test said
+        if f.seq is not None:  # p-values at the n a sequential run stopped at are not valid: say what the test said
             verdict = ", separated at every look" if significant else ", not separated"
-        versus = f" vs {runner} {_f(score[runner])}{verdict}"
-    headline = f"{ds}: {choice} ({label} {_f(score[choice])}{versus})"
-    ranking = tuple(
-        Ranked(
-            s,
-            score[s],
-            "excluded" if excluded[s] else "recommended" if s == choice else "tied" if s in tied else "eligible",
-            tuple(excluded[s]),
-        )
-        for s in ordered
-    )
-    return DatasetDecision(ds, metric, choice, headline, tuple(steps), ranking, significant)
+        versus = f" vs {runner} {_f(f.score[runner])}{verdict}"
+    return f"{ds}: {choice} ({f.label} {_f(f.score[choice])}{versus})"
 
 
 def _not_done(
@@ -355,7 +387,7 @@ def _floor_bound(row: dict, score: float) -> float:
     """What a candidate is shown to score at least: the low end of its 95% interval, or the score itself
     where the suite gave no interval. The floor is checked against this, so that a few lucky answers on a
     small test set do not pass for doing the task."""
-    return row["ci_low"] if "ci_low" in row else score
+    return row.get("ci_low", score)
 
 
 def _interval(row: dict) -> str:
