@@ -73,11 +73,15 @@ def suite_tables(record: dict[str, Any]) -> str:
     return f"From `{record['command']}` ({record['demo_wall_s']:.0f} s).\n\n" + markdown(record)
 
 
-def replace_block(text: str, block: str, where: Path) -> str:
-    pattern = re.compile(re.escape(BEGIN) + r"\n.*?" + re.escape(END), re.S)
+def replace_block(text: str, block: str, where: Path, begin: str = BEGIN) -> str:
+    """``text`` with the block opened by ``begin`` and closed by the next ``END`` holding ``block``.
+
+    Every docs generator (bench/ladder_docs.py, bench/docs_blocks.py) fills its blocks with this.
+    """
+    pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(END), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"{where}: no {BEGIN} … {END} block to fill")
-    return pattern.sub(lambda _: f"{BEGIN}\n{block}{END}", text, count=1)
+        raise SystemExit(f"{where}: no {begin} … {END} block to fill")
+    return pattern.sub(lambda _: f"{begin}\n{block}{END}", text, count=1)
 
 
 def blocks(record: dict[str, Any]) -> dict[Path, str]:

@@ -1,0 +1,142 @@
+"""The tables that measure what a feature does (docs/own-documents.md, suites.md, rag.md), from bench/results/.
+
+Each reads its record and formats it, nothing more (bench/docs_blocks.py writes them, tests/test_docs.py
+checks them), so a figure in the docs is always the recorded one.
+"""
+
+from __future__ import annotations
+
+from table_format import Record, ci, source, table
+
+
+def pgvector_recall(r: Record) -> str:
+    plans = {"planner": "planner's choice", "hnsw": "HNSW walk forced"}
+    rows = [
+        [
+            plans.get(row["plan"], row["plan"]),
+            f"{row['group']} ({row['readable_share']:.0%})",
+            row["n"],
+            f"{row['recall']:.3f}",
+            f"{row['p50_ms']:.1f}",
+            f"{row['p95_ms']:.1f}",
+            row["short"],
+        ]
+        for row in r["rows"]
+    ]
+    how = (
+        f"{r['chunks']:,} chunks of {r['dim']} dimensions, {r['queries']} queries per row, "
+        f"ingest {r['ingest_s']:.0f} s; "
+        "recall against numpy's exact top n among the chunks the group may read"
+    )
+    header = ["plan", "group (share it may read)", "n", "recall@n", "p50 ms", "p95 ms", "short answers"]
+    return source(r, "pgvector_recall", how) + table(header, rows) + "\n"
+
+
+def freshness_sim(r: Record) -> str:
+    real, sim = r["modes"]["real"]["rows"], r["modes"]["simulated"]["rows"]
+
+    def moved(row: Record, metric: str, digits: int) -> str:
+        return f"{row[metric + '_before']['value']:.{digits}f} → {row[metric + '_after']['value']:.{digits}f}"
+
+    rows = []
+    for name in real:
+        a, b = real[name], sim[name]
+        update = "nothing to update" if not a["update_s"]["value"] else _update(a, b)
+        rows.append(
+            [
+                name,
+                moved(a, "stale_rate", 2),
+                moved(a, "changed_f1", 3),
+                moved(b, "stale_rate", 2),
+                moved(b, "changed_f1", 3),
+                update,
+            ]
+        )
+    n_real = next(iter(real.values()))["changed_f1_after"]["n"]
+    how = (
+        f"{r['world']['size']} world, a {r['world']['finetune_steps']}-step fine-tune, version 2 changing "
+        f"{r['world']['version_2_fraction']:.0%} of the facts; {n_real} real changed facts asked, "
+        f"{r['questions']} simulated edits"
+    )
+    header = ["strategy", "real: stale", "real: F1", "simulated: stale", "simulated: F1", "update (real / simulated)"]
+    return source(r, "freshness_sim", how) + table(header, rows) + "\n"
+
+
+def _update(real: Record, sim: Record) -> str:
+    full = real["full_rebuild_s"]["value"]
+    text = f"{real['update_s']['value']:.2f} s / {sim['update_s']['value']:.2f} s (full {full:.1f} s)"
+    if "retrain_steps" in real:
+        text += f", {real['retrain_steps']['value']} more steps"
+    return text
+
+
+def synth_quality(r: Record) -> str:
+    rep = r["synth_report"]
+    single, unans = rep["kinds"]["single"], rep["kinds"]["unanswerable"]
+    rejected = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in single["rejected"].items())
+    rows = [
+        ["single-passage questions kept (of tried)", f"{single['kept']} of {single['tried']} ({rejected})"],
+        ["unanswerable questions kept", unans["kept"]],
+        [
+            "kept answers that are facts the world states in that document",
+            f"{r['truth']['single_true_fact_share']:.0%}",
+        ],
+        ["synthesis time, s", f"{r['synth_s']:.0f}"],
+        ["answerable questions in the synthesized test split", rep["decision"]["questions"]],
+        ["rank correlation of strategies, synthesized vs real (Spearman)", f"{r['spearman']:.2f}"],
+        ["differences significant on real questions that keep their sign", r["significant_real_pairs_kept_sign"]],
+    ]
+    scores = [[s, f"{r['scores']['real'][s]:.3f}", f"{r['scores']['synth'][s]:.3f}"] for s in r["scores"]["real"]]
+    how = f"{rep['settings']['questions']} questions asked for, model {rep['model']['name']}, task suite"
+    return (
+        source(r, "synth_quality", how)
+        + table(["", ""], rows)
+        + "\n\n"
+        + table(["strategy", "F1 on the world's test questions", "F1 on the synthesized ones"], scores)
+        + "\n"
+    )
+
+
+def any_corpus(r: Record) -> str:
+    suites = [[name, s.get("rows", "–"), s.get("not_applicable", "")] for name, s in r["suites"].items()]
+    metrics = ("token_f1", "contains", "semantic", "hallucination_rate")
+    answers = [[name, *(ci(a[m]) for m in metrics)] for name, a in r["answers"].items()]
+    n = next(iter(r["answers"].values()))
+    syn = r["synthesized"]
+    how = (
+        f"{r['corpus']['documents']} topics of Python's reference, {syn['kept']} questions synthesized in "
+        f"{syn['seconds']:.0f} s, every suite in quick mode, {r['seconds'] / 60:.0f} minutes in all"
+    )
+    notes = "".join(f"\n\nNote ({k}): {v}" for ds in r["notes"].values() for k, v in ds.items())
+    return (
+        source(r, "any_corpus", how)
+        + table(["suite", "rows", "why none"], suites)
+        + f"\n\nAnswers ({n['token_f1']['n']} answerable and {n['hallucination_rate']['n']} unanswerable "
+        "test questions, 95% CI):\n\n"
+        + table(["strategy", *metrics], answers)
+        + notes
+        + f"\n\nRecommendation: {r['recommendation']['headline']}\n"
+    )
+
+
+def sequential_error(r: Record) -> str:
+    def rate(x: float | None) -> str:
+        return "–" if x is None else f"{x:.2%}"
+
+    rows = [
+        [
+            row["setting"],
+            rate(row["sequential"]["winner_rate"]),
+            rate(row["sequential"]["right_winner_share"]),
+            rate(row["sequential"]["any_pair_claimed_rate"]),
+            f"{row['sequential']['median_n_at_stop']:.0f}",
+            rate(row["sequential"]["stopped_before_max"]),
+            rate(row["z_test_every_look"]["any_pair_claimed_rate"]),
+            rate(row["z_test_once_at_400"]["winner_rate"]),
+        ]
+        for row in r["rows"]
+    ]
+    header = ["setting", "winner named", "of which right", "any pair claimed", "median n at stop", "stopped early"]
+    header += ["z-test every look: any pair claimed", "z-test once at the end: winner named"]
+    how = f"{r['runs']:,} runs per setting, a look {r['looks']}; {r['method']}"
+    return source(r, "sequential_error", how) + table(header, rows) + "\n"
