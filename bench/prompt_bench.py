@@ -233,7 +233,7 @@ def open_world(root: Path, url: str, args: argparse.Namespace) -> Any:
 def scores(texts: list[str], examples: list[Any], dataset: Any) -> tuple[list[float], list[bool]]:
     """Each answer's primary-metric score, and whether it is malformed (routing: no label in it; qa: empty)."""
     from tailor.eval.metrics import parse_label
-    from tailor.eval.suites.task import example_scores, primary_metric
+    from tailor.eval.scoring import example_scores, primary_metric
 
     metric = primary_metric(dataset)
     values = [example_scores(t, e, dataset)[metric] for t, e in zip(texts, examples, strict=True)]

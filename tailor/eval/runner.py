@@ -21,9 +21,9 @@ from tailor.contract import Answer, Strategy, asker
 from tailor.data.examples import Example, TaskDataset
 from tailor.eval.base import NoRows, Noted, StrategyRun, SuiteInput
 from tailor.eval.checkpoint import Checkpoints, digest
+from tailor.eval.measure import measure
 from tailor.eval.results import ResultRow, environment, write_results
-from tailor.eval.suites.cost import measure
-from tailor.eval.suites.task import answer_scores, primary_metric
+from tailor.eval.scoring import answer_scores, primary_metric
 from tailor.eval.until_decided import Ask, run_until_decided
 from tailor.strategies import BuiltStrategy, build_strategy
 from tailor.workspace import Workspace

@@ -23,11 +23,11 @@ from typing import Any
 
 from tailor.data.examples import Example, TaskDataset
 from tailor.eval.base import StrategyRun
+from tailor.eval.measure import hour_price
 from tailor.eval.results import SIGNIFICANCE
+from tailor.eval.scoring import answer_scores, primary_metric
 from tailor.eval.sequential import evaluate_looks, look_ends, record, sentence
 from tailor.eval.settings import UntilDecidedConfig
-from tailor.eval.suites.cost import hour_price
-from tailor.eval.suites.task import answer_scores, primary_metric
 from tailor.workspace import Workspace
 
 # Asks one strategy (by name) one batch of examples, or returns the answers saved for it: (name, part, examples).

@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from tailor.contract import PromptBuilder, asker
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.suites.task import example_scores
+from tailor.eval.scoring import example_scores
 from tailor.models.base import GenerationSettings, Generator
 from tailor.progress import Reporter
 

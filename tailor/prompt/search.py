@@ -21,7 +21,7 @@ from tailor.artifacts import read_json_artifact, write_json_atomic
 from tailor.contract import PromptedStrategy
 from tailor.data.examples import Example, TaskDataset
 from tailor.errors import ArtifactError, DataError, Problem
-from tailor.eval.suites.task import primary_metric
+from tailor.eval.scoring import primary_metric
 from tailor.prompt.ascent import Stage, ascend, bootstrap, scorer, split_dev
 from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, instructions, make_builder, shot_pool
 from tailor.workspace import Workspace

@@ -33,7 +33,7 @@ from tailor.artifacts import read_json_artifact, write_json_atomic
 from tailor.contract import PromptBuilder
 from tailor.data.examples import TaskDataset
 from tailor.errors import ArtifactError
-from tailor.eval.suites.task import primary_metric
+from tailor.eval.scoring import primary_metric
 from tailor.models.base import Generator
 from tailor.prompt.ascent import Stage, ascend, bootstrap, scorer
 from tailor.prompt.builder import fill_instruction, instructions, shot_pool

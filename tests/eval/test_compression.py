@@ -14,9 +14,9 @@ from tailor.compress.variants import compress, load_variant, precision, save_var
 from tailor.contract import asker
 from tailor.errors import ArtifactError, ModelError
 from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.eval.measure import measure
 from tailor.eval.runner import evaluated_examples
 from tailor.eval.suites.compress import compress_suite
-from tailor.eval.suites.cost import measure
 from tailor.models.base import GenerationSettings
 from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project

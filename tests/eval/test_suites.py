@@ -99,7 +99,7 @@ def test_cost_suite_percentiles_tokens_and_memory() -> None:
 MEASURE_SCRIPT = """
 import time
 import numpy as np
-from tailor.eval.suites.cost import measure
+from tailor.eval.measure import measure
 with measure() as before:
     pass
 with measure() as m:

@@ -12,52 +12,12 @@ weights need no weight gradients, only activation gradients).
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from tailor.eval.base import StrategyRun, SuiteInput, strategy_weights
+from tailor.eval.measure import hour_price
 from tailor.eval.metrics import percentile
 from tailor.eval.results import ResultRow, mean_row
 from tailor.plugins import Column, Panel, SuiteSpec
 from tailor.records import Build
-
-if TYPE_CHECKING:
-    from tailor.config import CostConfig
-
-
-@dataclass
-class Measurement:
-    wall_s: float = 0.0
-    peak_rss_bytes: int = 0
-
-
-@contextmanager
-def measure(interval_s: float = 0.02) -> Iterator[Measurement]:
-    """Measure wall time and peak RSS of the enclosed block (RSS sampled every ``interval_s``)."""
-    import psutil
-
-    proc = psutil.Process()
-    m = Measurement(peak_rss_bytes=proc.memory_info().rss)
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(interval_s):
-            m.peak_rss_bytes = max(m.peak_rss_bytes, proc.memory_info().rss)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    start = time.perf_counter()
-    thread.start()
-    try:
-        yield m
-    finally:
-        stop.set()
-        thread.join()
-        m.wall_s = time.perf_counter() - start
-        m.peak_rss_bytes = max(m.peak_rss_bytes, proc.memory_info().rss)
 
 
 def cost_suite(inp: SuiteInput) -> list[ResultRow]:
@@ -106,13 +66,6 @@ def cost_suite(inp: SuiteInput) -> list[ResultRow]:
 
 def _hour_price(inp: SuiteInput) -> float:
     return 0.0 if inp.workspace is None else hour_price(inp.workspace.recipe.cost)
-
-
-def hour_price(cfg: CostConfig) -> float:
-    """The price of an hour of this machine: a GPU's where one ran the work, else the CPU machine's."""
-    import torch
-
-    return cfg.gpu_hour_usd if torch.cuda.is_available() else cfg.cpu_hour_usd
 
 
 def _usd_per_1k_answers(inp: SuiteInput, run: StrategyRun, hour_usd: float) -> float:

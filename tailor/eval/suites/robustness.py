@@ -33,7 +33,7 @@ from tailor.data.corpus import Document
 from tailor.data.examples import Example
 from tailor.eval.base import SuiteInput, sample
 from tailor.eval.results import SIGNIFICANCE, ResultRow, format_p, mean_row, paired_row
-from tailor.eval.suites.task import example_scores, primary_metric
+from tailor.eval.scoring import example_scores, primary_metric
 from tailor.plugins import Column, Panel, Size, SuiteSpec
 
 WAYS = ("typo", "rephrase", "distractor", "injection")

@@ -17,57 +17,15 @@ recipe, else token F1 for answers and accuracy for labels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from tailor.contract import strip_citations
-from tailor.data.examples import Example, TaskDataset
 from tailor.eval import metrics
 from tailor.eval.abstain import abstains
 from tailor.eval.base import StrategyRun, SuiteInput
 from tailor.eval.results import ResultRow, mean_row, paired_row
-from tailor.eval.semantic import SEMANTIC, similarities
+from tailor.eval.scoring import ABSTAINED, QA_METRICS, answer_scores, primary_metric
+from tailor.eval.semantic import SEMANTIC
 from tailor.plugins import Column, SuiteSpec
 from tailor.records import Build
-
-QA_METRICS = {
-    "exact_match": metrics.exact_match,
-    "token_f1": metrics.token_f1,
-    "contains": metrics.contains_answer,
-    "rouge_l": metrics.rouge_l,
-}
-ABSTAINED = "abstained"  # per-answer: 1 when it declined to answer
-
-
-def primary_metric(dataset: TaskDataset) -> str:
-    """The metric prompt search maximises and reports lead with: the recipe's choice, else by task kind."""
-    return dataset.metric or ("accuracy" if dataset.kind == "classify" else "token_f1")
-
-
-def answer_scores(
-    predictions: Sequence[str], examples: Sequence[Example], dataset: TaskDataset, *, semantic: bool = True
-) -> list[dict[str, float]]:
-    """Per-example scores of many answers at once, citations removed (semantic similarity embeds them in
-    one batch; ``semantic=False`` leaves it out unless it is the primary metric). For classification
-    ``accuracy`` is 1 when the parsed label is right."""
-    texts = [strip_citations(p) for p in predictions]
-    if dataset.kind == "classify":
-        return [
-            {"accuracy": float(metrics.parse_label(t, dataset.labels) == e.label)}
-            for t, e in zip(texts, examples, strict=True)
-        ]
-    scores = [
-        {**{name: fn(t, e.answer) for name, fn in QA_METRICS.items()}, ABSTAINED: float(abstains(t))}
-        for t, e in zip(texts, examples, strict=True)
-    ]
-    if semantic or primary_metric(dataset) == SEMANTIC:
-        for row, value in zip(scores, similarities(texts, [e.answer for e in examples]), strict=True):
-            row[SEMANTIC] = value
-    return scores
-
-
-def example_scores(prediction: str, example: Example, dataset: TaskDataset) -> dict[str, float]:
-    """One answer's scores: every cheap metric, and semantic similarity when it is the primary metric."""
-    return answer_scores([prediction], [example], dataset, semantic=False)[0]
 
 
 def task_suite(inp: SuiteInput) -> list[ResultRow]:
