@@ -23,39 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from common import abba, command, rag_prompts, write_speedup_record
+
 RESULTS = Path(__file__).parent / "results" / "alloc.json"
-
-
-def rag_prompts(generator, count: int) -> list[list[dict]]:
-    """The tiny world's first ``count`` qa questions, each behind ~300 tokens of its documents."""
-    from tailor.data.world import generate_world
-    from tailor.data.world_render import qa_examples
-
-    world = generate_world(seed=0, size="tiny")
-    docs = {d.doc_id: d.text for d in world.documents}
-    tokenizer = generator.tokenizer
-    texts = []
-    for example in qa_examples(world)[:count]:
-        context = "\n\n".join(docs[d] for d in example["sources"][:1] + sorted(docs)[:2])
-        context = tokenizer.decode(tokenizer(context)["input_ids"][:280])  # ~300 tokens with the template
-        texts.append(
-            [
-                {"role": "system", "content": "Answer from the documents.\n\n" + context},
-                {"role": "user", "content": example["question"]},
-            ]
-        )
-    return texts
-
-
-def write_record(path: Path, record: dict, mean: dict[str, float], same: bool) -> None:
-    """Write an A/B generation record atomically and print its one-line summary (default vs tailor)."""
-    from tailor.artifacts import write_json_atomic
-
-    write_json_atomic(path, record)
-    print(
-        f"default {mean['default']:.1f} s, tailor {mean['tailor']:.1f} s: {record['speedup']}x; "
-        f"identical answers: {same} → {path}"
-    )
 
 
 def child(mode: str, prompts: int) -> dict:
@@ -98,8 +68,8 @@ def main() -> None:
     if args.child:
         sys.stdout.write(json.dumps(child(args.child, args.prompts)))
         return
-    runs: dict[str, list[dict]] = {"default": [], "tailor": []}
-    for mode in ("default", "tailor", "tailor", "default"):
+
+    def side(mode: str) -> dict:
         done = subprocess.run(
             [sys.executable, __file__, "--child", mode, "--prompts", str(args.prompts)],
             capture_output=True,
@@ -107,13 +77,16 @@ def main() -> None:
             check=True,
             env=os.environ | {"TOKENIZERS_PARALLELISM": "false"},
         )
-        runs[mode].append(json.loads(done.stdout))
-        print(f"{mode}: {runs[mode][-1]['generate_s']:.1f} s", file=sys.stderr)
+        run = json.loads(done.stdout)
+        print(f"{mode}: {run['generate_s']:.1f} s", file=sys.stderr)
+        return run
+
+    runs = abba(("default", "tailor"), 2, side)
     answers = {m: r[0]["answers"] for m, r in runs.items()}
     same = all(r["answers"] == answers["default"] for rs in runs.values() for r in rs)
     mean = {m: statistics.mean(r["generate_s"] for r in rs) for m, rs in runs.items()}
     record = {
-        "command": "python bench/alloc_bench.py" + (f" --prompts {args.prompts}" if args.prompts != 24 else ""),
+        "command": command(__file__, args, {"prompts": 24}),
         "what": __doc__.split("\n\n")[2].replace("\n", " "),
         "machine": {"cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
         "prompts": args.prompts,
@@ -131,7 +104,7 @@ def main() -> None:
         "identical_answers": same,
         "answers": answers["tailor"],
     }
-    write_record(args.results, record, mean, same)
+    write_speedup_record(args.results, record, mean, same)
 
 
 if __name__ == "__main__":

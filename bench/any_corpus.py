@@ -23,13 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
-from tailor_cli import tailor_command
+from common import argv_command, cell, tailor_command, write_json, write_topics
 
 RESULTS = Path(__file__).parent / "results" / "any_corpus.json"
 STRATEGIES = ["baseline", "prompt", "rag", "finetune"]
@@ -53,15 +52,11 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--keep", type=Path, help="copy the project (recipe, examples, run) here")
     args = parser.parse_args()
-    from pydoc_data.topics import topics
-
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         docs = root / "docs"
-        docs.mkdir()
-        for name in sorted(topics)[: args.topics]:
-            (docs / f"{name}.txt").write_text(topics[name], encoding="utf-8")
+        topics = write_topics(docs, args.topics)
         proj = root / "proj"
         tailor_command("init", str(proj), "--from-dir", str(docs), cwd=root)
         recipe = yaml.safe_load((proj / "tailor.yaml").read_text())
@@ -87,9 +82,9 @@ def main() -> None:
     dataset = results["recipe"]["data"]["examples"][0].get("name") or "examples"
     suites = results["recipe"]["suites"]
     payload = {
-        "command": "python bench/any_corpus.py " + " ".join(sys.argv[1:]),
+        "command": argv_command(__file__),
         "environment": results["environment"],
-        "corpus": {"topics": sorted(topics)[: args.topics], "documents": args.topics},
+        "corpus": {"topics": topics, "documents": args.topics},
         "synthesized": {
             "kept": len(examples),
             "by_kind": {k: sum(e.get("kind") == k for e in examples) for k in ("single", "multi", "unanswerable")},
@@ -119,8 +114,7 @@ def main() -> None:
         "eval_s": round(eval_s, 1),
         "seconds": round(time.perf_counter() - start, 1),
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    write_json(args.results, payload)
     print(json.dumps({k: payload[k] for k in ("synthesized", "suites", "notes", "answers", "freshness")}, indent=2))
 
 
@@ -129,10 +123,7 @@ def _table(rows: list[dict], suites: tuple[str, ...], metrics: tuple[str, ...]) 
     out: dict[str, dict[str, dict]] = {}
     for r in rows:
         if r["suite"] in suites and r["metric"] in metrics and not r.get("vs") and not r.get("variant"):
-            cell = {"value": r["value"], "n": r["n"]}
-            if "ci_low" in r:
-                cell["ci"] = [r["ci_low"], r["ci_high"]]
-            out.setdefault(r["strategy"], {})[r["metric"]] = cell
+            out.setdefault(r["strategy"], {})[r["metric"]] = cell(r)
     return out
 
 

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from alloc_bench import rag_prompts, write_record
+from common import abba, command, rag_prompts, what, write_speedup_record
 
 RESULTS = Path(__file__).parent / "results" / "cache.json"
 
@@ -41,20 +41,23 @@ def main() -> None:
     settings = GenerationSettings(max_new_tokens=32, batch_size=8)
     generator.generate(prompts[:8], settings)  # warm-up: first-call costs belong to neither side
     tailor_cache = reserved.reserved_cache
-    runs: dict[str, list[dict]] = {"default": [], "tailor": []}
-    for side in ("default", "tailor", "tailor", "default"):
+
+    def run(side: str) -> dict:
         # None is what model.generate gets when no cache is passed: its own DynamicCache
         reserved.reserved_cache = tailor_cache if side == "tailor" else (lambda capacity: None)
         start = time.perf_counter()
         answers = generator.generate(prompts, settings)
-        runs[side].append({"generate_s": round(time.perf_counter() - start, 3), "answers": [a.text for a in answers]})
-        print(f"{side}: {runs[side][-1]['generate_s']:.1f} s", file=sys.stderr)
+        done = {"generate_s": round(time.perf_counter() - start, 3), "answers": [a.text for a in answers]}
+        print(f"{side}: {done['generate_s']:.1f} s", file=sys.stderr)
+        return done
+
+    runs = abba(("default", "tailor"), 2, run)
     reserved.reserved_cache = tailor_cache
     same = all(r["answers"] == runs["default"][0]["answers"] for rs in runs.values() for r in rs)
     mean = {side: statistics.mean(r["generate_s"] for r in rs) for side, rs in runs.items()}
     record = {
-        "command": "python bench/cache_bench.py" + (f" --prompts {args.prompts}" if args.prompts != 24 else ""),
-        "what": " ".join(__doc__.split("\n\n")[2].split()),
+        "command": command(__file__, args, {"prompts": 24}),
+        "what": what(__doc__, 2),
         "machine": {"cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
         "prompts": args.prompts,
         "sides": {
@@ -65,7 +68,7 @@ def main() -> None:
         "identical_answers": same,
         "answers": runs["tailor"][0]["answers"],
     }
-    write_record(args.results, record, mean, same)
+    write_speedup_record(args.results, record, mean, same)
 
 
 if __name__ == "__main__":

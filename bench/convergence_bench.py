@@ -26,23 +26,21 @@ vs baseline, rag vs finetune, rag+finetune vs rag) with p.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+from common import command, figure, pair, qa_run, write_so_far
 
-from tailor.artifacts import write_json_atomic
-from tailor.eval.results import environment
-from tailor.eval.runner import evaluate
 from tailor.progress import RichReporter
-from tailor.recipe_file import load_recipe
-from tailor.scaffold import DEMO_SCALE, init_project
-from tailor.workspace import open_workspace
+from tailor.scaffold import DEMO_SCALE
 
 STRATEGIES = ["baseline", "rag", "finetune", "rag+finetune"]
+WHAT = (
+    "qa F1 of baseline, rag, finetune and rag+finetune on the small synthetic world with the demo's 40-step LoRA "
+    "and with LoRA trained until dev loss stopped improving (2 and 6 paraphrases per fact)"
+)
 PAIRS = (("finetune", "baseline"), ("rag", "finetune"), ("rag+finetune", "rag"), ("rag+finetune", "finetune"))
 
 
@@ -67,44 +65,10 @@ def run_setting(root: Path, size: str, finetune: dict[str, Any], reporter) -> di
             k: training.get(k) for k in ("steps", "epochs", "steps_per_epoch", "sequences", "train_s", "final_loss")
         }
         | {"dev": training.get("dev")},
-        "f1": {s: _figure(f1[s]) for s in STRATEGIES if s in f1},
-        "pairs": {f"{a} vs {b}": _pair(deltas, a, b) for a, b in PAIRS},
+        "f1": {s: figure(f1[s]) for s in STRATEGIES if s in f1},
+        "pairs": {f"{a} vs {b}": pair(deltas, a, b) for a, b in PAIRS},
         "seconds": round(time.perf_counter() - start, 1),
     }
-
-
-def qa_run(root: Path, size: str, strategies: list[str], finetune: dict[str, Any], reporter):
-    """The demo's recipe in a fresh ``root``, qa only, task suite only, ``strategies`` with ``finetune``
-    changed, evaluated: (results.json, token F1 row per strategy, F1 difference row per (strategy, vs))."""
-    if root.exists():  # a reused adapter or prompt would make the seconds a rerun's
-        shutil.rmtree(root)
-    path = init_project(root, size=size, out=".", demo=DEMO_SCALE[size])
-    recipe = yaml.safe_load(path.read_text())
-    recipe["strategies"] = strategies
-    recipe["suites"] = ["task"]
-    recipe["data"]["examples"] = recipe["data"]["examples"][:1]  # qa: answers are new facts in the documents
-    recipe["finetune"] = {**recipe.get("finetune", {}), **finetune}
-    path.write_text(yaml.safe_dump(recipe))
-    results = evaluate(open_workspace(load_recipe(path), reporter))
-    rows = [r for r in results["results"] if r["dataset"] == "qa" and r["suite"] == "task"]
-    f1 = {r["strategy"]: r for r in rows if r["metric"] == "token_f1" and not r.get("variant")}
-    deltas = {(r["strategy"], r.get("vs")): r for r in rows if r["metric"] == "token_f1_delta" and r.get("vs")}
-    return results, f1, deltas
-
-
-def _figure(row: dict[str, Any]) -> dict[str, Any]:
-    return {"value": round(row["value"], 4), "ci": [round(row["ci_low"], 4), round(row["ci_high"], 4)], "n": row["n"]}
-
-
-def _pair(deltas: dict, a: str, b: str) -> dict[str, Any] | None:
-    """``a`` − ``b`` with p, whichever way round the run recorded the pair."""
-    row, sign = deltas.get((a, b)), 1
-    if row is None:
-        row, sign = deltas.get((b, a)), -1
-    if row is None:
-        return None
-    low, high = sorted((sign * row["ci_low"], sign * row["ci_high"]))
-    return {"delta": round(sign * row["value"], 4), "ci": [round(low, 4), round(high, 4)], "p": row.get("p")}
 
 
 def main() -> None:
@@ -117,27 +81,14 @@ def main() -> None:
     args = parser.parse_args()
     size, max_steps = ("tiny", 6) if args.smoke else ("small", args.max_steps)
     reporter, started, record = RichReporter(), time.perf_counter(), {}
-    command = "python bench/convergence_bench.py" + (" --smoke" if args.smoke else "")
-    if not args.smoke and args.max_steps != 300:
-        command += f" --max-steps {args.max_steps}"
+    made_by = command(__file__, args, {"smoke": False} | ({} if args.smoke else {"max_steps": 300}))
     for name, finetune in settings(max_steps, args.smoke).items():
         if args.only and name not in args.only:
             continue
         reporter.log(f"convergence: setting {name}: {finetune}")
         record[name] = run_setting(args.out / name, size, finetune, reporter)
         sys.stderr.write(f"{name}: {record[name]['training']['steps']} steps, F1 {record[name]['f1']}\n")
-        write_json_atomic(  # after every setting: a stopped run keeps what finished
-            args.results,
-            {
-                "command": command,
-                "what": "qa F1 of baseline, rag, finetune and rag+finetune on the small synthetic world with the "
-                "demo's 40-step LoRA and with LoRA trained until dev loss stopped improving (2 and 6 paraphrases "
-                "per fact)",
-                "environment": environment(),
-                "settings": record,
-                "seconds": round(time.perf_counter() - started, 1),
-            },
-        )
+        write_so_far(args.results, made_by, WHAT, "settings", record, started)
     sys.stdout.write(table(record) + f"\n→ {args.results}\n")
 
 

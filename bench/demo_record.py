@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import command
+
 from tailor.artifacts import write_json_atomic
 from tailor.progress import RichReporter
 from tailor.report.table import markdown
@@ -33,7 +35,7 @@ def main() -> None:
     results = demo.results
     wall = time.perf_counter() - start
     record = {
-        "command": "python bench/demo_record.py" + (f" --size {args.size}" if args.size != "small" else ""),
+        "command": command(__file__, args, {"size": "small"}),
         "what": "tailor demo on the synthetic world, from scratch: baseline, prompt, rag, finetune (40-step LoRA) and "
         "rag+finetune; every suite in quick mode (task, retrieval, forgetting, bias, robustness, leakage, freshness, "
         "interpret, cost), then report.html and the recommendation",

@@ -20,13 +20,12 @@ fresh, a model without documents stays as it was, and a fine-tune moves only as 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+from common import argv_command, write_json
 
 RESULTS = Path(__file__).parent / "results" / "freshness_sim.json"
 STRATEGIES = ("baseline", "rag", "finetune", "rag+finetune")
@@ -78,14 +77,13 @@ def main() -> None:
             "rows": {s: {r.metric: {"value": r.value, "n": r.n} for r in rows if r.strategy == s} for s in STRATEGIES},
         }
     payload = {
-        "command": "python bench/freshness_sim.py " + " ".join(sys.argv[1:]),
+        "command": argv_command(__file__),
         "world": {"size": "small", "seed": 0, "version_2_fraction": args.fraction, "finetune_steps": 40},
         "questions": args.questions,
         "modes": modes,
         "seconds": round(time.perf_counter() - start, 1),
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(payload, indent=2) + "\n")
+    write_json(args.results, payload)
     print(table(payload))
 
 

@@ -64,13 +64,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np
+from common import command, record_head
 
 from tailor.artifacts import write_json_atomic
 from tailor.compress.variants import compress, compress_gguf, size_bytes, speed
 from tailor.data.world import generate_world
 from tailor.data.world_render import qa_examples
 from tailor.eval.metrics import percentile
-from tailor.eval.results import environment
 from tailor.models.base import GenerationSettings, Message
 from tailor.models.gguf import converted_dir, packaged_gguf
 from tailor.models.llamacpp import llama_cpp_available
@@ -317,16 +317,12 @@ def main() -> None:
         "decode_vs_bound": {name: r["decode_vs_bound"] for name, r in measured.items()},
     }
     record = {
-        "command": "python bench/infer_bench.py"
-        + "".join(
-            f" --{k.replace('_', '-')} {v}"
-            for k, v in vars(args).items()
-            if k != "results" and v != parser.get_default(k)
+        **record_head(
+            command(__file__, args, parser),
+            f"decode/prefill speed of {', '.join(VARIANTS)} variants of SmolLM2-135M-Instruct (fp32 = packaged "
+            f"Q4_1 GGUF dequantized) against the memory-bandwidth bound; {args.prompts} tiny-world questions, "
+            f"unbatched, greedy, up to {args.max_new_tokens} new tokens; peer llama.cpp on the GGUF file",
         ),
-        "what": f"decode/prefill speed of {', '.join(VARIANTS)} variants of SmolLM2-135M-Instruct (fp32 = packaged "
-        f"Q4_1 GGUF dequantized) against the memory-bandwidth bound; {args.prompts} tiny-world questions, unbatched, "
-        f"greedy, up to {args.max_new_tokens} new tokens; peer llama.cpp on the GGUF file",
-        "environment": environment(),
         "load_average_1m": {"start": load_average, "end": round(os.getloadavg()[0], 2)},
         "settings": {"prompts": args.prompts, "max_new_tokens": args.max_new_tokens, "questions": picked},
         "bandwidth": bandwidth,

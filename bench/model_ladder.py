@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import yaml
-from tailor_cli import tailor_command
+from common import argv_command, cell, tailor_command, write_json, write_topics
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "model_ladder.json"
@@ -63,22 +62,15 @@ def main() -> None:
     tailor_command("report", cwd=proj)
     run = proj / "runs" / "latest"
     record = summarize(run, eval_s)
-    record["command"] = "python bench/model_ladder.py " + " ".join(sys.argv[1:])
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.results.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(args.results)
+    record["command"] = argv_command(__file__)
+    write_json(args.results, record)
     print(json.dumps({k: record[k] for k in ("grid", "recommendation", "alone", "eval_s")}, indent=2))
 
 
 def _write_project(proj: Path, args: argparse.Namespace) -> None:
     """Documents, questions and the recipe in ``proj``; rewritten identically on a rerun, so tailor resumes."""
-    from pydoc_data.topics import topics
-
     docs = proj / "docs"
-    docs.mkdir(parents=True, exist_ok=True)
-    for name in sorted(topics):
-        (docs / f"{name}.txt").write_text(topics[name], encoding="utf-8")
+    write_topics(docs)
     lines = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines()]
     examples = [{**{k: q[k] for k in ("id", "question", "answer", "split")}, "sources": [q["source"]]} for q in lines]
     (proj / "questions.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples), encoding="utf-8")
@@ -114,7 +106,7 @@ def summarize(run: Path, eval_s: float) -> dict:
         c.name: {
             "model": c.model,
             "strategy": c.strategy,
-            **{k: _cell(m.row(ds, c.name, k)) for k in METRICS},
+            **{k: cell(m.row(ds, c.name, k)) for k in METRICS},
             "usd_per_correct_answer": c.usd_per_correct,
         }
         for c in field
@@ -139,15 +131,6 @@ def summarize(run: Path, eval_s: float) -> dict:
         "timings": results.get("timings"),
         "eval_s": round(eval_s, 1),
     }
-
-
-def _cell(row: dict | None) -> dict | None:
-    if row is None:
-        return None
-    cell = {"value": row["value"], "n": row["n"]}
-    if "ci_low" in row:
-        cell["ci"] = [row["ci_low"], row["ci_high"]]
-    return cell
 
 
 if __name__ == "__main__":

@@ -15,14 +15,13 @@ the chunks the group may read; ``short`` counts queries answered with fewer than
 from __future__ import annotations
 
 import json
-import platform
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from common import machine_line, write_json
 
 from tailor.rag.store import Chunk, Server
 from tailor.rag.stores.pgvector import open_store
@@ -89,20 +88,17 @@ def main() -> None:
                     print(json.dumps(rows[-1]), flush=True)
     finally:
         server.cleanup()
-    OUT.write_text(
-        json.dumps(
-            {
-                "command": "python bench/pgvector_recall.py",
-                "machine": f"{platform.machine()}, Python {sys.version.split()[0]}",
-                "chunks": N,
-                "dim": DIM,
-                "queries": QUERIES,
-                "ingest_s": round(ingest_s, 2),
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_json(
+        OUT,
+        {
+            "command": "python bench/pgvector_recall.py",
+            "machine": machine_line(),
+            "chunks": N,
+            "dim": DIM,
+            "queries": QUERIES,
+            "ingest_s": round(ingest_s, 2),
+            "rows": rows,
+        },
     )
 
 

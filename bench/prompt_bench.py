@@ -40,7 +40,6 @@ bootstrap interval, the dev-to-test gap, format failures apart from wrong answer
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -52,13 +51,14 @@ import threading
 import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm fetches its price list at import otherwise
+
+from common import JSONHandler, command, message_text, usage, versions, what
 
 RESULTS = Path(__file__).parent / "results" / "prompt.json"
 MODEL = "smollm2-135m-instruct"
@@ -100,18 +100,12 @@ class CountingEndpoint:
 
     def usage(self, phase: str) -> dict[str, Any]:
         """Calls, tokens and model seconds of ``phase`` and of every phase under it (``phase/...``)."""
-        rows = [c for c in self.calls if c["phase"] == phase or c["phase"].startswith(phase + "/")]
-        return {
-            "model_calls": len(rows),
-            "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
-            "completion_tokens": sum(r["completion_tokens"] for r in rows),
-            "model_seconds": round(sum(r["seconds"] for r in rows), 1),
-        }
+        return usage([c for c in self.calls if c["phase"] == phase or c["phase"].startswith(phase + "/")])
 
     def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
         from tailor.models.base import GenerationSettings
 
-        messages = [{"role": m["role"], "content": _text(m.get("content"))} for m in body["messages"]]
+        messages = [{"role": m["role"], "content": message_text(m.get("content"))} for m in body["messages"]]
         limit = body.get("max_tokens") or body.get("max_completion_tokens") or 256
         temperature = float(body.get("temperature") or 0.0)
         settings = GenerationSettings(max_new_tokens=int(limit), temperature=temperature, batch_size=1)
@@ -142,44 +136,26 @@ class CountingEndpoint:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: DSPy's and tailor's clients reuse connections
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
             def do_GET(self) -> None:
                 models = {"object": "list", "data": [{"id": endpoint.model, "object": "model"}]}
-                self._reply(200, models) if self.path.rstrip("/") == "/v1/models" else self._reply(404, {})
+                self.reply(200, models) if self.path.rstrip("/") == "/v1/models" else self.reply(404, {})
 
             def do_POST(self) -> None:
                 from tailor.errors import ModelError
 
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 if self.path.rstrip("/") != "/v1/chat/completions":
-                    self._reply(404, {"error": {"message": f"no route {self.path}"}})
+                    self.reply(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 try:
-                    self._reply(200, endpoint._answer(body))
+                    self.reply(200, endpoint._answer(body))
                 except ModelError as e:
-                    self._reply(400, {"error": {"message": str(e), "type": "invalid_request_error"}})
+                    self.reply(400, {"error": {"message": str(e), "type": "invalid_request_error"}})
 
         return Handler
-
-
-def _text(content: Any) -> str:
-    """A message's text: a string, or the text parts of an OpenAI content list."""
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return content or ""
 
 
 class OutsideConnections:
@@ -514,14 +490,6 @@ def summary(sides: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in ("dspy", "litellm", "optuna", "torch", "transformers"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[name] = version(name)
-    return out
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="routing only, a few examples: the path, not a result")
@@ -543,14 +511,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def command(args: argparse.Namespace) -> str:
-    defaults = vars(parse_args([]))
-    flags = [
-        f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}"
-        for k, v in vars(args).items()
-        if k not in ("smoke", "results") and v != defaults[k] and not args.smoke
-    ]
-    return " ".join(["python bench/prompt_bench.py", *(["--smoke"] if args.smoke else []), *flags])
+def command_line(args: argparse.Namespace) -> str:
+    """The command line: ``--smoke`` alone (it sets the sizes itself), or every flag not at its default."""
+    if args.smoke:
+        return command(__file__, args, {"smoke": False})
+    return command(__file__, args, {k: v for k, v in vars(parse_args([])).items() if k != "results"})
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -582,10 +547,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     finally:
         endpoint.stop()
     record = {
-        "command": command(args),
-        "what": " ".join(" ".join(__doc__.split("\n\n")[2:4]).split()),  # the Model: and Data: paragraphs
+        "command": command_line(args),
+        "what": what(__doc__, 2, 3),  # the Model: and Data: paragraphs
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "network_interfaces": _interfaces()},
-        "versions": _versions(),
+        "versions": versions("dspy", "litellm", "optuna", "torch", "transformers"),
         "model": MODEL,
         "world": {"seed": 0, "size": "small"},
         "connections_outside_127.0.0.1": outside.seen,

@@ -28,15 +28,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from convergence_bench import _figure, _pair, qa_run
+from common import command, figure, pair, qa_run, write_so_far
 
-from tailor.artifacts import write_json_atomic
-from tailor.eval.results import environment
 from tailor.progress import RichReporter
 from tailor.recipe_file import load_recipe
 from tailor.scaffold import DEMO_SCALE
 
 STRATEGIES = ["rag", "rag+finetune", "raft"]
+WHAT = (
+    "qa F1 of rag, rag+finetune (plain LoRA behind rag) and raft (LoRA trained on questions shown with their "
+    "retrieved chunks) on the small synthetic world, same finetune settings"
+)
 PAIRS = (("raft", "rag+finetune"), ("raft", "rag"), ("rag+finetune", "rag"))
 TRAINING = ("steps", "epochs", "sequences", "tokens_seen", "tokens_per_s", "train_s", "final_loss")
 
@@ -53,8 +55,8 @@ def run(root: Path, size: str, steps: int, reporter) -> dict[str, Any]:
         "finetune": {"max_steps": steps},
         "raft": load_recipe(root / "tailor.yaml").raft.model_dump(),
         "training": training,
-        "f1": {s: _figure(f1[s]) for s in STRATEGIES if s in f1},
-        "pairs": {f"{a} vs {b}": _pair(deltas, a, b) for a, b in PAIRS},
+        "f1": {s: figure(f1[s]) for s in STRATEGIES if s in f1},
+        "pairs": {f"{a} vs {b}": pair(deltas, a, b) for a, b in PAIRS},
         "seconds": round(time.perf_counter() - start, 1),
     }
 
@@ -69,24 +71,14 @@ def main() -> None:
     size = "tiny" if args.smoke else "small"
     steps = args.steps or [4 if args.smoke else DEMO_SCALE[size].finetune_steps]
     reporter, started = RichReporter(), time.perf_counter()
-    command = "python bench/raft_bench.py" + (" --smoke" if args.smoke else "")
-    command += f" --steps {' '.join(map(str, args.steps))}" if args.steps else ""
+    made_by = command(__file__, args, {"smoke": False, "steps": None})
     # Runs at other step counts already recorded are kept: each names the command that made it.
     record = json.loads(args.results.read_text())["runs"] if args.results.is_file() else {}
     for n in steps:
         reporter.log(f"raft bench: {n} steps")
-        record[f"{n} steps"] = {"command": command} | run(args.out / f"steps-{n}", size, n, reporter)
-        write_json_atomic(  # after every run: a stopped bench keeps what finished
-            args.results,
-            {
-                "command": command,  # the latest; each run records its own
-                "what": "qa F1 of rag, rag+finetune (plain LoRA behind rag) and raft (LoRA trained on questions "
-                "shown with their retrieved chunks) on the small synthetic world, same finetune settings",
-                "environment": environment(),
-                "runs": record,
-                "seconds": round(time.perf_counter() - started, 1),
-            },
-        )
+        record[f"{n} steps"] = {"command": made_by} | run(args.out / f"steps-{n}", size, n, reporter)
+        # The record's command is the latest run's; each run records its own.
+        write_so_far(args.results, made_by, WHAT, "runs", record, started)
     sys.stdout.write(table(record) + f"\n→ {args.results}\n")
 
 

@@ -31,174 +31,47 @@ faster); ``query_*_ratio`` and ``*_growth_ratio`` = tailor / peer (below 1: tail
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import platform
-import random
-import re
 import shutil
-import statistics
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from common import (
+    CANDIDATES,
+    CHANGED_SHARE,
+    CHUNK_OVERLAP,
+    CHUNK_TOKENS,
+    TOP_K,
+    PeakRSS,
+    Query,
+    abba,
+    change_documents,
+    command,
+    host,
+    in_own_process,
+    latencies,
+    markdown_table,
+    mean_of,
+    measured,
+    queries,
+    rag_world,
+    summary,
+    write_rag_corpus,
+    write_rag_world,
+)
+
 from tailor.artifacts import write_json_atomic
 from tailor.data.corpus import scan_corpus
-from tailor.data.world import WorldSize, generate_world
-from tailor.data.world_render import qa_examples, write_world
 from tailor.models.load import load_generator
 from tailor.rag.embed import MiniLMEmbedder
 from tailor.rag.index import ChunkIndex, IndexSettings, ingest
 from tailor.recipe_file import load_recipe
-
-# ~2,000 documents: 2,000 product sheets, 6 directories of 20 people, 18 policies, 12 secret records.
-WORLD = WorldSize(
-    products=2000, people_per_department=20, policies_per_department=3, secrets_per_department=2, messages=10
-)
-CHUNK_TOKENS, CHUNK_OVERLAP, TOP_K, CANDIDATES = 128, 16, 5, 20
-WORLD_QUERIES, CHANGED_SHARE = 300, 0.01
-RECIPE = """\
-model: {{kind: packaged}}
-data:
-  corpus: ["world/docs/**/*.md", "pydoc/*.txt"]
-  examples: [{{path: world/qa.jsonl}}]
-  default_groups: [everyone]
-rag: {{chunk_tokens: {chunk}, chunk_overlap: {overlap}}}
-out: .
-"""
-
-
-class PeakRSS:
-    """Samples this process's resident memory every 20 ms; ``peak`` is the highest seen since ``reset``."""
-
-    def __init__(self) -> None:
-        self.peak = self.now()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def now() -> float:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.now())
-
-    def reset(self) -> float:
-        self.peak = self.now()
-        return self.peak
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-@dataclass
-class Phase:
-    seconds: float = 0.0
-    rss_start_mb: float = 0.0
-    rss_peak_mb: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "seconds": round(self.seconds, 3),
-            "peak_rss_mb": round(self.rss_peak_mb, 1),
-            "peak_rss_growth_mb": round(self.rss_peak_mb - self.rss_start_mb, 1),
-            **self.extra,
-        }
-
-
-@contextmanager
-def measured(rss: PeakRSS) -> Iterator[Phase]:
-    phase = Phase(rss_start_mb=rss.reset())
-    start = time.perf_counter()
-    yield phase
-    phase.seconds = time.perf_counter() - start
-    phase.rss_peak_mb = max(rss.peak, rss.now())
-
-
-@dataclass(frozen=True)
-class Query:
-    text: str
-    groups: frozenset[str]
-    gold: frozenset[str]  # file stems of the documents that answer it
-    kind: str
-
-
-def write_corpus(root: Path) -> None:
-    from pydoc_data.topics import topics
-
-    write_world(generate_world(0, WORLD), root / "world")
-    (root / "pydoc").mkdir(parents=True)
-    for name, text in topics.items():
-        (root / "pydoc" / f"{name}.txt").write_text(text, encoding="utf-8")
-    (root / "tailor.yaml").write_text(RECIPE.format(chunk=CHUNK_TOKENS, overlap=CHUNK_OVERLAP))
-
-
-def queries(seed: int = 0) -> list[Query]:
-    from pydoc_data.topics import topics
-
-    rng = random.Random(seed)
-    world = qa_examples(generate_world(0, WORLD))
-    out = [
-        Query(q["question"], frozenset(q["groups"]), frozenset(q["sources"]), "world")
-        for q in rng.sample(world, WORLD_QUERIES)
-    ]
-    for name, text in topics.items():
-        sentences = [s for s in re.split(r"(?<=[.!?])\s+", " ".join(text.split())) if 8 <= len(s.split()) <= 40]
-        if sentences:
-            out.append(Query(sentences[len(sentences) // 2], frozenset({"everyone"}), frozenset({name}), "pydoc"))
-    return out
-
-
-def change_documents(root: Path, share: float, seed: int = 1) -> int:
-    """Append a sentence to ``share`` of the world's documents; returns how many changed."""
-    files = sorted((root / "world" / "docs").rglob("*.md"))
-    picked = random.Random(seed).sample(files, max(1, int(len(files) * share)))
-    for path in picked:
-        path.write_text(path.read_text(encoding="utf-8") + "\nReviewed again this quarter.\n", encoding="utf-8")
-    return len(picked)
-
-
-def latencies(search: Callable[[Query], list[str]], qs: list[Query]) -> tuple[list[float], list[list[str]]]:
-    for q in qs[:5]:  # warm caches (first query loads lazily on both sides)
-        search(q)
-    times, found = [], []
-    for q in qs:
-        start = time.perf_counter()
-        found.append(search(q))
-        times.append(time.perf_counter() - start)
-    return times, found
-
-
-def summary(times: list[float], found: list[list[str]], qs: list[Query]) -> dict[str, Any]:
-    hits = [bool(q.gold & set(stems[:TOP_K])) for q, stems in zip(qs, found, strict=True)]
-    by_kind = {
-        kind: round(statistics.mean(h for h, q in zip(hits, qs, strict=True) if q.kind == kind), 4)
-        for kind in sorted({q.kind for q in qs})
-    }
-    ordered = sorted(times)
-    return {
-        "n": len(qs),
-        "p50_ms": round(1000 * ordered[len(ordered) // 2], 2),
-        "p95_ms": round(1000 * ordered[int(0.95 * (len(ordered) - 1))], 2),
-        "mean_ms": round(1000 * statistics.mean(times), 2),
-        "recall_at_5": round(statistics.mean(hits), 4),
-        "recall_at_5_by_corpus": by_kind,
-    }
 
 
 def run_tailor(root: Path) -> dict[str, Any]:
@@ -289,22 +162,10 @@ SIDES = {"tailor": run_tailor, "llamaindex": run_llamaindex}
 
 
 def run_side(name: str, root: Path) -> dict[str, Any]:
-    """One side in a fresh process of its own, so neither inherits the other's warm caches or heap."""
-    # Every side starts from the same files (the previous side changed 1% of them).
-    write_world(generate_world(0, WORLD), root / "world")
+    """One side in a fresh process of its own, from the same files (the previous side changed 1% of them)."""
+    write_rag_world(root)
     sys.stderr.write(f"{name} ...\n")
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(SIDES[name], root).result()
-
-
-def mean_of(records: list[Any]) -> Any:
-    """The rounds' mean at every numeric leaf (counts and recall agree across rounds; timings do not)."""
-    first = records[0]
-    if isinstance(first, dict):
-        return {k: mean_of([r[k] for r in records]) for k in first}
-    if isinstance(first, int | float) and not isinstance(first, bool):
-        return round(statistics.mean(records), 4)
-    return first
+    return in_own_process(SIDES[name], root)
 
 
 def main() -> None:
@@ -319,12 +180,9 @@ def main() -> None:
     if args.keep:
         shutil.rmtree(root, ignore_errors=True)
     try:
-        write_corpus(root)
+        write_rag_corpus(root)
         sys.stderr.write(f"corpus in {root}; {len(queries())} queries\n")
-        runs: dict[str, list[dict[str, Any]]] = {"tailor": [], "llamaindex": []}
-        for r in range(args.rounds):
-            for name in ("tailor", "llamaindex") if r % 2 == 0 else ("llamaindex", "tailor"):
-                runs[name].append(run_side(name, root))
+        runs = abba(("tailor", "llamaindex"), args.rounds, lambda name: run_side(name, root))
         ours, peer = mean_of(runs["tailor"]), mean_of(runs["llamaindex"])
     finally:
         if not args.keep:
@@ -349,7 +207,7 @@ def main() -> None:
         "ingest_peak_rss_growth_ratio": round(t_ing["peak_rss_growth_mb"] / max(p_ing["peak_rss_growth_mb"], 1.0), 3),
     }
     record = {
-        "command": "python bench/rag_bench.py" + (f" --rounds {args.rounds}" if args.rounds != 2 else ""),
+        "command": command(__file__, args, {"rounds": 2}),
         "what": "RAG ingest + retrieval: tailor (LanceDB + BM25 hybrid, access pre-filter) vs LlamaIndex default "
         "VectorStoreIndex; same MiniLM embedder, chunk size and tokenizer",
         "peer": f"llama-index-core {llama_index.core.__version__}",
@@ -357,13 +215,9 @@ def main() -> None:
             "chunk_tokens": CHUNK_TOKENS,
             "chunk_overlap": CHUNK_OVERLAP,
             "top_k": TOP_K,
-            "world": WORLD.__dict__,
+            "world": rag_world().__dict__,
         },
-        "environment": {
-            "python": platform.python_version(),
-            "cpu_count": os.cpu_count(),
-            "machine": platform.machine(),
-        },
+        "environment": host(),
         "rounds": args.rounds,
         "ingest_seconds_by_round": {name: [r["ingest"]["seconds"] for r in rs] for name, rs in runs.items()},
         "tailor": ours,
@@ -403,9 +257,7 @@ def render(record: dict[str, Any]) -> str:
             "",
         ),
     ]
-    lines = ["| | tailor | LlamaIndex | ratio |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table("| | tailor | LlamaIndex | ratio |", rows)
 
 
 if __name__ == "__main__":

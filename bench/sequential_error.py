@@ -15,12 +15,11 @@ when peeked at; and the same z-test run once, at 400.
 from __future__ import annotations
 
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import machine_line, write_json
 from scipy.stats import norm
 
 from tailor.eval.sequential import METHOD, look_ends, separated, winners
@@ -89,20 +88,17 @@ def main() -> None:
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    OUT.write_text(
-        json.dumps(
-            {
-                "command": "python bench/sequential_error.py",
-                "machine": f"{platform.machine()}, Python {sys.version.split()[0]}",
-                "method": METHOD,
-                "runs": RUNS,
-                "looks": f"every {BATCH} examples up to {N}",
-                "alpha": ALPHA,
-                "rows": rows,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_json(
+        OUT,
+        {
+            "command": "python bench/sequential_error.py",
+            "machine": machine_line(),
+            "method": METHOD,
+            "runs": RUNS,
+            "looks": f"every {BATCH} examples up to {N}",
+            "alpha": ALPHA,
+            "rows": rows,
+        },
     )
 
 

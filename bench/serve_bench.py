@@ -52,10 +52,11 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from common import command, record_head
+
 from tailor.artifacts import write_json_atomic
 from tailor.config import ServeConfig
 from tailor.contract import BuiltPrompt
-from tailor.eval.results import environment
 from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.serve.keys import add_key, load_keys
@@ -128,13 +129,7 @@ def _workspace(root: Path, max_new_tokens: int) -> Workspace:
     return open_workspace(recipe.model_copy(update={"generation": generation}))
 
 
-def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
-    changed = [(k, v) for k, v in vars(args).items() if k != "results" and v != parser.get_default(k)]
-    flags = "".join(f" --{k.replace('_', '-')}" if v is True else f" --{k.replace('_', '-')} {v}" for k, v in changed)
-    return "python bench/serve_bench.py" + flags
-
-
-def compare(args: argparse.Namespace, command: str) -> dict[str, Any]:
+def compare(args: argparse.Namespace, made_by: str) -> dict[str, Any]:
     """Batched against unbatched serving: the file's main record."""
     root, ws, key = _project(args.max_new_tokens)
     examples = [e for d in ws.datasets for e in d.examples]
@@ -152,11 +147,12 @@ def compare(args: argparse.Namespace, command: str) -> dict[str, Any]:
         state.batcher.close()
         sys.stderr.write(f"{name}: {runs[name]}\n")
     return {
-        "command": command,
-        "what": f"{args.clients} concurrent clients, {args.requests} chat completions against tailor serve "
-        f"(baseline strategy, SmolLM2-135M, answers up to {args.max_new_tokens} tokens), batched "
-        f"(batch {args.batch_size}) vs unbatched, on 127.0.0.1",
-        "environment": environment(),
+        **record_head(
+            made_by,
+            f"{args.clients} concurrent clients, {args.requests} chat completions against tailor serve "
+            f"(baseline strategy, SmolLM2-135M, answers up to {args.max_new_tokens} tokens), batched "
+            f"(batch {args.batch_size}) vs unbatched, on 127.0.0.1",
+        ),
         "runs": runs,
         "throughput_ratio": round(runs["batched"]["answers_per_s"] / runs["unbatched"]["answers_per_s"], 2),
         "p95_latency_ratio": round(runs["batched"]["latency_p95_s"] / runs["unbatched"]["latency_p95_s"], 2),
@@ -283,7 +279,7 @@ async def _soak_load(
         return results, time.perf_counter() - start
 
 
-def soak(args: argparse.Namespace, command: str) -> dict[str, Any]:
+def soak(args: argparse.Namespace, made_by: str) -> dict[str, Any]:
     """The soak: the server in its own process, ``args.clients`` clients, every kind of request."""
     import httpx
 
@@ -338,12 +334,13 @@ def soak(args: argparse.Namespace, command: str) -> dict[str, Any]:
             "latency_p95_s": _percentile([r["latency_s"] for r in mine], 0.95),
         }
     record = {
-        "command": command,
-        "what": f"{args.clients} concurrent clients for {args.soak_s:g} s against tailor serve in its own process "
-        f"(baseline strategy, SmolLM2-135M, answers up to {args.max_new_tokens} tokens, batch {args.batch_size}), "
-        "sending chat completions and completions, plain and streamed, wrong API keys and bodies over "
-        "serve.max_body_bytes (with Content-Length and chunked), on 127.0.0.1",
-        "environment": environment(),
+        **record_head(
+            made_by,
+            f"{args.clients} concurrent clients for {args.soak_s:g} s against tailor serve in its own process "
+            f"(baseline strategy, SmolLM2-135M, answers up to {args.max_new_tokens} tokens, batch {args.batch_size}), "
+            "sending chat completions and completions, plain and streamed, wrong API keys and bodies over "
+            "serve.max_body_bytes (with Content-Length and chunked), on 127.0.0.1",
+        ),
         "clients": args.clients,
         "wall_s": round(wall, 1),
         "requests": len(results),
@@ -389,7 +386,7 @@ class _Whole:
         return self.generator.generate(prompts, settings, progress)
 
 
-def first_token(args: argparse.Namespace, command: str) -> dict[str, Any]:
+def first_token(args: argparse.Namespace, made_by: str) -> dict[str, Any]:
     """Time to the first streamed word, streamed as generated against generated whole, same server and
     requests: ``args.clients`` clients each sending streamed chat completions, in the order whole,
     streamed, streamed, whole, ``args.requests`` requests each time."""
@@ -425,13 +422,14 @@ def first_token(args: argparse.Namespace, command: str) -> dict[str, Any]:
             "complete_p95_s": _percentile([r["latency_s"] for r in good], 0.95),
         }
     return {
-        "command": command,
-        "what": f"{args.clients} concurrent clients sending streamed chat completions to tailor serve in this "
-        f"process (baseline strategy, SmolLM2-135M, answers up to {args.max_new_tokens} tokens, batch "
-        f"{args.batch_size}): words sent as they are generated ('streamed') against the answer generated "
-        "whole and then sent in word-sized pieces ('whole', as before token streaming), runs in the order "
-        f"whole, streamed, streamed, whole, {args.requests} requests each, on 127.0.0.1",
-        "environment": environment(),
+        **record_head(
+            made_by,
+            f"{args.clients} concurrent clients sending streamed chat completions to tailor serve in this "
+            f"process (baseline strategy, SmolLM2-135M, answers up to {args.max_new_tokens} tokens, batch "
+            f"{args.batch_size}): words sent as they are generated ('streamed') against the answer generated "
+            "whole and then sent in word-sized pieces ('whole', as before token streaming), runs in the order "
+            f"whole, streamed, streamed, whole, {args.requests} requests each, on 127.0.0.1",
+        ),
         "runs": summary,
         "first_token_p50_ratio": round(
             summary["streamed"]["first_token_p50_s"] / summary["whole"]["first_token_p50_s"], 2
@@ -462,15 +460,15 @@ def main() -> None:
         serve_for_soak(args.serve_root, args.port, args)
         return
 
-    command = _command(parser, args)
+    made_by = command(__file__, args, parser)
     previous = json.loads(args.results.read_text()) if args.results.is_file() else {}
     sections = ("soak", "first_token")
     if args.soak:
-        record = {**previous, "soak": soak(args, command)}
+        record = {**previous, "soak": soak(args, made_by)}
     elif args.first_token:
-        record = {**previous, "first_token": first_token(args, command)}
+        record = {**previous, "first_token": first_token(args, made_by)}
     else:
-        record = {**compare(args, command), **{k: previous[k] for k in sections if k in previous}}
+        record = {**compare(args, made_by), **{k: previous[k] for k in sections if k in previous}}
     write_json_atomic(args.results, record)
     if args.soak:
         sys.stdout.write(f"soak: {record['soak']['unexpected']} unexpected → {args.results}\n")

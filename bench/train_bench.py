@@ -27,21 +27,20 @@ in two rounds (A B B A); the mean is reported. ``speedup`` = peer seconds / tail
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import platform
 import resource
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from common import abba, command, host, in_own_process, markdown_table
 
 from tailor.artifacts import write_json_atomic
 from tailor.finetune.data import tokenize, training_samples
@@ -131,8 +130,7 @@ SIDES = {"tailor": run_tailor, "peer": run_peer}
 def run_side(name: str, root: Path) -> dict[str, Any]:
     """One side in a fresh process of its own, so neither inherits the other's warm caches or heap."""
     sys.stderr.write(f"{name} ...\n")
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(SIDES[name], root).result()
+    return in_own_process(SIDES[name], root)
 
 
 def prepare(root: Path) -> int:
@@ -159,28 +157,20 @@ def main() -> None:
     try:
         sequences = prepare(root)
         sys.stderr.write(f"project in {root}: {sequences} training sequences\n")
-        runs: dict[str, list[dict[str, Any]]] = {"tailor": [], "peer": []}
-        for r in range(args.rounds):
-            for name in ("tailor", "peer") if r % 2 == 0 else ("peer", "tailor"):
-                runs[name].append(run_side(name, root))
+        runs = abba(("tailor", "peer"), args.rounds, lambda name: run_side(name, root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     sides = {name: summarise(rs) for name, rs in runs.items()}
     ours, peer = sides["tailor"], sides["peer"]
     gaps = [abs(a - b) for a, b in zip(ours["losses"], peer["losses"], strict=True)]
     record = {
-        "command": "python bench/train_bench.py" + (f" --rounds {args.rounds}" if args.rounds != 2 else ""),
+        "command": command(__file__, args, {"rounds": 2}),
         "what": "LoRA fine-tuning throughput: tailor (packed, shared prompt prefix once, logits only where learned) "
         "vs transformers Trainer + "
         "peft with a padding collator; same model, data, LoRA, batch, schedule, seed and steps",
         "peer_name": f"transformers {transformers.__version__} Trainer + peft {peft.__version__}",
         "settings": {"steps": STEPS, "batch_size": BATCH, "max_seq_tokens": SEQ, "sequences": sequences},
-        "environment": {
-            "python": platform.python_version(),
-            "cpu_count": os.cpu_count(),
-            "machine": platform.machine(),
-            "device": "cpu",
-        },
+        "environment": host(device="cpu"),
         "rounds": args.rounds,
         "train_s_by_round": {name: [r["train_s"] for r in rs] for name, rs in runs.items()},
         "tailor": {k: v for k, v in ours.items() if k != "losses"},
@@ -227,9 +217,7 @@ def render(record: dict[str, Any]) -> str:
         ),
         ("peak RSS MB", t["peak_rss_mb"], p["peak_rss_mb"], f"{r['peak_rss_ratio']}×"),
     ]
-    lines = ["| | tailor | Trainer + peft | ratio |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table("| | tailor | Trainer + peft | ratio |", rows)
 
 
 if __name__ == "__main__":

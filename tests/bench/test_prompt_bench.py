@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def _bench():
+    """bench/prompt_bench.py as a module, with bench/ on the path as when it runs (for its ``common``)."""
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.append(str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location("prompt_bench", ROOT / "bench" / "prompt_bench.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
