@@ -49,41 +49,13 @@ def export_gguf(model, template: Path, out: Path, qtype: GGUFType = "q8_0") -> P
     arch = reader.fields["general.architecture"].contents()
     if arch not in SUPPORTED_ARCHS:
         raise ModelError(f"{template}: GGUF export supports {', '.join(SUPPORTED_ARCHS)} models, not {arch}")
-    n_blocks = int(reader.fields[f"{arch}.block_count"].contents())
-    n_head = int(reader.fields[f"{arch}.attention.head_count"].contents())
-    n_head_kv = int(reader.fields[f"{arch}.attention.head_count_kv"].contents())
-    names = gguf.TensorNameMap(gguf.MODEL_ARCH.LLAMA, n_blocks)
-    weights = {}
-    for hf_name, tensor in _merged(model).state_dict().items():
-        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-        if name is not None:
-            weights[name] = (hf_name, tensor.detach().float().cpu().numpy())
-    target = gguf.GGMLQuantizationType.Q8_0 if qtype == "q8_0" else gguf.GGMLQuantizationType.F16
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
     writer = gguf.GGUFWriter(tmp, arch)
     try:
-        for field in reader.fields.values():
-            if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
-                continue
-            sub = field.types[1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
-            writer.add_key_value(field.name, field.contents(), field.types[0], sub)
-        writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0 if qtype == "q8_0" else gguf.LlamaFileType.MOSTLY_F16)
-        for t in reader.tensors:
-            if t.name not in weights:
-                raise ModelError(f"{template}: tensor {t.name} has no counterpart in the model")
-            hf_name, data = weights[t.name]
-            if hf_name.endswith("q_proj.weight"):
-                data = _permute(data, n_head, n_head)
-            elif hf_name.endswith("k_proj.weight"):
-                data = _permute(data, n_head, n_head_kv)
-            if data.ndim == 1:  # norms stay in float32, as llama.cpp expects
-                writer.add_tensor(t.name, data.astype(np.float32))
-            elif target == gguf.GGMLQuantizationType.F16:
-                writer.add_tensor(t.name, data.astype(np.float16))
-            else:
-                writer.add_tensor(t.name, gguf.quants.quantize(data, target), raw_dtype=target)
+        _copy_metadata(reader, writer, qtype)
+        _add_tensors(reader, writer, _weights(model, reader, arch), arch, template, qtype)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
@@ -94,6 +66,55 @@ def export_gguf(model, template: Path, out: Path, qtype: GGUFType = "q8_0") -> P
         tmp.unlink(missing_ok=True)
         raise
     return out
+
+
+def _weights(model, reader, arch: str) -> dict[str, tuple[str, np.ndarray]]:
+    """The model's tensors by their GGUF name: GGUF name → (Hugging Face name, float32 array)."""
+    import gguf
+
+    names = gguf.TensorNameMap(gguf.MODEL_ARCH.LLAMA, int(reader.fields[f"{arch}.block_count"].contents()))
+    weights = {}
+    for hf_name, tensor in _merged(model).state_dict().items():
+        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if name is not None:
+            weights[name] = (hf_name, tensor.detach().float().cpu().numpy())
+    return weights
+
+
+def _copy_metadata(reader, writer, qtype: GGUFType) -> None:
+    """The template's key-values (tokenizer, hyperparameters), with the file type of ``qtype``."""
+    import gguf
+
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF.") or field.name in ("general.architecture", "general.file_type"):
+            continue
+        sub = field.types[1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), field.types[0], sub)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0 if qtype == "q8_0" else gguf.LlamaFileType.MOSTLY_F16)
+
+
+def _add_tensors(reader, writer, weights: dict, arch: str, template: Path, qtype: GGUFType) -> None:
+    """Every tensor of the template, from the model's weights, in the template's order: attention query and
+    key rows permuted as llama.cpp expects, norms in float32, the rest in ``qtype``."""
+    import gguf
+
+    n_head = int(reader.fields[f"{arch}.attention.head_count"].contents())
+    n_head_kv = int(reader.fields[f"{arch}.attention.head_count_kv"].contents())
+    target = gguf.GGMLQuantizationType.Q8_0 if qtype == "q8_0" else gguf.GGMLQuantizationType.F16
+    for t in reader.tensors:
+        if t.name not in weights:
+            raise ModelError(f"{template}: tensor {t.name} has no counterpart in the model")
+        hf_name, data = weights[t.name]
+        if hf_name.endswith("q_proj.weight"):
+            data = _permute(data, n_head, n_head)
+        elif hf_name.endswith("k_proj.weight"):
+            data = _permute(data, n_head, n_head_kv)
+        if data.ndim == 1:  # norms stay in float32, as llama.cpp expects
+            writer.add_tensor(t.name, data.astype(np.float32))
+        elif target == gguf.GGMLQuantizationType.F16:
+            writer.add_tensor(t.name, data.astype(np.float16))
+        else:
+            writer.add_tensor(t.name, gguf.quants.quantize(data, target), raw_dtype=target)
 
 
 def _merged(model):

@@ -135,50 +135,21 @@ def ascend(
     ``spent``: generations already taken from the budget (bootstrapping demonstrations). ``start`` is always
     scored first on every example, so on the search part the winner never scores below it.
     """
-    n = len(search)
-    seen: dict[C, list[float]] = {}  # candidate → its score on search[0], search[1], ...
-    tokens: dict[C, float] = {}
-
-    def mean(c: C) -> float:
-        return sum(seen[c]) / len(seen[c])
-
-    def rank(c: C) -> tuple[float, float]:
-        return mean(c), -tokens[c]
-
-    def race(candidates: list[C], advance: Callable[[int], None]) -> None:
-        nonlocal spent
-        alive = list(dict.fromkeys(c for c in candidates if c not in seen))
-        while alive and seen and spent + race_calls(len(alive), n) > budget * n:  # the start is always scored
-            alive.pop()
-        done = 0
-        for mark in marks(n):
-            if not alive:
-                return
-            for c, (values, mean_tokens) in zip(alive, score(alive, search[done:mark], advance), strict=True):
-                seen.setdefault(c, []).extend(values)
-                tokens[c] = mean_tokens if c not in tokens else (tokens[c] * done + mean_tokens * (mark - done)) / mark
-            spent += len(alive) * (mark - done)
-            done = mark
-            alive = sorted(alive, key=rank, reverse=True)[: survivors(len(alive))]
-
+    race = _Race(score, search, budget, spent)
     confirming = 2 * len(confirm) if confirm else 0
-    with reporter.task(title, budget * n - spent + confirming) as advance:
-        race([start], advance)
+    with reporter.task(title, budget * race.n - spent + confirming) as advance:
+        race.run([start], advance)
         best = start
         for stage in stages:
-            race(stage(best), advance)
-            best = max((c for c in seen if len(seen[c]) == n), key=rank)
-        confirm_score, confirmed = None, True
-        if confirm:
-            pair = [best] if best == start else [best, start]
-            held = [sum(values) / len(values) for values, _ in score(pair, confirm, advance)]
-            confirm_score = held[0]
-            if len(held) == 2 and held[1] > held[0]:
-                best, confirm_score, confirmed = start, held[1], False
+            race.run(stage(best), advance)
+            best = race.best()
+        best, confirm_score, confirmed = _confirm(best, start, score, confirm, advance)
+    seen, mean, tokens = race.seen, race.mean, race.tokens
     leaderboard = tuple(
         {**describe(c), "score": round(mean(c), 6), "n": len(seen[c]), "prompt_tokens_mean": round(tokens[c], 1)}
         for c in sorted(seen, key=lambda c: (-len(seen[c]), -mean(c), tokens[c]))
     )
+    n, spent = race.n, race.spent
     return Outcome(
         best=best,
         dev_score=round(mean(best), 6),
@@ -189,3 +160,55 @@ def ascend(
         leaderboard=leaderboard,
         calls=spent,
     )
+
+
+class _Race(Generic[C]):
+    """The candidates scored so far on the search examples, raced by successive halving within a budget."""
+
+    def __init__(self, score: Score, search: Sequence[Example], budget: int, spent: int) -> None:
+        self.score, self.search, self.budget, self.spent = score, search, budget, spent
+        self.n = len(search)
+        self.seen: dict[C, list[float]] = {}  # candidate → its score on search[0], search[1], ...
+        self.tokens: dict[C, float] = {}
+
+    def mean(self, c: C) -> float:
+        return sum(self.seen[c]) / len(self.seen[c])
+
+    def rank(self, c: C) -> tuple[float, float]:
+        return self.mean(c), -self.tokens[c]
+
+    def best(self) -> C:
+        """The best candidate scored on every search example (ties: the shorter prompt)."""
+        return max((c for c in self.seen if len(self.seen[c]) == self.n), key=self.rank)
+
+    def run(self, candidates: list[C], advance: Callable[[int], None]) -> None:
+        """Race the new ``candidates``: as many as the budget allows (the first one scored always is), each
+        mark's better half going on to the next."""
+        n, seen, tokens = self.n, self.seen, self.tokens
+        alive = list(dict.fromkeys(c for c in candidates if c not in seen))
+        while alive and seen and self.spent + race_calls(len(alive), n) > self.budget * n:
+            alive.pop()
+        done = 0
+        for mark in marks(n):
+            if not alive:
+                return
+            for c, (values, mean_tokens) in zip(alive, self.score(alive, self.search[done:mark], advance), strict=True):
+                seen.setdefault(c, []).extend(values)
+                tokens[c] = mean_tokens if c not in tokens else (tokens[c] * done + mean_tokens * (mark - done)) / mark
+            self.spent += len(alive) * (mark - done)
+            done = mark
+            alive = sorted(alive, key=self.rank, reverse=True)[: survivors(len(alive))]
+
+
+def _confirm(
+    best: C, start: C, score: Score, confirm: Sequence[Example], advance: Callable[[int], None]
+) -> tuple[C, float | None, bool]:
+    """The winner checked against ``start`` on the held-out ``confirm`` examples: it stays unless ``start``
+    scores higher there. Returns the chosen candidate, its confirm score and whether the winner held."""
+    if not confirm:
+        return best, None, True
+    pair = [best] if best == start else [best, start]
+    held = [sum(values) / len(values) for values, _ in score(pair, confirm, advance)]
+    if len(held) == 2 and held[1] > held[0]:
+        return start, held[1], False
+    return best, held[0], True

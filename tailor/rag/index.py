@@ -162,27 +162,17 @@ def ingest(
         if rebuilt:
             reporter.log(f"index settings changed; building {name} beside {manifest['table']} (kept until done)")
         target = _opener(store)(index_dir, name, settings.dim, server)
-        stored = target.stored_docs()
-        current = {d.doc_id: d for d in documents}
-        # A document counts as current only if its hash matches and all its chunks are there.
-        fresh = {
-            i
-            for i, doc in stored.items()
-            if i in current and current[i].content_hash == doc.doc_hash and doc.chunks == doc.n_chunks
-        }
-        todo = sorted((d for d in documents if d.doc_id not in fresh), key=lambda d: d.doc_id)
-        removed = sorted(set(stored) - set(current))
+        todo, removed, unchanged, stored = _changes(target, documents)
         chunks_embedded = _embed_and_commit(target, todo, settings, embedder, count_tokens, reporter, batch_chunks)
         target.delete(removed)
-        seconds = time.perf_counter() - start
         report = IngestReport(
             added=sum(1 for d in todo if d.doc_id not in stored),
             updated=sum(1 for d in todo if d.doc_id in stored),
             removed=len(removed),
-            unchanged=len(fresh),
+            unchanged=unchanged,
             chunks_embedded=chunks_embedded,
             chunks_total=target.count(),
-            seconds=round(seconds, 3),
+            seconds=round(time.perf_counter() - start, 3),
             rebuilt=rebuilt,
         )
         ingests = (manifest or {}).get("ingests", []) if not rebuilt else []
@@ -195,6 +185,21 @@ def ingest(
             with suppress(ArtifactError):  # already gone: nothing to drop
                 _opener(_store_of(manifest))(index_dir, manifest["table"], server=server).drop()
     return report
+
+
+def _changes(target, documents: Sequence[Document]) -> tuple[list[Document], list[str], int, dict]:
+    """What an ingest must do to the store: the documents to embed (new or changed, by id), the stored
+    ids no longer among ``documents``, how many are current, and what the store held."""
+    stored = target.stored_docs()
+    current = {d.doc_id: d for d in documents}
+    # A document counts as current only if its hash matches and all its chunks are there.
+    fresh = {
+        i
+        for i, doc in stored.items()
+        if i in current and current[i].content_hash == doc.doc_hash and doc.chunks == doc.n_chunks
+    }
+    todo = sorted((d for d in documents if d.doc_id not in fresh), key=lambda d: d.doc_id)
+    return todo, sorted(set(stored) - set(current)), len(fresh), stored
 
 
 def _embed_and_commit(

@@ -94,15 +94,6 @@ class Guard:
         open_ended = {"yes": False}  # a response without Content-Length (a stream), begun
         error: Exception | None = None
 
-        async def limited_receive() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                body["read"] += len(message.get("body", b""))
-                body["done"] = not message.get("more_body", False)
-                if body["read"] > self.max_body_bytes:
-                    raise body_too_large(self.max_body_bytes)
-            return message
-
         async def tagged_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
@@ -126,7 +117,7 @@ class Guard:
             if declared.isdigit() and int(declared) > self.max_body_bytes:
                 await error_response(body_too_large(self.max_body_bytes))(scope, receive, tagged_send)
             else:
-                await self.app(scope, limited_receive, tagged_send)
+                await self.app(scope, self._limited(receive, body), tagged_send)
         except ClientDisconnect:  # nobody left to answer
             self._log(request_id, scope, CLIENT_GONE, time.perf_counter() - start, None)
         except Exception as e:  # a bug or a failing model: one log line, the traceback in the debug log
@@ -143,6 +134,20 @@ class Guard:
                 self._log(request_id, scope, status, time.perf_counter() - start, None)
             else:
                 await error_response(shutting_down())(scope, receive, tagged_send)
+
+    def _limited(self, receive: Any, body: dict[str, Any]) -> Any:
+        """``receive`` counting the body's bytes into ``body``: past serve.max_body_bytes it raises 413."""
+
+        async def limited_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                body["read"] += len(message.get("body", b""))
+                body["done"] = not message.get("more_body", False)
+                if body["read"] > self.max_body_bytes:
+                    raise body_too_large(self.max_body_bytes)
+            return message
+
+        return limited_receive
 
     async def _drop_upload(self, receive: Any, body: dict[str, Any]) -> None:
         """Read off the rest of an upload already answered, for at most LINGER_S seconds and LINGER_LIMITS
