@@ -26,7 +26,7 @@ from tailor.plugins import Column, Panel, SuiteSpec
 from tailor.records import Build
 
 if TYPE_CHECKING:
-    from tailor.config import CostConfig
+    from tailor.eval.settings import CostConfig
 
 
 @dataclass
