@@ -55,12 +55,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from common import command, record_head
 
 from tailor.artifacts import write_json_atomic
-from tailor.config import ServeConfig
 from tailor.contract import BuiltPrompt
 from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.serve.keys import add_key, load_keys
 from tailor.serve.server import build_state, free_port, run, running
+from tailor.serve.settings import ServeConfig
 from tailor.workspace import Workspace, open_workspace
 
 KINDS = {  # request kind → (share of the soak's requests, the status it must get)

@@ -25,11 +25,11 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
-    from tailor.config import ConstraintsConfig
     from tailor.contract import Strategy
     from tailor.data.examples import TaskDataset
     from tailor.eval.base import SuiteInput
     from tailor.eval.results import ResultRow
+    from tailor.report.settings import ConstraintsConfig
     from tailor.strategies.base import BuiltStrategy, Update, Updated
     from tailor.workspace import Workspace
 

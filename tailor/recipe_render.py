@@ -12,7 +12,8 @@ import yaml
 from pydantic import BaseModel
 
 from tailor import plugins
-from tailor.config import EvalConfig, Recipe
+from tailor.config import Recipe
+from tailor.eval.settings import EvalConfig
 
 
 def render_recipe(recipe: Recipe, header: str = "") -> str:

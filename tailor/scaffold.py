@@ -11,13 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from tailor import plugins
 from tailor.artifacts import write_text_atomic
-from tailor.config import (
-    DEFAULT_RECIPE_NAME,
-    DataConfig,
-    ExampleSet,
-    Recipe,
-)
+from tailor.config import DEFAULT_RECIPE_NAME, Recipe
 from tailor.data.corpus import SUPPORTED_SUFFIXES
+from tailor.data.settings import DataConfig, ExampleSet
 from tailor.errors import DataError, Problem, RecipeError
 from tailor.models.settings import PackagedModel
 from tailor.progress import Reporter, SilentReporter

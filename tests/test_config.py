@@ -7,30 +7,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tailor.config import (
-    AccessRule,
-    CanaryConfig,
-    ConstraintsConfig,
-    CostConfig,
-    DataConfig,
-    EvalConfig,
-    ExampleSet,
-    FinetuneConfig,
-    FreshnessConfig,
-    GenerationConfig,
-    PromptConfig,
-    RaftConfig,
-    RagConfig,
-    Recipe,
-    ServeConfig,
-    SplitConfig,
-    UntilDecidedConfig,
-)
+from tailor.config import Recipe
+from tailor.data.settings import AccessRule, DataConfig, ExampleSet, SplitConfig
 from tailor.errors import RecipeError
-from tailor.models.settings import GGUFModel, HFModel, OpenAIModel, PackagedModel
+from tailor.eval.settings import CostConfig, EvalConfig, FreshnessConfig, UntilDecidedConfig
+from tailor.finetune.settings import CanaryConfig, FinetuneConfig, RaftConfig
+from tailor.models.settings import GenerationConfig, GGUFModel, HFModel, OpenAIModel, PackagedModel
+from tailor.prompt.settings import PromptConfig
+from tailor.rag.settings import RagConfig
 from tailor.recipe_file import load_recipe
 from tailor.recipe_render import render_recipe
+from tailor.report.settings import ConstraintsConfig
 from tailor.scaffold import world_recipe
+from tailor.serve.settings import ServeConfig
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 
@@ -76,14 +65,27 @@ def test_every_recipe_section_survives_dump_and_load(section) -> None:
     assert type(section).model_validate(yaml.safe_load(dumped)) == section
 
 
-def test_every_section_class_is_covered() -> None:
-    from tailor import config
-    from tailor.models import settings
+def _section_classes() -> set[type]:
+    """Every recipe section class tailor defines: in tailor.config and in each package's settings module."""
+    import importlib
+
     from tailor.section import Section
 
-    found = [*vars(config).values(), *vars(settings).values()]
-    classes = {c for c in found if isinstance(c, type) and issubclass(c, Section)}
-    assert classes - {Section} == {type(s) for s in INSTANCES}
+    package = Path(__file__).parent.parent / "tailor"
+    names = ["tailor.config", *(f"tailor.{p.parent.name}.settings" for p in sorted(package.glob("*/settings.py")))]
+    found = [value for name in names for value in vars(importlib.import_module(name)).values()]
+    return {c for c in found if isinstance(c, type) and issubclass(c, Section)} - {Section}
+
+
+def test_every_section_class_is_covered() -> None:
+    assert _section_classes() == {type(s) for s in INSTANCES}
+
+
+def test_each_section_lives_in_the_settings_of_its_package() -> None:
+    """config.py assembles the recipe; every section is declared beside the code it configures."""
+    homes = {c.__name__: c.__module__ for c in _section_classes()}
+    assert homes.pop("Recipe") == "tailor.config"
+    assert {name: home for name, home in homes.items() if not home.endswith(".settings")} == {}
 
 
 def test_rendered_recipe_loads_back_equal_and_documents_every_field(tmp_path: Path) -> None:

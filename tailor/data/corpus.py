@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tailor.config import GROUP_PATTERN
 from tailor.data.loaders import (
     Parsed,
     parse_front_matter,
@@ -30,6 +29,7 @@ from tailor.data.loaders import (
     parse_pdf,
     sniff_binary,
 )
+from tailor.data.settings import GROUP_PATTERN
 from tailor.errors import DataError, Problem
 
 if TYPE_CHECKING:  # at run time only duck-typed: tailor.config may import validate_group from here

@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tailor.config import ExampleSet, Recipe, SplitConfig
+from tailor.config import Recipe
+from tailor.data.settings import ExampleSet, SplitConfig
 from tailor.errors import DataError, Problem
 from tailor.synth.settings import Kind
 

@@ -1,10 +1,17 @@
-"""Settings of `tailor eval` beyond suite sizes: the documents' new version (freshness) and batched
-evaluation until decided. Recipe sections (strict, like every other); ``tailor.config`` puts them under ``eval:``."""
+"""The recipe's ``eval:`` section (what every strategy is scored on, each suite's sizes, the documents' new
+version for freshness, batched evaluation until decided) and ``cost:`` (the cost suite's prices)."""
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import math
+from typing import Annotated, Literal
 
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
+
+from tailor import plugins
+from tailor.eval.metrics import examples_to_separate
+from tailor.models.settings import ModelConfig
 from tailor.section import Section
 
 
@@ -67,3 +74,73 @@ class CostConfig(Section):
     output_usd_per_1k_tokens: float = Field(
         0.0, ge=0, description="an endpoint model's price per 1,000 generated tokens (0 for local weights)"
     )
+
+
+_SIZE = TypeAdapter(Annotated[int, Field(ge=1)] | None)
+
+
+class EvalConfig(Section):
+    """What every strategy is scored on. Besides these fields, each suite's sizes (``eval.<size>``, see
+    ``tailor plugins``) may be set here; unset, they follow ``mode``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # only declared suite sizes: checked below
+
+    split: Literal["dev", "test"] = Field("test", description="split every strategy is scored on")
+    limit: int | None = Field(None, ge=1, description="score at most this many examples per dataset")
+    mode: Literal["quick", "full"] = Field(
+        "full", description="suite sizes: quick (the demo's, minutes on a CPU) or full (what a decision rests on)"
+    )
+    detect: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="smallest difference in a 0-1 score every suite's comparisons should detect (p < 0.05, 80% "
+        "power): sizes that count scored questions are raised to what it takes (0.3: 44; unset: the mode's)",
+    )
+    compress: list[Literal["bf16", "int8", "q8_0", "q4_k_m"]] = Field(
+        default_factory=list,
+        description="compress: variants every local-weights strategy is also scored with (q8_0, q4_k_m: llama.cpp)",
+    )
+    freshness: FreshnessConfig | None = Field(
+        None, description="freshness: the documents' new version (none: simulated edits of the current documents)"
+    )
+    judge: ModelConfig | None = Field(
+        None, description="judge: a model (same kinds as model:) grading answers against the reference (none: skipped)"
+    )
+    until_decided: UntilDecidedConfig | None = Field(
+        None, description="answer in batches until one strategy is separated from every other (--until-decided)"
+    )
+
+    @model_validator(mode="after")
+    def _suite_sizes(self) -> EvalConfig:
+        """Every extra key must be a size some suite declares, with a positive whole value."""
+        declared, errors = plugins.sizes(), []
+        for key, value in (self.__pydantic_extra__ or {}).items():
+            if key not in declared:
+                errors.append(InitErrorDetails(type="extra_forbidden", loc=(key,), input=value))
+                continue
+            try:
+                self.__pydantic_extra__[key] = _SIZE.validate_python(value)
+            except ValidationError as e:
+                errors += [
+                    InitErrorDetails(type=err["type"], loc=(key,), input=value, ctx=err.get("ctx", {}))
+                    for err in e.errors()
+                ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    def size(self, name: str) -> int:
+        """A suite's size: the recipe's explicit value, else the mode's default for it, raised for ``detect``.
+
+        Raises:
+            KeyError: no suite declares a size ``name``.
+        """
+        value = (self.__pydantic_extra__ or {}).get(name)
+        if value is not None:
+            return value
+        size = plugins.sizes()[name]
+        default = size.quick if self.mode == "quick" else size.full
+        if self.detect is not None and size.scored:  # scores of two strategies with unrelated errors: sd ≤ √½
+            default = max(default, examples_to_separate(self.detect, math.sqrt(0.5)) or default)
+        return default

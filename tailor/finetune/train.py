@@ -29,7 +29,6 @@ from typing import Any
 
 from tailor.allocator import keep_freed_memory
 from tailor.artifacts import read_json_artifact, replace_dir, write_json_atomic, write_text_atomic
-from tailor.config import FinetuneConfig
 from tailor.errors import ModelError
 from tailor.finetune.canaries import write_canaries
 from tailor.finetune.checks import check_training_data
@@ -47,6 +46,7 @@ from tailor.finetune.data import (
 )
 from tailor.finetune.rate_search import learning_rates, search_rates
 from tailor.finetune.selection import DevWatch
+from tailor.finetune.settings import FinetuneConfig
 from tailor.workspace import Shared, Workspace
 
 MANIFEST = "train.json"

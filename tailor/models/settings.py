@@ -1,5 +1,6 @@
 """The recipe's ``model:`` section (and every field that names a model: ``synth.model``, ``eval.judge``):
-the packaged model, a model directory, a GGUF file, or an OpenAI-compatible endpoint."""
+the packaged model, a model directory, a GGUF file, or an OpenAI-compatible endpoint; and ``generation:``,
+how every model decodes."""
 
 from __future__ import annotations
 
@@ -98,3 +99,9 @@ class OpenAIModel(Section):
 
 
 ModelConfig = Annotated[PackagedModel | HFModel | GGUFModel | OpenAIModel, Field(discriminator="kind")]
+
+
+class GenerationConfig(Section):
+    max_new_tokens: int = Field(32, ge=1, le=4096, description="longest answer, in tokens")
+    batch_size: int = Field(8, ge=1, le=512, description="prompts generated together (higher: faster, more memory)")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 is greedy decoding (reproducible)")

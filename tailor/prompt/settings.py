@@ -1,8 +1,7 @@
 """The recipe's ``prompt:`` section: the prompt search every strategy that builds a prompt shares.
 
-It lives beside the code it configures rather than in tailor/config.py, which is at the package's
-500-line limit; config.py declares ``Recipe.prompt`` with it. Its budget (``candidates``, ``dev_size``,
-``confirm_size``) is the same for prompt, rag and rag+finetune, so their scores compare tuned options.
+Its budget (``candidates``, ``dev_size``, ``confirm_size``) is the same for prompt, rag and rag+finetune,
+so their scores compare tuned options.
 """
 
 from __future__ import annotations

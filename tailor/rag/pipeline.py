@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from tailor.config import RagConfig
 from tailor.contract import BuiltPrompt, Context, PromptBuilder, User, strip_citations
 from tailor.errors import DataError, Problem, RecipeError
 from tailor.eval.metrics import normalize_answer
@@ -17,6 +16,7 @@ from tailor.models.base import Message
 from tailor.prompt.builder import ShotPool, Way
 from tailor.rag.embed import Embedder, load_embedder
 from tailor.rag.index import ChunkIndex, Hit, IndexSettings, IngestReport, ingest
+from tailor.rag.settings import RagConfig
 from tailor.rag.store import Server
 from tailor.workspace import Shared, Workspace
 

@@ -28,7 +28,6 @@ from statistics import NormalDist
 from typing import Any
 
 from tailor import plugins
-from tailor.config import ConstraintsConfig
 from tailor.eval.metrics import examples_to_separate
 from tailor.eval.results import SIGNIFICANCE, format_p
 from tailor.eval.sequential import sentence
@@ -36,6 +35,7 @@ from tailor.records import Build
 from tailor.report.field import usd
 from tailor.report.measured import Measured, Pair
 from tailor.report.ownership import CHANGES_PER_YEAR, cost_to_own
+from tailor.report.settings import ConstraintsConfig
 
 METRIC_NAMES = {"token_f1": "F1", "accuracy": "accuracy", "semantic": "semantic similarity", "exact_match": "EM"}
 

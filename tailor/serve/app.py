@@ -36,11 +36,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tailor.config import ServeConfig
 from tailor.contract import Answer, Strategy, User, citations
 from tailor.serve.batching import Batcher, QueueFull
 from tailor.serve.guard import ApiError, Guard, error_body, error_response, internal_error
 from tailor.serve.keys import ApiKey, KeyStore
+from tailor.serve.settings import ServeConfig
 
 MODEL_PREFIX = "tailor-"
 

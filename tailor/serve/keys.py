@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from tailor.artifacts import write_text_atomic
-from tailor.config import GROUP_PATTERN
+from tailor.data.settings import GROUP_PATTERN
 from tailor.errors import Problem, RecipeError
 
 KEYS_ENV = "TAILOR_API_KEYS"  # the keys file's content, for deployments that pass secrets by environment

@@ -20,11 +20,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from tailor.config import ServeConfig
 from tailor.errors import RecipeError
 from tailor.serve.app import ServeState, create_app, model_name
 from tailor.serve.batching import Batcher
 from tailor.serve.keys import KeyStore, load_keys
+from tailor.serve.settings import ServeConfig
 from tailor.workspace import Workspace
 
 

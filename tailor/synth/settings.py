@@ -1,9 +1,7 @@
 """The recipe's ``synth:`` section: how `tailor synth` writes and checks questions.
 
-It lives beside the code it configures rather than in tailor/config.py, which is at the package's
-500-line limit; config.py declares ``Recipe.synth`` with it. It is generic in the model type so that
-this module needs nothing from tailor.config (the two would import each other): config.py fills in
-its ``ModelConfig`` (``SynthConfig[ModelConfig]``), so ``synth.model`` accepts exactly what ``model:`` does.
+It is generic in the model type: tailor.config fills in its ``ModelConfig`` (``SynthConfig[ModelConfig]``),
+so ``synth.model`` accepts exactly what ``model:`` does.
 """
 
 from __future__ import annotations

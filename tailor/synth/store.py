@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from tailor.artifacts import read_json_artifact, write_json_atomic, write_text_atomic
-from tailor.config import Recipe, SplitConfig
+from tailor.config import Recipe
 from tailor.data.corpus import Document
 from tailor.data.examples import Example, Split, load_examples
+from tailor.data.settings import SplitConfig
 from tailor.progress import Reporter
 
 STATE_KEYS = ("settings", "documents", "examples")

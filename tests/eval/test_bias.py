@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tailor.config import DataConfig, ExampleSet, Recipe
+from tailor.config import Recipe
 from tailor.contract import PromptedStrategy
 from tailor.data.examples import Example, TaskDataset
+from tailor.data.settings import DataConfig, ExampleSet
 from tailor.eval.base import SuiteInput
 from tailor.eval.suites.bias import AXES, bias_suite, persona
 from tailor.workspace import Workspace

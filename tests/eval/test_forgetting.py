@@ -153,7 +153,9 @@ def test_distractors_are_distinct_once_normalised_and_of_the_answers_kind() -> N
 
 
 def _workspace(generator, reporter, questions: int):
-    from tailor.config import DataConfig, EvalConfig, ExampleSet, Recipe
+    from tailor.config import Recipe
+    from tailor.data.settings import DataConfig, ExampleSet
+    from tailor.eval.settings import EvalConfig
     from tailor.workspace import Workspace
 
     recipe = Recipe(

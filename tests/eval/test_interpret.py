@@ -56,7 +56,10 @@ class _Log:
 
 
 def _workspace(generator, out: Path, log: _Log | None = None):
-    from tailor.config import DataConfig, EvalConfig, ExampleSet, RagConfig, Recipe
+    from tailor.config import Recipe
+    from tailor.data.settings import DataConfig, ExampleSet
+    from tailor.eval.settings import EvalConfig
+    from tailor.rag.settings import RagConfig
     from tailor.workspace import Workspace
 
     recipe = Recipe(

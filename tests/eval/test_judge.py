@@ -7,10 +7,12 @@ import json
 
 import pytest
 
-from tailor.config import DataConfig, EvalConfig, ExampleSet, Recipe
+from tailor.config import Recipe
 from tailor.contract import Answer
 from tailor.data.examples import Example, TaskDataset
+from tailor.data.settings import DataConfig, ExampleSet
 from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.eval.settings import EvalConfig
 from tailor.eval.suites.judge import TRIES, cohen_kappa, judge_suite, verdict
 from tailor.models.settings import OpenAIModel
 from tailor.workspace import Workspace

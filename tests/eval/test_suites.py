@@ -137,8 +137,10 @@ def test_task_suite_compares_every_pair_of_strategies_with_a_paired_test() -> No
 def test_cost_suite_prices_machine_time_and_endpoint_tokens_and_estimates_flops(scripted) -> None:
     import torch
 
-    from tailor.config import CostConfig, DataConfig, ExampleSet, Recipe
+    from tailor.config import Recipe
     from tailor.contract import PromptedStrategy
+    from tailor.data.settings import DataConfig, ExampleSet
+    from tailor.eval.settings import CostConfig
     from tailor.workspace import Workspace
 
     prices = CostConfig(

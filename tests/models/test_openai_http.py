@@ -167,7 +167,8 @@ def _usage_free_server(generator) -> type[BaseHTTPRequestHandler]:
 
 @pytest.mark.slow
 def test_tokens_are_counted_with_the_packaged_tokenizer_when_the_endpoint_serves_it(real_generator) -> None:
-    from tailor.config import DataConfig, ExampleSet, Recipe
+    from tailor.config import Recipe
+    from tailor.data.settings import DataConfig, ExampleSet
     from tailor.models.gguf import converted_dir, packaged_gguf
     from tailor.models.load import load_generator
     from tailor.models.settings import OpenAIModel

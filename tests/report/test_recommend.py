@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tailor.config import ConstraintsConfig
 from tailor.report.measured import Measured
 from tailor.report.recommend import recommend
+from tailor.report.settings import ConstraintsConfig
 from tailor.report.table import markdown
 
 

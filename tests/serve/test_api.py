@@ -13,11 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tailor.config import ServeConfig
 from tailor.recipe_file import load_recipe
 from tailor.scaffold import init_project
 from tailor.serve.keys import KeyStore, add_key, load_keys
 from tailor.serve.server import build_state, running
+from tailor.serve.settings import ServeConfig
 from tailor.workspace import open_workspace
 
 openai = pytest.importorskip("openai", reason="pip install openai (the dev extra)")

@@ -13,9 +13,9 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from tailor.config import ServeConfig
 from tailor.serve.keys import load_keys
 from tailor.serve.server import build_state, running
+from tailor.serve.settings import ServeConfig
 
 openai = pytest.importorskip("openai", reason="pip install openai (the dev extra)")
 

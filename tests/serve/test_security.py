@@ -27,7 +27,7 @@ def served(acl_workspace, acl, tmp_path_factory):
         tokens[dept], _ = add_key(keys_file, f"{dept}-user", ["everyone", dept])
     tokens["staff"], _ = add_key(keys_file, "staff", ["everyone"])
     tokens["nobody"], _ = add_key(keys_file, "nobody", [])
-    from tailor.config import ServeConfig
+    from tailor.serve.settings import ServeConfig
 
     state = build_state(ws, load_keys(keys_file), ServeConfig(strategies=["rag", "prompt"], max_queue=256))
     with running(state) as base_url:

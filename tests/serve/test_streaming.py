@@ -12,10 +12,10 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from tailor.config import ServeConfig
 from tailor.models.base import Generation, GenerationSettings, OnText, Prompt, settled
 from tailor.serve.keys import load_keys
 from tailor.serve.server import build_state, running
+from tailor.serve.settings import ServeConfig
 
 WORD_S = 0.15
 

@@ -166,7 +166,7 @@ def test_questions_about_one_fact_share_a_split() -> None:
 
 
 def load_split():
-    from tailor.config import SplitConfig
+    from tailor.data.settings import SplitConfig
 
     return SplitConfig()
 

@@ -8,7 +8,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from tailor.config import DataConfig, ExampleSet, Recipe
+from tailor.config import Recipe
+from tailor.data.settings import DataConfig, ExampleSet
 from tailor.models.settings import ModelConfig, OpenAIModel
 from tailor.recipe_file import load_recipe
 from tailor.recipe_render import render_recipe

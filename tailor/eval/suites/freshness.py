@@ -45,7 +45,7 @@ from pathlib import Path
 
 from tailor import plugins
 from tailor.artifacts import write_jsonl_atomic, write_text_atomic
-from tailor.config import CanaryConfig, FreshnessConfig, Recipe
+from tailor.config import Recipe
 from tailor.contract import Answer, Strategy, User, asker, strip_citations
 from tailor.data.corpus import load_corpus
 from tailor.data.examples import Example, TaskDataset, load_examples
@@ -54,6 +54,8 @@ from tailor.eval.base import NoRows, SuiteInput
 from tailor.eval.edits import Edit, apply_edits, plan_edits
 from tailor.eval.metrics import contains_answer, token_f1
 from tailor.eval.results import ResultRow, mean_row, paired_row
+from tailor.eval.settings import FreshnessConfig
+from tailor.finetune.settings import CanaryConfig
 from tailor.plugins import Column, Size, SuiteSpec
 from tailor.strategies.base import Cost, Update, Updated
 from tailor.workspace import Workspace

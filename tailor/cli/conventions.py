@@ -1,15 +1,26 @@
 """What every `tailor` command shares: one-line errors with exit code 2, warnings and progress on stderr
-(so ``--json`` on stdout stays clean), and rank-zero reporting under a multi-process launcher."""
+(so ``--json`` on stdout stays clean), rank-zero reporting under a multi-process launcher, the
+``--recipe`` and ``--json`` options, and the result tables."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import sys
 import warnings
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
+
+RecipeOpt = Annotated[
+    Path | None,
+    typer.Option("--recipe", "-r", help="recipe file [default: ./tailor.yaml]", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout instead of tables")]
+Size = Literal["tiny", "small", "medium"]  # a synthetic world's (demo, init, world)
 
 
 def stderr():
@@ -57,3 +68,31 @@ def reporter():
 def rank_zero() -> bool:
     """True unless this is a secondary process of a multi-process launch (RANK set and not 0)."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def each_workspace(recipe: Path | None, reporter):
+    """(None, the recipe's workspace), or with models: (name, workspace) per model, each loaded after the
+    last is released."""
+    from tailor.candidates import workspaces
+    from tailor.recipe_file import find_recipe, load_recipe
+
+    for run, ws in workspaces(load_recipe(find_recipe(recipe)), reporter):
+        yield (None if run is None else run.name), ws
+
+
+def console():
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)  # piped or logged: not squeezed to 80 columns
+
+
+def print_results(results: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        return
+    from tailor.report.table import rich_tables
+
+    out = console()
+    for table in rich_tables(results):
+        out.print(table)
