@@ -18,125 +18,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-
-if TYPE_CHECKING:
-    from tailor.contract import Strategy
-    from tailor.data.examples import TaskDataset
-    from tailor.eval.base import SuiteInput
-    from tailor.eval.results import ResultRow
-    from tailor.report.settings import ConstraintsConfig
-    from tailor.strategies.base import BuiltStrategy, Update, Updated
-    from tailor.workspace import Workspace
+from typing import Any, Literal, TypeVar
 
 Kind = Literal["suite", "strategy", "store"]
-# What a suite may need from a strategy or a run; the runner says which when a suite finds none of it.
-Need = Literal["local-weights", "retrieval", "trained", "judge"]
-NEEDS: dict[str, str] = {
-    "local-weights": "a strategy whose model has local weights (not an endpoint)",
-    "retrieval": "a strategy that puts documents in front of the model",
-    "trained": "a fine-tuned strategy in the recipe",
-    "judge": "a model to grade answers (eval.judge)",
-}
-
-
-@dataclass(frozen=True)
-class Size:
-    """One of a suite's sizes: the recipe's ``eval.<name>``, defaulting by mode (quick / full)."""
-
-    name: str
-    description: str
-    quick: int
-    full: int
-    scored: bool = False  # counts the questions the suite's scores (0 to 1) rest on: eval.detect sizes it
-
-
-@dataclass(frozen=True)
-class Column:
-    """A result metric shown as a column of the suite's table. ``prefix``: every metric starting with
-    ``metric`` (ordered by the number after it), labelled ``label`` with ``{}`` for that suffix."""
-
-    metric: str
-    label: str
-    prefix: bool = False
-
-
-@dataclass(frozen=True)
-class Panel:
-    """A plot of the report: one group of comparable metrics (same unit), a bar per strategy."""
-
-    title: str
-    metrics: tuple[str, ...]
-
-
-# (measured view of results.json, dataset, chosen strategy, constraints, its strategy properties) → lines
-Evidence = Callable[[Any, str, str, "ConstraintsConfig", dict[str, Any]], list[str]]
-
-
-@dataclass(frozen=True)
-class SuiteSpec:
-    """An evaluation suite. ``run`` is one function of the strategies' answers → result rows."""
-
-    name: str
-    run: Callable[[SuiteInput], list[ResultRow]]
-    summary: str  # one line: what it measures (shown in --help and the README's table)
-    order: int  # where its table and panels sit in the report (lower first)
-    needs: tuple[Need, ...] = ()
-    sizes: tuple[Size, ...] = ()
-    columns: tuple[Column, ...] = ()
-    panels: tuple[Panel, ...] = ()
-    note: str = "mean (95% CI); * paired difference with p < 0.05"  # under its table
-    intervals: bool = True  # cells show the 95% interval
-    evidence: Evidence | None = None  # what it adds to the recommendation's explanation of a choice
-
-
-@dataclass(frozen=True)
-class StrategySpec:
-    """A strategy: how it is built, how it is brought up to date when documents change, what it is."""
-
-    name: str
-    build: Callable[[Workspace, TaskDataset], BuiltStrategy]
-    summary: str
-    simplicity: int  # less to build and keep running first: ties in the recommendation go to the lower
-    retrieves: bool = False  # its prompt holds retrieved chunks (retrieval suite, planted documents)
-    trains: bool = False  # its weights are trained on the user's data (privacy, forgetting, interpret)
-    default: bool = False  # in a recipe that names no strategies (those that train are opt-in)
-    sections: tuple[str, ...] = ()  # recipe sections its answers depend on (beyond model, data and seed)
-    # The strategy rebuilt on a new version of the documents, and what that took; None: it has no update.
-    update: Callable[[Strategy, Update], Updated] | None = None
-    # The same strategy retrieving from another index (robustness plants documents this way).
-    over_index: Callable[[Workspace, TaskDataset, Strategy, Any], Strategy] | None = None
-    # Its prompt searched afresh and saved for every dataset it is scored on (`tailor tune prompt --strategy`),
-    # returning each dataset's choice (with to_json()); None: it has no searched prompt.
-    search: Callable[[Workspace], list[Any]] | None = None
-
-    def properties(self) -> dict[str, Any]:
-        """What results.json records about it, so the report reads properties rather than names."""
-        return {
-            "retrieves": self.retrieves,
-            "trains": self.trains,
-            "simplicity": self.simplicity,
-            "updates": self.update is not None,
-        }
-
-
-@dataclass(frozen=True)
-class StoreSpec:
-    """A vector store for the rag index (see tailor.rag.store for the interface it opens)."""
-
-    name: str
-    open: Callable[..., Any]  # a tailor.rag.store.OpenStore
-    summary: str
-    # A tailor.rag.store.CopyStore; None: the store's data are files under the index directory, copied with it.
-    copy: Callable[..., None] | None = None
-
-
-Spec = SuiteSpec | StrategySpec | StoreSpec
-S = TypeVar("S", SuiteSpec, StrategySpec, StoreSpec)
+S = TypeVar("S")  # a tailor.eval.base.SuiteSpec, tailor.strategies.base.StrategySpec or tailor.rag.store.StoreSpec
 
 _PACKAGES: dict[Kind, str] = {
     "suite": "tailor.eval.suites",
@@ -145,7 +34,22 @@ _PACKAGES: dict[Kind, str] = {
 }
 _ATTRIBUTES: dict[Kind, str] = {"suite": "SUITE", "strategy": "STRATEGY", "store": "STORE"}
 _GROUPS: dict[Kind, str] = {"suite": "tailor.suites", "strategy": "tailor.strategies", "store": "tailor.stores"}
-_TYPES: dict[Kind, type] = {"suite": SuiteSpec, "strategy": StrategySpec, "store": StoreSpec}
+# Each kind's declaration, beside the contract it describes; named, not imported, so this module stays a leaf.
+_TYPES: dict[Kind, str] = {
+    "suite": "tailor.eval.base.SuiteSpec",
+    "strategy": "tailor.strategies.base.StrategySpec",
+    "store": "tailor.rag.store.StoreSpec",
+}
+
+
+def _kind_of(spec: Any) -> Kind:
+    """Which kind of plug-in ``spec`` declares. Raises: TypeError, it declares none."""
+    cls = type(spec)
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    for kind, declared in _TYPES.items():
+        if name == declared:
+            return kind
+    raise TypeError(f"{name} is not a plug-in declaration (one of {', '.join(_TYPES.values())})")
 
 
 @dataclass
@@ -167,8 +71,8 @@ def _discover(kind: Kind) -> dict[str, Any]:
                 found[spec.name] = spec
         for entry in metadata.entry_points(group=_GROUPS[kind]):
             spec = entry.load()
-            if not isinstance(spec, _TYPES[kind]):
-                raise TypeError(f"entry point {entry.name} ({entry.value}) is not a {_TYPES[kind].__name__}")
+            if _kind_of(spec) != kind:
+                raise TypeError(f"entry point {entry.name} ({entry.value}) is not a {_TYPES[kind]}")
             found[spec.name] = spec
         _registry.found[kind] = found
     return _registry.found[kind]
@@ -178,31 +82,31 @@ def _all(kind: Kind) -> dict[str, Any]:
     return {**_discover(kind), **_registry.added[kind]}
 
 
-def suites() -> dict[str, SuiteSpec]:
+def suites() -> dict[str, Any]:
     """Every suite, in report order."""
     return dict(sorted(_all("suite").items(), key=lambda item: (item[1].order, item[0])))
 
 
-def strategies() -> dict[str, StrategySpec]:
+def strategies() -> dict[str, Any]:
     """Every strategy, simplest first."""
     return dict(sorted(_all("strategy").items(), key=lambda item: (item[1].simplicity, item[0])))
 
 
-def stores() -> dict[str, StoreSpec]:
+def stores() -> dict[str, Any]:
     return dict(sorted(_all("store").items()))
 
 
-def suite(name: str) -> SuiteSpec:
+def suite(name: str) -> Any:
     """Raises: KeyError naming the known suites."""
     return _get(suites(), "suite", name)
 
 
-def strategy(name: str) -> StrategySpec:
+def strategy(name: str) -> Any:
     """Raises: KeyError naming the known strategies."""
     return _get(strategies(), "strategy", name)
 
 
-def store(name: str) -> StoreSpec:
+def store(name: str) -> Any:
     """Raises: KeyError naming the known stores."""
     return _get(stores(), "store", name)
 
@@ -236,25 +140,23 @@ def listing() -> dict[str, dict[str, dict[str, Any]]]:
     }
 
 
-def sizes() -> dict[str, Size]:
+def sizes() -> dict[str, Any]:
     """Every suite's sizes by their ``eval.<name>`` key."""
     return {size.name: size for spec in suites().values() for size in spec.sizes}
 
 
 def register(spec: S) -> S:
     """Add (or replace) a plug-in for this process; returns it, so it can decorate an assignment."""
-    kind = next(k for k, t in _TYPES.items() if isinstance(spec, t))
-    _registry.added[kind][spec.name] = spec
+    _registry.added[_kind_of(spec)][spec.name] = spec
     return spec
 
 
-def unregister(spec: Spec) -> None:
-    kind = next(k for k, t in _TYPES.items() if isinstance(spec, t))
-    _registry.added[kind].pop(spec.name, None)
+def unregister(spec: Any) -> None:
+    _registry.added[_kind_of(spec)].pop(spec.name, None)
 
 
 @contextmanager
-def registered(*specs: Spec) -> Iterator[None]:
+def registered(*specs: Any) -> Iterator[None]:
     """Plug-ins present only inside the ``with`` block (tests)."""
     for spec in specs:
         register(spec)

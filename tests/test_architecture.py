@@ -1,8 +1,10 @@
-"""The package's shape: no import cycle (lazy imports count), no module over 700 lines (a warning over 500).
+"""The package's shape: no import cycle (lazy and type-only imports count), no arrow from the layers
+below into a plug-in, no module over 700 lines (a warning over 500), no function over 60 lines.
 
-Imports are read from the source (every ``import`` statement, inside functions too); those under
-``if TYPE_CHECKING:`` are left out, since they never run. A cycle is a strongly connected group of
-modules; the test names every module in it.
+Imports are read from the source (every ``import`` statement, inside functions and under
+``if TYPE_CHECKING:`` too: a type-only import still ties the two modules' meaning together). A cycle is a
+strongly connected group of modules; the test names every module in it. The plug-in registry's
+``importlib`` loads by name are not arrows: the registry is discovery, and depends on no plug-in.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "tailor"
 MAX_LINES = 700  # a module this long is a defect (STYLE.md 10)
 WARN_LINES = 500  # a module this long is a question: is it still one idea?
+MAX_FUNCTION_LINES = 60  # a function this long is steps that want names
+# Plug-in modules (found by the registry, never imported by the layers they plug into).
+PLUGIN_PACKAGES = ("tailor.eval.suites.", "tailor.strategies.", "tailor.rag.stores.")
+PLUGIN_BASES = ("tailor.strategies.base",)  # a plug-in package's contract, importable by all
 
 
 def _modules() -> dict[str, Path]:
@@ -35,8 +41,9 @@ def _type_only(tree: ast.AST) -> set[int]:
     return skip
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module → the tailor modules it imports (a ``from pkg import name`` counts ``pkg.name`` if a module)."""
+def import_graph(*, type_only: bool = True) -> dict[str, set[str]]:
+    """Module → the tailor modules it imports (a ``from pkg import name`` counts ``pkg.name`` if a module);
+    ``type_only=False`` leaves out the imports under ``if TYPE_CHECKING:`` (what runs)."""
     modules = _modules()
 
     def resolve(name: str) -> str | None:
@@ -47,7 +54,7 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for module, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        skip = _type_only(tree)
+        skip = set() if type_only else _type_only(tree)
         for node in ast.walk(tree):
             if id(node) in skip:
                 continue
@@ -102,14 +109,31 @@ def test_the_checker_finds_a_cycle_through_a_lazy_import():
     assert any(isinstance(n, ast.ImportFrom) for n in ast.walk(lazy))  # walked, not only the top level
 
 
-def test_no_import_cycles():
+def test_no_import_cycles_counting_type_only_imports():
     graph = import_graph()
     assert graph["tailor.eval.runner"] >= {"tailor.plugins", "tailor.eval.base"}  # the graph is real
+    assert "tailor.report.html" in graph["tailor.scaffold"]  # type-only imports are in it
     assert cycles(graph) == []
 
 
-def test_plugins_module_imports_nothing_of_tailor_at_run_time():
+def test_the_registry_imports_nothing_of_tailor():
     assert import_graph()["tailor.plugins"] == set()
+
+
+def _plugin(module: str) -> bool:
+    return module.startswith(PLUGIN_PACKAGES) and module not in PLUGIN_BASES
+
+
+def test_no_layer_imports_a_plug_in():
+    """Scoring, measuring, searching, training and serving are leaves or contracts: only a plug-in's own
+    package (and the CLI, which wires commands to them) may import a plug-in module by name."""
+    arrows = {
+        (module, target)
+        for module, targets in import_graph().items()
+        for target in targets
+        if _plugin(target) and not module.startswith(target.rpartition(".")[0]) and not module.startswith("tailor.cli")
+    }
+    assert arrows == set()
 
 
 def test_no_module_over_700_lines():
@@ -118,3 +142,14 @@ def test_no_module_over_700_lines():
         if n > WARN_LINES:
             warnings.warn(f"{path} has {n} lines: is it still one idea?", stacklevel=1)
     assert {path: n for path, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_no_function_over_60_lines():
+    long = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    long[f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}"] = n
+    assert long == {}

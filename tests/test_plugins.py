@@ -12,15 +12,15 @@ from tailor import plugins
 from tailor.contract import PromptedStrategy
 from tailor.data.examples import TaskDataset
 from tailor.errors import RecipeError
-from tailor.eval.base import SuiteInput
+from tailor.eval.base import Column, Panel, Size, SuiteInput, SuiteSpec
 from tailor.eval.results import ResultRow, mean_row
 from tailor.eval.runner import evaluate
-from tailor.plugins import Column, Panel, Size, StrategySpec, SuiteSpec
 from tailor.prompt.builder import baseline_builder
 from tailor.recipe_file import load_recipe
 from tailor.report.html import write_report
 from tailor.report.table import summaries
 from tailor.strategies import BuiltStrategy
+from tailor.strategies.base import StrategySpec
 from tailor.workspace import Workspace, open_workspace
 
 

@@ -19,7 +19,7 @@ from tailor.artifacts import write_jsonl_atomic
 from tailor.config import model_label
 from tailor.contract import Answer, Strategy, asker
 from tailor.data.examples import Example, TaskDataset
-from tailor.eval.base import NoRows, Noted, StrategyRun, SuiteInput
+from tailor.eval.base import NEEDS, NoRows, Noted, StrategyRun, SuiteInput
 from tailor.eval.checkpoint import Checkpoints, digest
 from tailor.eval.measure import measure
 from tailor.eval.results import ResultRow, environment, write_results
@@ -278,7 +278,7 @@ def _suite_rows(
         with ws.reporter.task(f"suite {suite} · {dataset}", None):
             rows = spec.run(inp)
         if not rows and not isinstance(rows, NoRows):  # a suite that gave no reason: what it declares it needs
-            needs = " and ".join(plugins.NEEDS[n] for n in spec.needs)
+            needs = " and ".join(NEEDS[n] for n in spec.needs)
             rows = NoRows(f"it needs {needs}" if needs else "it does not apply to this dataset or run")
         checkpoints.save_rows(dataset, suite, rows, key)
     if isinstance(rows, NoRows):  # said, never silently nothing

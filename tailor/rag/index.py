@@ -47,7 +47,7 @@ from tailor.progress import Reporter, SilentReporter
 from tailor.rag.chunking import CountTokens, chunk_text
 from tailor.rag.embed import Embedder
 from tailor.rag.lexical import Bm25, terms
-from tailor.rag.store import Chunk, LexicalStore, OpenStore, Server, VectorStore
+from tailor.rag.store import Chunk, LexicalStore, OpenStore, Server, StoreSpec, VectorStore
 
 MANIFEST = "index.json"
 MANIFEST_KEYS = ("store", "table", "settings", "ingests")
@@ -111,7 +111,7 @@ def _exclusive(index_dir: Path) -> Iterator[None]:
         yield
 
 
-def _spec(store: str) -> plugins.StoreSpec:
+def _spec(store: str) -> StoreSpec:
     """The store plug-in named ``store``.
 
     Raises:

@@ -25,10 +25,10 @@ guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -184,3 +184,14 @@ class CopyStore(Protocol):
         """Make the store ``name`` of the index at ``dst_dir`` a copy of the current version of the one at
         ``src_dir``. ``dst_dir`` already holds a copy of ``src_dir``'s files."""
         ...
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """A vector store for the rag index (see tailor.rag.store for the interface it opens)."""
+
+    name: str
+    open: Callable[..., Any]  # a tailor.rag.store.OpenStore
+    summary: str
+    # A tailor.rag.store.CopyStore; None: the store's data are files under the index directory, copied with it.
+    copy: Callable[..., None] | None = None

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tailor import plugins
+from tailor.eval.base import SuiteSpec
 from tailor.eval.metrics import detectable_difference
 from tailor.eval.results import SIGNIFICANCE
-from tailor.plugins import SuiteSpec
 from tailor.report.measured import strategy_key
 
 

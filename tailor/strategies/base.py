@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,36 @@ class Cost:
 
 
 Updated = tuple[Strategy, Cost]  # the strategy on the new version, and what updating it took
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A strategy: how it is built, how it is brought up to date when documents change, what it is."""
+
+    name: str
+    build: Callable[[Workspace, TaskDataset], BuiltStrategy]
+    summary: str
+    simplicity: int  # less to build and keep running first: ties in the recommendation go to the lower
+    retrieves: bool = False  # its prompt holds retrieved chunks (retrieval suite, planted documents)
+    trains: bool = False  # its weights are trained on the user's data (privacy, forgetting, interpret)
+    default: bool = False  # in a recipe that names no strategies (those that train are opt-in)
+    sections: tuple[str, ...] = ()  # recipe sections its answers depend on (beyond model, data and seed)
+    # The strategy rebuilt on a new version of the documents, and what that took; None: it has no update.
+    update: Callable[[Strategy, Update], Updated] | None = None
+    # The same strategy retrieving from another index (robustness plants documents this way).
+    over_index: Callable[[Workspace, TaskDataset, Strategy, Any], Strategy] | None = None
+    # Its prompt searched afresh and saved for every dataset it is scored on (`tailor tune prompt --strategy`),
+    # returning each dataset's choice (with to_json()); None: it has no searched prompt.
+    search: Callable[[Workspace], list[Any]] | None = None
+
+    def properties(self) -> dict[str, Any]:
+        """What results.json records about it, so the report reads properties rather than names."""
+        return {
+            "retrieves": self.retrieves,
+            "trains": self.trains,
+            "simplicity": self.simplicity,
+            "updates": self.update is not None,
+        }
 
 
 def build_strategy(name: str, ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:

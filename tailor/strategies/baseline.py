@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from tailor.contract import PromptedStrategy, Strategy
 from tailor.data.examples import TaskDataset
-from tailor.plugins import StrategySpec
 from tailor.prompt.builder import baseline_builder
-from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
+from tailor.strategies.base import BuiltStrategy, Cost, StrategySpec, Update, Updated
 from tailor.workspace import Workspace
 
 

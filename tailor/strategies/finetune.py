@@ -20,9 +20,8 @@ from tailor.finetune.train import (
     finetune_dir,
 )
 from tailor.models.base import Generator
-from tailor.plugins import StrategySpec
 from tailor.prompt.builder import baseline_builder
-from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
+from tailor.strategies.base import BuiltStrategy, Cost, StrategySpec, Update, Updated
 from tailor.workspace import Shared, Workspace
 
 MANIFEST_KEYS = (

@@ -6,10 +6,9 @@ import time
 
 from tailor.contract import Strategy
 from tailor.data.examples import TaskDataset
-from tailor.plugins import StrategySpec
 from tailor.prompt.search import build_prompt_strategy, ensure_tuned, tune_prompts
 from tailor.records import SearchEffort
-from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
+from tailor.strategies.base import BuiltStrategy, Cost, StrategySpec, Update, Updated
 from tailor.workspace import Workspace
 
 

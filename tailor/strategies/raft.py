@@ -12,9 +12,8 @@ from tailor.contract import Strategy
 from tailor.data.examples import TaskDataset
 from tailor.finetune.raft import raft_dir, raft_plan, raft_samples
 from tailor.finetune.train import TrainedModel, ensure_finetuned
-from tailor.plugins import StrategySpec
 from tailor.rag.pipeline import INDEX, ensure_index
-from tailor.strategies.base import BuiltStrategy, Update, Updated
+from tailor.strategies.base import BuiltStrategy, StrategySpec, Update, Updated
 from tailor.strategies.finetune import Adapter, retrain, tuned
 from tailor.strategies.rag import over_index, rag_with, reingest
 from tailor.strategies.rag import search_prompts as rag_search_prompts

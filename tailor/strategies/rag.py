@@ -5,11 +5,10 @@ from __future__ import annotations
 from tailor.contract import PromptedStrategy, Strategy
 from tailor.data.examples import TaskDataset
 from tailor.models.base import Generator
-from tailor.plugins import StrategySpec
 from tailor.rag.index import ChunkIndex, copy_index
 from tailor.rag.pipeline import INDEX, cite, ensure_index, store_server
 from tailor.rag.search import TunedRag, builder_factory, ensure_rag_tuned, save_rag_tuned, tune_rag
-from tailor.strategies.base import BuiltStrategy, Cost, Update, Updated
+from tailor.strategies.base import BuiltStrategy, Cost, StrategySpec, Update, Updated
 from tailor.workspace import Workspace
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from tailor.contract import Strategy
 from tailor.data.examples import TaskDataset
-from tailor.plugins import StrategySpec
-from tailor.strategies.base import BuiltStrategy, Update, Updated
+from tailor.strategies.base import BuiltStrategy, StrategySpec, Update, Updated
 from tailor.strategies.finetune import retrain, tuned
 from tailor.strategies.rag import over_index, rag_with, reingest
 from tailor.strategies.rag import search_prompts as rag_search_prompts

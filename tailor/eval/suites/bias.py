@@ -16,11 +16,10 @@ strategy widened a gap the base model had (or opened one).
 from __future__ import annotations
 
 from tailor.contract import asker, strip_citations
-from tailor.eval.base import SuiteInput, sample
+from tailor.eval.base import Column, Panel, Size, SuiteInput, SuiteSpec, sample
 from tailor.eval.metrics import normalize_answer, parse_label
 from tailor.eval.results import SIGNIFICANCE, ResultRow, format_p, mean_row, paired_row
 from tailor.eval.scoring import example_scores, primary_metric
-from tailor.plugins import Column, Panel, Size, SuiteSpec
 
 _PERSONA = "I'm {name}, a {age}-year-old {nationality} {gender}."
 _DEFAULT = {"name": "Alex", "age": 35, "nationality": "British", "gender": "person"}

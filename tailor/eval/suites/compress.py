@@ -27,11 +27,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tailor.contract import PromptedStrategy, asker
-from tailor.eval.base import NoRows, SuiteInput, sample
+from tailor.eval.base import Column, NoRows, Panel, Size, SuiteInput, SuiteSpec, sample
 from tailor.eval.measure import measure
 from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.eval.scoring import example_scores, primary_metric
-from tailor.plugins import Column, Panel, Size, SuiteSpec
 from tailor.workspace import Shared
 
 NAME = "compress"

@@ -12,11 +12,10 @@ weights need no weight gradients, only activation gradients).
 
 from __future__ import annotations
 
-from tailor.eval.base import StrategyRun, SuiteInput, strategy_weights
+from tailor.eval.base import Column, Panel, StrategyRun, SuiteInput, SuiteSpec, strategy_weights
 from tailor.eval.measure import hour_price
 from tailor.eval.metrics import percentile
 from tailor.eval.results import ResultRow, mean_row
-from tailor.plugins import Column, Panel, SuiteSpec
 from tailor.records import Build
 
 

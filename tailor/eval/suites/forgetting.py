@@ -29,11 +29,10 @@ from collections.abc import Sequence
 
 from tailor.contract import PromptedStrategy, asker
 from tailor.errors import DataError
-from tailor.eval.base import NoRows, Noted, SuiteInput, local_weights, strategy_weights
+from tailor.eval.base import Column, NoRows, Noted, Panel, Size, SuiteInput, SuiteSpec, local_weights, strategy_weights
 from tailor.eval.held_text import held_text, python_reference, sample
 from tailor.eval.results import SIGNIFICANCE, ResultRow, format_p, mean_row, paired_row
 from tailor.eval.trivia import trivia_correct, trivia_items, trivia_prompts
-from tailor.plugins import Column, Panel, Size, SuiteSpec
 from tailor.progress import Advance
 from tailor.prompt.builder import baseline_builder
 

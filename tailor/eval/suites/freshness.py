@@ -50,13 +50,12 @@ from tailor.contract import Answer, Strategy, User, asker, strip_citations
 from tailor.data.corpus import load_corpus
 from tailor.data.examples import Example, TaskDataset, load_examples
 from tailor.errors import DataError, RecipeError
-from tailor.eval.base import NoRows, SuiteInput
+from tailor.eval.base import Column, NoRows, Size, SuiteInput, SuiteSpec
 from tailor.eval.edits import Edit, apply_edits, plan_edits
 from tailor.eval.metrics import contains_answer, token_f1
 from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.eval.settings import FreshnessConfig
 from tailor.finetune.settings import CanaryConfig
-from tailor.plugins import Column, Size, SuiteSpec
 from tailor.strategies.base import Cost, Update, Updated
 from tailor.workspace import Workspace
 

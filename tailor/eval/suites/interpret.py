@@ -56,10 +56,9 @@ import numpy as np
 from tailor.artifacts import write_jsonl_atomic
 from tailor.contract import CITATION, BuiltPrompt, PromptedStrategy, asker, strip_citations
 from tailor.data.examples import Example
-from tailor.eval.base import NoRows, SuiteInput, local_weights, sample
+from tailor.eval.base import Column, NoRows, Panel, Size, SuiteInput, SuiteSpec, local_weights, sample
 from tailor.eval.metrics import contains_answer, normalize_answer
 from tailor.eval.results import ResultRow, mean_row
-from tailor.plugins import Column, Panel, Size, SuiteSpec
 from tailor.rag.embed import Embedder
 from tailor.rag.pipeline import embedder_of
 from tailor.workspace import Shared, Workspace

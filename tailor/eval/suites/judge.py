@@ -21,11 +21,10 @@ import json
 import re
 
 from tailor.contract import strip_citations
-from tailor.eval.base import NoRows, SuiteInput
+from tailor.eval.base import Column, NoRows, Panel, SuiteInput, SuiteSpec
 from tailor.eval.metrics import contains_answer
 from tailor.eval.results import ResultRow, mean_row
 from tailor.models.base import GenerationSettings, Generator, Message
-from tailor.plugins import Column, Panel, SuiteSpec
 from tailor.workspace import Shared, Workspace
 
 TRIES = 3

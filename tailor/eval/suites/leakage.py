@@ -25,10 +25,9 @@ from pathlib import Path
 
 from tailor.contract import User
 from tailor.data.world import access_code
-from tailor.eval.base import NoRows, SuiteInput, strategy_weights
+from tailor.eval.base import Column, NoRows, Panel, Size, SuiteInput, SuiteSpec, strategy_weights
 from tailor.eval.results import ResultRow, mean_row
 from tailor.finetune.knowledge import document_facts
-from tailor.plugins import Column, Panel, Size, SuiteSpec
 
 _MIN_VALUE_CHARS = 4  # "5", "UK" would match by chance
 

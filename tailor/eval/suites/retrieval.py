@@ -19,10 +19,9 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from tailor.contract import citations, strip_citations
 from tailor.eval.abstain import abstains
-from tailor.eval.base import NoRows, SuiteInput
+from tailor.eval.base import Column, NoRows, Panel, SuiteInput, SuiteSpec
 from tailor.eval.metrics import normalize_answer
 from tailor.eval.results import ResultRow, mean_row
-from tailor.plugins import Column, Panel, SuiteSpec
 
 SUPPORTED = 0.5  # a cited document supports an answer that has at least this share of its content words
 

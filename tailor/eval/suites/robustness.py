@@ -31,10 +31,9 @@ from tailor import plugins
 from tailor.contract import Strategy, asker
 from tailor.data.corpus import Document
 from tailor.data.examples import Example
-from tailor.eval.base import SuiteInput, sample
+from tailor.eval.base import Column, Panel, Size, SuiteInput, SuiteSpec, sample
 from tailor.eval.results import SIGNIFICANCE, ResultRow, format_p, mean_row, paired_row
 from tailor.eval.scoring import example_scores, primary_metric
-from tailor.plugins import Column, Panel, Size, SuiteSpec
 
 WAYS = ("typo", "rephrase", "distractor", "injection")
 MARKER_WORDS = ("KUMQUAT", "ZEPPELIN", "MARIGOLD", "QUASAR", "TAMARIND", "NARWHAL", "OBSIDIAN", "PELICAN")

@@ -20,11 +20,10 @@ from __future__ import annotations
 from tailor.contract import strip_citations
 from tailor.eval import metrics
 from tailor.eval.abstain import abstains
-from tailor.eval.base import StrategyRun, SuiteInput
+from tailor.eval.base import Column, StrategyRun, SuiteInput, SuiteSpec
 from tailor.eval.results import ResultRow, mean_row, paired_row
 from tailor.eval.scoring import ABSTAINED, QA_METRICS, answer_scores, primary_metric
 from tailor.eval.semantic import SEMANTIC
-from tailor.plugins import Column, SuiteSpec
 from tailor.records import Build
 
 

@@ -18,8 +18,7 @@ import numpy as np
 
 from tailor.data.corpus import validate_group
 from tailor.errors import ArtifactError
-from tailor.plugins import StoreSpec
-from tailor.rag.store import Chunk, Listing, Server, StoredDoc
+from tailor.rag.store import Chunk, Listing, Server, StoredDoc, StoreSpec
 
 _META = ("chunk_id", "doc_id", "title", "source", "groups", "text", "position", "n_chunks", "doc_hash")
 _IN_LIST = 500  # ids per ``IN (...)`` expression

@@ -67,9 +67,8 @@ import numpy as np
 
 from tailor.artifacts import read_json_artifact, write_json_atomic
 from tailor.errors import ArtifactError
-from tailor.plugins import StoreSpec
 from tailor.rag.lexical import K1, B, term_counts
-from tailor.rag.store import Chunk, Listing, Server, StoredDoc
+from tailor.rag.store import Chunk, Listing, Server, StoredDoc, StoreSpec
 from tailor.rag.stores.pg_connect import READER, Readers, connect, psycopg_modules, reader_uri, text_array
 
 POINTER = "pgvector.json"  # in the index directory: which tables are this index's
