@@ -10,78 +10,48 @@ train split; test examples are never seen.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from tailor.artifacts import read_json_artifact, write_json_atomic
 from tailor.contract import PromptedStrategy
 from tailor.data.examples import Example, TaskDataset
-from tailor.errors import ArtifactError, DataError, Problem
+from tailor.errors import DataError, Problem
 from tailor.eval.scoring import primary_metric
 from tailor.prompt.ascent import Stage, ascend, bootstrap, scorer, split_dev
 from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, instructions, make_builder, shot_pool
+from tailor.prompt.saved import SavedSearch, Tuned, fingerprint_of, search_inputs
 from tailor.workspace import Workspace
 
-TUNED_KEYS = (
-    "dataset",
-    "spec",
-    "metric",
-    "dev_score",
-    "n_dev",
-    "leaderboard",
-    "coverage",
-    "fingerprint",
-    "tune_s",
-)
-HELD_OUT_KEYS = (
-    "confirm_score",
-    "n_confirm",
-    "confirmed",
-    "calls",
-    "bootstrapped",
-)  # absent from prompts saved before they existed
 CONTEXT_RESERVE_TOKENS = 512  # room left in the window for instruction, demonstrations and question
 
 
-@dataclass(frozen=True)
-class TunedPrompt:
+@dataclass(frozen=True, kw_only=True)
+class TunedPrompt(Tuned[PromptSpec]):
     """The winning prompt of a search, with the evidence for it."""
 
-    dataset: str
-    spec: PromptSpec
-    metric: str
-    dev_score: float
-    n_dev: int
-    leaderboard: tuple[dict[str, Any], ...]
-    coverage: tuple[dict[str, Any], ...]
-    fingerprint: str
-    tune_s: float
-    confirm_score: float | None = None  # on held-out dev examples the search never saw
-    n_confirm: int = 0
-    confirmed: bool = True  # False: the winner lost to the starting prompt there, which was kept
-    calls: int = 0  # generations the search part took (at most prompt.candidates × n_dev)
-    bootstrapped: tuple[str, ...] = ()  # ids of the train examples bootstrapped demonstrations are drawn from
+    spec_type: ClassVar[type] = PromptSpec
+    coverage: tuple[dict[str, Any], ...]  # per asker group set: how much of what they may read the static block holds
 
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["leaderboard"], d["coverage"], d["bootstrapped"] = (
-            list(self.leaderboard),
-            list(self.coverage),
-            list(self.bootstrapped),
-        )
-        return d
+    def info(self) -> dict[str, Any]:
+        info = super().info()
+        search = info.pop("search")
+        return info | {"context_coverage": list(self.coverage), "search": search}
 
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> TunedPrompt:
-        fields = {k: d[k] for k in TUNED_KEYS} | {k: d[k] for k in HELD_OUT_KEYS if k in d}
-        fields["spec"] = PromptSpec(**d["spec"])
-        fields["leaderboard"], fields["coverage"] = tuple(d["leaderboard"]), tuple(d["coverage"])
-        fields["bootstrapped"] = tuple(d.get("bootstrapped", ()))
-        return cls(**fields)
+    def chosen(self, path: Path) -> list[str]:
+        lines = [
+            f"{self.dataset}: best {self.metric} {self.dev_score:.3f} on dev with {self.spec.describe()} → {path}",
+            f"  {self.held_out()}",
+        ]
+        return lines + [
+            f"  static context for groups {row['groups']}: {row['documents_included']} of "
+            f"{row['documents_visible']} visible documents fit ({row['token_share']:.0%} of their tokens)"
+            for row in self.coverage
+        ]
+
+    def reused(self, path: Path) -> str:
+        return f"{self.dataset}: using the tuned prompt in {path} (dev {self.metric} {self.dev_score:.3f})"
 
 
 def prompt_path(ws: Workspace, dataset: TaskDataset) -> Path:
@@ -91,15 +61,15 @@ def prompt_path(ws: Workspace, dataset: TaskDataset) -> Path:
 def fingerprint(ws: Workspace, dataset: TaskDataset) -> str:
     """Everything the search result depends on; a saved prompt with another fingerprint is stale."""
     r = ws.recipe
-    parts = {
-        "model": ws.model_identity(),
-        "generation": r.generation.model_dump(mode="json"),
-        "prompt": r.prompt.model_dump(mode="json"),
-        "seed": r.seed,
-        "examples": [e.model_dump(mode="json") for e in dataset.examples if e.split in ("train", "dev")],
-        "corpus": [(d.doc_id, d.content_hash, sorted(d.groups)) for d in ws.corpus],
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint_of(
+        search_inputs(ws, dataset)
+        | {"generation": r.generation.model_dump(mode="json"), "prompt": r.prompt.model_dump(mode="json")}
+    )
+
+
+def saved_prompt(ws: Workspace, dataset: TaskDataset) -> SavedSearch[TunedPrompt]:
+    """Where ``dataset``'s prompt search is saved, and the fingerprint it must carry to be reused."""
+    return SavedSearch(prompt_path(ws, dataset), fingerprint(ws, dataset), TunedPrompt, "tuned prompt")
 
 
 def static_context(ws: Workspace, dataset: TaskDataset) -> StaticContext | None:
@@ -211,15 +181,6 @@ def tune_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
     )
 
 
-def held_out(score: float | None, n: int, confirmed: bool) -> str:
-    """What the held-out dev examples said about a search's winner, in words."""
-    if score is None:
-        return "no dev examples held out to confirm it (prompt.confirm_size, or dev too small)"
-    if not confirmed:
-        return f"on {n} held-out dev examples it lost to the starting prompt ({score:.3f}), which is kept"
-    return f"on {n} held-out dev examples it scores {score:.3f}"
-
-
 def _coverage(dataset: TaskDataset, context: StaticContext | None) -> tuple[dict[str, Any], ...]:
     """For each distinct asker group set: how much of what they may read fits in the static block."""
     if context is None:
@@ -228,51 +189,11 @@ def _coverage(dataset: TaskDataset, context: StaticContext | None) -> tuple[dict
     return tuple({"groups": sorted(g), **context.coverage(g)} for g in group_sets)
 
 
-def save_tuned(ws: Workspace, dataset: TaskDataset, tuned: TunedPrompt) -> Path:
-    return write_json_atomic(prompt_path(ws, dataset), tuned.to_json())
-
-
-def load_saved_prompt(ws: Workspace, dataset: TaskDataset) -> TunedPrompt | None:
-    """The saved prompt for ``dataset`` if it exists and still matches the data, model and settings."""
-    path = prompt_path(ws, dataset)
-    if not path.exists():
-        return None
-    try:
-        tuned = TunedPrompt.from_json(read_json_artifact(path, TUNED_KEYS + HELD_OUT_KEYS, "tuned prompt"))
-    except (ArtifactError, TypeError, KeyError):
-        ws.reporter.log(f"[yellow]ignoring unreadable tuned prompt {path}; tuning again[/]")
-        return None
-    if tuned.fingerprint != fingerprint(ws, dataset):
-        ws.reporter.log(f"{path}: data, model or search settings changed since it was tuned; tuning again")
-        return None
-    return tuned
-
-
-def _tune_and_save(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
-    result = tune_prompt(ws, dataset)
-    path = save_tuned(ws, dataset, result)
-    ws.reporter.log(
-        f"{dataset.name}: best {result.metric} {result.dev_score:.3f} on dev with {result.spec.describe()} → {path}"
-    )
-    ws.reporter.log(f"  {held_out(result.confirm_score, result.n_confirm, result.confirmed)}")
-    for row in result.coverage:
-        ws.reporter.log(
-            f"  static context for groups {row['groups']}: {row['documents_included']} of "
-            f"{row['documents_visible']} visible documents fit ({row['token_share']:.0%} of their tokens)"
-        )
-    return result
-
-
 def tune_prompts(ws: Workspace) -> list[TunedPrompt]:
     """Tune and save a prompt for every dataset of the recipe, whether or not a current one is saved."""
-    return [_tune_and_save(ws, dataset) for dataset in ws.datasets]
+    return [saved_prompt(ws, dataset).save(tune_prompt(ws, dataset), ws.reporter) for dataset in ws.datasets]
 
 
 def ensure_tuned(ws: Workspace, dataset: TaskDataset) -> TunedPrompt:
     """The saved prompt if it is current, else a fresh search (saved)."""
-    tuned = load_saved_prompt(ws, dataset)
-    if tuned is None:
-        return _tune_and_save(ws, dataset)
-    path = prompt_path(ws, dataset)
-    ws.reporter.log(f"{dataset.name}: using the tuned prompt in {path} (dev {tuned.metric} {tuned.dev_score:.3f})")
-    return tuned
+    return saved_prompt(ws, dataset).ensure(lambda: tune_prompt(ws, dataset), ws.reporter)

@@ -21,91 +21,41 @@ rag+finetune searches on its fine-tuned model: the weights change which prompt s
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from tailor import plugins
-from tailor.artifacts import read_json_artifact, write_json_atomic
 from tailor.contract import PromptBuilder
 from tailor.data.examples import TaskDataset
-from tailor.errors import ArtifactError
 from tailor.eval.scoring import primary_metric
 from tailor.models.base import Generator
 from tailor.prompt.ascent import Stage, ascend, bootstrap, scorer
 from tailor.prompt.builder import fill_instruction, instructions, shot_pool
-from tailor.prompt.search import held_out, search_examples
+from tailor.prompt.saved import SavedSearch, Tuned, fingerprint_of, search_inputs
+from tailor.prompt.search import search_examples
 from tailor.rag.index import ChunkIndex
 from tailor.rag.pipeline import RagSpec, context_budget, rag_builder, retriever
-from tailor.records import SearchEffort
 from tailor.workspace import Workspace
 
-KEYS = (
-    "strategy",
-    "dataset",
-    "spec",
-    "metric",
-    "dev_score",
-    "n_dev",
-    "confirm_score",
-    "n_confirm",
-    "confirmed",
-    "leaderboard",
-    "fingerprint",
-    "tune_s",
-    "bootstrapped",
-    "calls",
-)
 
-
-@dataclass(frozen=True)
-class TunedRag:
+@dataclass(frozen=True, kw_only=True)
+class TunedRag(Tuned[RagSpec]):
     """The prompt rag's search chose for one strategy and dataset, with the evidence for it."""
 
-    strategy: str
-    dataset: str
-    spec: RagSpec
-    metric: str
-    dev_score: float
-    n_dev: int
-    confirm_score: float | None
-    n_confirm: int
-    confirmed: bool
-    leaderboard: tuple[dict[str, Any], ...]
-    fingerprint: str
-    tune_s: float
-    bootstrapped: tuple[str, ...]  # ids of the train examples bootstrapped demonstrations are drawn from
-    calls: int  # generations the search took, bootstrapping included (held-out confirmation apart)
+    spec_type: ClassVar[type] = RagSpec
+    strategy: str  # rag, or a strategy that answers behind rag's retrieval (rag+finetune, raft)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"leaderboard": list(self.leaderboard), "bootstrapped": list(self.bootstrapped)}
+    def chosen(self, path: Path) -> list[str]:
+        return [
+            f"{self.dataset}: {self.strategy}'s best {self.metric} {self.dev_score:.3f} on dev with "
+            f"{self.spec.describe()} → {path}",
+            f"  {self.held_out()}",
+        ]
 
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> TunedRag:
-        fields = {k: d[k] for k in KEYS}
-        return cls(
-            **fields
-            | {
-                "spec": RagSpec(**d["spec"]),
-                "leaderboard": tuple(d["leaderboard"]),
-                "bootstrapped": tuple(d["bootstrapped"]),
-            }
-        )
-
-    def info(self) -> dict[str, Any]:
-        """What a build reports about the search (results.json ``builds``; the task suite's dev-to-test gap)."""
-        return {
-            "spec": self.spec.describe(),
-            "dev_metric": self.metric,
-            "dev_score": self.dev_score,
-            "n_dev": self.n_dev,
-            "confirm_score": self.confirm_score,
-            "n_confirm": self.n_confirm,
-            "search": SearchEffort(len(self.leaderboard), self.calls, self.tune_s).to_json(),
-        }
+    def reused(self, path: Path) -> str:
+        return f"{self.dataset}: {self.strategy} uses the prompt in {path} (dev {self.dev_score:.3f})"
 
 
 def tuned_path(ws: Workspace, strategy: str, dataset: TaskDataset) -> Path:
@@ -117,17 +67,19 @@ def fingerprint(ws: Workspace, strategy: str, dataset: TaskDataset) -> str:
     model is the fine-tuned one, which its ``finetune:`` section (one of the strategy's ``sections``) and
     the train split determine."""
     r = ws.recipe
-    parts = {
-        "strategy": strategy,
-        "model": ws.model_identity(),
-        "generation": asdict(ws.settings_for(dataset)),
-        # prompt's budget and the recipe sections the strategy reads (rag+finetune's: its training too)
-        "sections": [getattr(r, s).model_dump(mode="json") for s in ("prompt", *plugins.strategy(strategy).sections)],
-        "seed": r.seed,
-        "examples": [e.model_dump(mode="json") for e in dataset.examples if e.split in ("train", "dev")],
-        "corpus": [(d.doc_id, d.content_hash, sorted(d.groups)) for d in ws.corpus],
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # prompt's budget and the recipe sections the strategy reads (rag+finetune's: its training too)
+    sections = [getattr(r, s).model_dump(mode="json") for s in ("prompt", *plugins.strategy(strategy).sections)]
+    return fingerprint_of(
+        search_inputs(ws, dataset)
+        | {"strategy": strategy, "generation": asdict(ws.settings_for(dataset)), "sections": sections}
+    )
+
+
+def saved_rag(ws: Workspace, strategy: str, dataset: TaskDataset) -> SavedSearch[TunedRag]:
+    """Where ``strategy``'s prompt search on ``dataset`` is saved, and the fingerprint it must carry to be reused."""
+    return SavedSearch(
+        tuned_path(ws, strategy, dataset), fingerprint(ws, strategy, dataset), TunedRag, f"{strategy} prompt"
+    )
 
 
 def start_spec(ws: Workspace) -> RagSpec:
@@ -228,40 +180,9 @@ def tune_rag(ws: Workspace, dataset: TaskDataset, strategy: str, generator: Gene
     )
 
 
-def load_tuned_rag(ws: Workspace, strategy: str, dataset: TaskDataset) -> TunedRag | None:
-    """The saved choice for ``strategy`` on ``dataset`` if it exists and still matches data, model and settings."""
-    path = tuned_path(ws, strategy, dataset)
-    if not path.exists():
-        return None
-    try:
-        tuned = TunedRag.from_json(read_json_artifact(path, KEYS, f"{strategy} prompt"))
-    except (ArtifactError, TypeError, KeyError):
-        ws.reporter.log(f"[yellow]ignoring unreadable {strategy} prompt {path}; tuning again[/]")
-        return None
-    if tuned.fingerprint != fingerprint(ws, strategy, dataset):
-        ws.reporter.log(f"{path}: data, model or search settings changed since it was tuned; tuning again")
-        return None
-    return tuned
-
-
 def ensure_rag_tuned(
     ws: Workspace, dataset: TaskDataset, strategy: str, generator: Generator, index: ChunkIndex
 ) -> TunedRag:
     """The saved choice if it is current, else a fresh search, saved."""
-    path = tuned_path(ws, strategy, dataset)
-    tuned = load_tuned_rag(ws, strategy, dataset)
-    if tuned is not None:
-        ws.reporter.log(f"{dataset.name}: {strategy} uses the prompt in {path} (dev {tuned.dev_score:.3f})")
-        return tuned
-    return save_rag_tuned(ws, dataset, strategy, tune_rag(ws, dataset, strategy, generator, index))
-
-
-def save_rag_tuned(ws: Workspace, dataset: TaskDataset, strategy: str, tuned: TunedRag) -> TunedRag:
-    """Save a search's choice where ``strategy`` will find it, and say what was chosen."""
-    path = write_json_atomic(tuned_path(ws, strategy, dataset), tuned.to_json())
-    ws.reporter.log(
-        f"{dataset.name}: {strategy}'s best {tuned.metric} {tuned.dev_score:.3f} on dev with "
-        f"{tuned.spec.describe()} → {path}"
-    )
-    ws.reporter.log(f"  {held_out(tuned.confirm_score, tuned.n_confirm, tuned.confirmed)}")
-    return tuned
+    saved = saved_rag(ws, strategy, dataset)
+    return saved.ensure(lambda: tune_rag(ws, dataset, strategy, generator, index), ws.reporter)

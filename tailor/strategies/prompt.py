@@ -7,24 +7,14 @@ import time
 from tailor.contract import Strategy
 from tailor.data.examples import TaskDataset
 from tailor.prompt.search import build_prompt_strategy, ensure_tuned, tune_prompts
-from tailor.records import SearchEffort
 from tailor.strategies.base import BuiltStrategy, Cost, StrategySpec, Update, Updated
 from tailor.workspace import Workspace
 
 
 def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     tuned = ensure_tuned(ws, dataset)
-    info = {
-        "spec": tuned.spec.describe(),
-        "dev_metric": tuned.metric,
-        "dev_score": tuned.dev_score,
-        "n_dev": tuned.n_dev,
-        "confirm_score": tuned.confirm_score,
-        "n_confirm": tuned.n_confirm,
-        "context_coverage": list(tuned.coverage),
-        "search": SearchEffort(len(tuned.leaderboard), tuned.calls, tuned.tune_s).to_json(),
-    }
-    return BuiltStrategy(build_prompt_strategy(ws, dataset, tuned.spec, tuned.bootstrapped), tuned.tune_s, info)
+    strategy = build_prompt_strategy(ws, dataset, tuned.spec, tuned.bootstrapped)
+    return BuiltStrategy(strategy, tuned.tune_s, tuned.info())
 
 
 def update(before: Strategy, up: Update) -> Updated:

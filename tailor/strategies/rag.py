@@ -7,7 +7,7 @@ from tailor.data.examples import TaskDataset
 from tailor.models.base import Generator
 from tailor.rag.index import ChunkIndex, copy_index
 from tailor.rag.pipeline import INDEX, cite, ensure_index, store_server
-from tailor.rag.search import TunedRag, builder_factory, ensure_rag_tuned, save_rag_tuned, tune_rag
+from tailor.rag.search import TunedRag, builder_factory, ensure_rag_tuned, saved_rag, tune_rag
 from tailor.strategies.base import BuiltStrategy, Cost, StrategySpec, Update, Updated
 from tailor.workspace import Workspace
 
@@ -69,7 +69,7 @@ def search_prompts(ws: Workspace, name: str = "rag", generator: Generator | None
     index = ws.shared(INDEX, lambda: ensure_index(ws)).index
     model = generator or ws.generator
     datasets = [d for d in ws.datasets if name in ws.strategies_for(d)]
-    return [save_rag_tuned(ws, d, name, tune_rag(ws, d, name, model, index)) for d in datasets]
+    return [saved_rag(ws, name, d).save(tune_rag(ws, d, name, model, index), ws.reporter) for d in datasets]
 
 
 def update(before: Strategy, up: Update) -> Updated:

@@ -11,9 +11,8 @@ from tailor.contract import User
 from tailor.prompt.search import (
     build_prompt_strategy,
     ensure_tuned,
-    load_saved_prompt,
     prompt_path,
-    save_tuned,
+    saved_prompt,
     tune_prompt,
 )
 from tailor.recipe_file import load_recipe
@@ -91,12 +90,12 @@ def test_saved_prompt_is_reused_until_data_changes(recipe, scripted, tmp_path) -
     assert len(gen.prompts) == calls  # loaded, not searched again
 
     changed = replace(qa, examples=qa.examples[:-1])
-    assert load_saved_prompt(ws, changed) is None  # fingerprint differs: stale
+    assert saved_prompt(ws, changed).load(ws.reporter) is None  # fingerprint differs: stale
 
     saved["written_by_future_version"] = True
     path.write_text(json.dumps(saved))
     with pytest.warns(UserWarning, match="ignoring keys"):
-        assert load_saved_prompt(ws, qa) == tuned
+        assert saved_prompt(ws, qa).load(ws.reporter) == tuned
 
 
 def test_bootstrapped_demonstrations_are_ones_the_model_got_right(recipe, scripted) -> None:
@@ -125,4 +124,4 @@ def test_static_context_coverage_is_recorded(recipe, scripted) -> None:
     for row in tuned.coverage:
         assert 0 <= row["token_share"] <= 1
         assert row["tokens_included"] <= recipe.prompt.context_tokens
-    save_tuned(ws, ws.datasets[0], tuned)
+    saved_prompt(ws, ws.datasets[0]).save(tuned, ws.reporter)
