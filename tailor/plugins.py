@@ -42,14 +42,16 @@ _TYPES: dict[Kind, str] = {
 }
 
 
+def _declared(spec: Any) -> str:
+    return f"{type(spec).__module__}.{type(spec).__qualname__}"
+
+
 def _kind_of(spec: Any) -> Kind:
     """Which kind of plug-in ``spec`` declares. Raises: TypeError, it declares none."""
-    cls = type(spec)
-    name = f"{cls.__module__}.{cls.__qualname__}"
     for kind, declared in _TYPES.items():
-        if name == declared:
+        if _declared(spec) == declared:
             return kind
-    raise TypeError(f"{name} is not a plug-in declaration (one of {', '.join(_TYPES.values())})")
+    raise TypeError(f"{_declared(spec)} is not a plug-in declaration (one of {', '.join(_TYPES.values())})")
 
 
 @dataclass
@@ -71,7 +73,7 @@ def _discover(kind: Kind) -> dict[str, Any]:
                 found[spec.name] = spec
         for entry in metadata.entry_points(group=_GROUPS[kind]):
             spec = entry.load()
-            if _kind_of(spec) != kind:
+            if _declared(spec) != _TYPES[kind]:
                 raise TypeError(f"entry point {entry.name} ({entry.value}) is not a {_TYPES[kind]}")
             found[spec.name] = spec
         _registry.found[kind] = found

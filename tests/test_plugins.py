@@ -148,7 +148,7 @@ def test_entry_point_plugins_are_type_checked(monkeypatch):
 
     monkeypatch.setattr(plugins.metadata, "entry_points", lambda group: [Entry()] if group == "tailor.suites" else [])
     monkeypatch.setattr(plugins._registry, "found", {})
-    with pytest.raises(TypeError, match="not a SuiteSpec"):
+    with pytest.raises(TypeError, match=r"entry point bad \(somewhere:thing\) is not a tailor.eval.base.SuiteSpec"):
         plugins.suites()
     monkeypatch.undo()
     assert "task" in plugins.suites()
