@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from tailor.config import ConstraintsConfig
@@ -94,6 +94,13 @@ class SuiteSpec:
     evidence: Evidence | None = None  # what it adds to the recommendation's explanation of a choice
 
 
+class Train(Protocol):
+    """A strategy's training: returns a tailor.finetune.train.TrainedModel (model_dir and its manifest).
+    ``strict``: any data-check finding stops it (None: the recipe's ``finetune.strict``)."""
+
+    def __call__(self, ws: Workspace, *, strict: bool | None = None) -> Any: ...
+
+
 @dataclass(frozen=True)
 class StrategySpec:
     """A strategy: how it is built, how it is brought up to date when documents change, what it is."""
@@ -113,6 +120,11 @@ class StrategySpec:
     # Its prompt searched afresh and saved for every dataset it is scored on (`tailor tune prompt --strategy`),
     # returning each dataset's choice (with to_json()); None: it has no searched prompt.
     search: Callable[[Workspace], list[Any]] | None = None
+    # Its own weights trained, or reused when current, for the workspace's recipe (`tailor tune train
+    # --strategy`), writing under OUT/<name>/ (model/, checks.json, loss_curve.json); None: it trains
+    # nothing of its own (it may answer with another's weights, as rag+finetune with finetune's).
+    train: Train | None = None
+    settings: str | None = None  # the recipe section of its own settings (`Recipe.<settings>`), if any
 
     def properties(self) -> dict[str, Any]:
         """What results.json records about it, so the report reads properties rather than names."""
@@ -211,6 +223,12 @@ def _get(specs: dict[str, S], kind: str, name: str) -> S:
     if name not in specs:
         raise KeyError(f"unknown {kind} {name!r}; choose from {', '.join(specs)}")
     return specs[name]
+
+
+def trainers() -> dict[str, StrategySpec]:
+    """Every strategy that declares its training (``train``), simplest first: what `tailor tune train`,
+    `tailor compress --model` and the report's loss curves take."""
+    return {name: spec for name, spec in strategies().items() if spec.train is not None}
 
 
 def default_strategies() -> list[str]:

@@ -128,4 +128,6 @@ STRATEGY = StrategySpec(
     trains=True,
     update=update,
     sections=("finetune",),
+    train=ensure_finetuned,
+    settings="finetune",
 )
