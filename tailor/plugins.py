@@ -119,6 +119,12 @@ def _get(specs: dict[str, S], kind: str, name: str) -> S:
     return specs[name]
 
 
+def trainers() -> dict[str, Any]:
+    """Every strategy that declares its training (``train``), simplest first: what `tailor tune train`,
+    `tailor compress --model` and the report's loss curves take."""
+    return {name: spec for name, spec in strategies().items() if spec.train is not None}
+
+
 def default_strategies() -> list[str]:
     """What a recipe that names no strategies compares: those declared default (those that train are opt-in)."""
     return [name for name, spec in strategies().items() if spec.default]

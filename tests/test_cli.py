@@ -230,6 +230,48 @@ def test_tune_prompt_command_saves_a_prompt_per_dataset(tmp_path: Path) -> None:
     assert wrong.exit_code == 2 and "'finetune' has no searched prompt; use one of prompt, rag" in wrong.stderr
 
 
+def _endpoint_project(root: Path) -> Path:
+    """The tiny project over an endpoint model: opening its workspace loads no weights (nothing is asked)."""
+    assert runner.invoke(app, ["init", str(root), "--size", "tiny"]).exit_code == 0
+    recipe = yaml.safe_load((root / "tailor.yaml").read_text())
+    recipe["model"] = {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"}
+    (root / "tailor.yaml").write_text(yaml.safe_dump(recipe))
+    return root / "tailor.yaml"
+
+
+def test_tune_train_runs_the_training_a_strategy_declares(tmp_path: Path) -> None:
+    from tailor.finetune.train import TrainedModel
+    from tailor.strategies.base import StrategySpec
+
+    calls = []
+
+    def train(ws, *, strict=None):
+        calls.append(strict)
+        return TrainedModel(ws.recipe.out_dir / "loud" / "model", {"steps": 3, "method": "lora"})
+
+    loud = StrategySpec("loud", plugins.strategy("baseline").build, "trained loudly", 9, trains=True, train=train)
+    path = _endpoint_project(tmp_path)
+    with plugins.registered(loud):
+        trained = runner.invoke(app, ["tune", "train", "--strategy", "loud", "--no-strict", "-r", str(path), "--json"])
+        assert trained.exit_code == 0, trained.output
+        manifest = json.loads(trained.stdout)
+        assert manifest == {"steps": 3, "method": "lora", "model_dir": str(tmp_path / "runs/latest/loud/model")}
+        assert calls == [False] and "deprecated" not in trained.stderr
+        wrong = runner.invoke(app, ["tune", "train", "--strategy", "rag", "-r", str(path)])
+        choices = ", ".join(plugins.trainers())
+    assert "finetune, raft" in choices and choices.endswith("loud")  # simplest first; the registered one too
+    assert wrong.exit_code == 2 and f"'rag' trains nothing of its own; use one of {choices}" in wrong.stderr
+
+
+def test_tune_finetune_is_an_alias_that_says_to_use_tune_train(tmp_path: Path) -> None:
+    missing = str(tmp_path / "none.yaml")
+    for flags, strategy in (([], "finetune"), (["--raft"], "raft")):
+        old = runner.invoke(app, ["tune", "finetune", *flags, "-r", missing])
+        new = runner.invoke(app, ["tune", "train", "--strategy", strategy, "-r", missing])
+        said = f"tailor tune finetune is deprecated: use tailor tune train --strategy {strategy}\n"
+        assert old.exit_code == new.exit_code == 2 and old.stderr == said + new.stderr  # one line, then the same
+
+
 def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     assert runner.invoke(app, ["init", str(tmp_path), "--size", "tiny"]).exit_code == 0
     again = runner.invoke(app, ["init", str(tmp_path), "--size", "tiny"])

@@ -139,6 +139,27 @@ def test_every_builtin_strategy_declares_an_update_and_retrievers_an_index_swap(
         assert (spec.over_index is not None) == spec.retrieves, name
 
 
+def test_every_declared_settings_section_is_a_recipe_section():
+    from tailor.config import Recipe
+    from tailor.section import Section
+
+    declared = {s.settings for s in plugins.strategies().values() if s.settings}
+    assert {"finetune", "raft"} <= declared  # the strategies that train declare theirs
+    for name, spec in plugins.strategies().items():
+        for section in {spec.settings, *spec.sections} - {None}:
+            field = Recipe.model_fields.get(section)
+            assert field is not None, f"strategy {name} declares recipe section {section!r}, which Recipe lacks"
+            assert issubclass(field.annotation, Section), (name, section)
+        assert spec.settings is None or spec.settings in spec.sections, f"{name}'s answers depend on its settings"
+
+
+def test_a_strategy_that_declares_training_trains():
+    trainers = plugins.trainers()
+    assert {"finetune", "raft"} <= set(trainers) and "rag+finetune" not in trainers  # it answers with finetune's
+    for name, spec in plugins.strategies().items():
+        assert spec.trains or spec.train is None, f"{name} declares a training but not trains=True"
+
+
 def test_entry_point_plugins_are_type_checked(monkeypatch):
     class Entry:
         name, value = "bad", "somewhere:thing"

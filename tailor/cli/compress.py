@@ -16,7 +16,8 @@ def compress(
         typer.Option("--to", help="int8 (dynamic, CPU), bf16, or a GGUF file for llama.cpp: q8_0, q4_k_m"),
     ],
     model: Annotated[
-        Literal["base", "finetune"], typer.Option(help="the base model, or the fine-tuned one (merged)")
+        str,
+        typer.Option(help="base, or a strategy that trains its own weights (finetune, raft, ...): its model, merged"),
     ] = "base",
     recipe: RecipeOpt = None,
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tailor.cli.conventions import JsonOpt, RecipeOpt, cli_errors, each_workspace, rank_zero, reporter
+from tailor.cli.conventions import JsonOpt, RecipeOpt, cli_errors, each_workspace, rank_zero, reporter, stderr
 
 app = typer.Typer(
     help="Build a strategy from the recipe's data (search, index, train).", no_args_is_help=True, rich_markup_mode=None
@@ -21,7 +21,10 @@ app = typer.Typer(
 def tune_prompt(
     recipe: RecipeOpt = None,
     as_json: JsonOpt = False,
-    strategy: Annotated[str, typer.Option(help="whose prompt: prompt, rag or rag+finetune")] = "prompt",
+    strategy: Annotated[
+        str,
+        typer.Option(help="whose prompt: prompt, or another strategy with a searched prompt (a wrong name lists them)"),
+    ] = "prompt",
 ) -> None:
     """Search a strategy's prompt on the dev split and save the best, with its dev and held-out scores.
 
@@ -44,48 +47,64 @@ def tune_prompt(
         sys.stdout.write(json.dumps([t.to_json() for t in tuned], indent=2) + "\n")
 
 
+StrictOpt = Annotated[bool | None, typer.Option("--strict/--no-strict", help="any data-check finding stops training")]
+ExportOpt = Annotated[
+    Path | None, typer.Option(metavar="<dir>", help="also write the merged model here (plain HF directory)")
+]
+
+
+@app.command("train")
+@cli_errors
+def tune_train(
+    recipe: RecipeOpt = None,
+    as_json: JsonOpt = False,
+    strategy: Annotated[
+        str,
+        typer.Option(help="whose weights: finetune, or another strategy that trains its own (a wrong name lists them)"),
+    ] = "finetune",
+    strict: StrictOpt = None,
+    export: ExportOpt = None,
+) -> None:
+    """Check a strategy's training data, then train it (LoRA by default) on the train split and the corpus.
+
+    Writes OUT/STRATEGY/model/ (peft adapter, or full model), checks.json, loss_curve.json and, with
+    finetune.canaries, canaries.json (raft ingests the index first). rag+finetune answers with
+    finetune's weights. Checkpoints every finetune.save_steps; rerun the same command after an
+    interruption to resume. Evaluation examples found in the training data always stop the run.
+    Several processes or GPUs: accelerate launch --config_file configs/accelerate/ddp.yaml -m tailor
+    tune train (see configs/accelerate/).
+    """
+    from tailor import plugins
+    from tailor.finetune.model import export_merged
+    from tailor.finetune.train import base_model_dir
+
+    trainers = plugins.trainers()
+    if strategy not in trainers:
+        raise typer.BadParameter(f"{strategy!r} trains nothing of its own; use one of {', '.join(trainers)}")
+    manifests = []
+    for name, ws in each_workspace(recipe, reporter()):
+        trained = trainers[strategy].train(ws, strict=strict)
+        if export is not None and rank_zero():
+            target = export if name is None else export / name
+            path = export_merged(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, target)
+            ws.reporter.log(f"{strategy}: merged model written to {path}")
+        manifests.append({**trained.manifest, "model_dir": str(trained.model_dir)})
+    if as_json and rank_zero():
+        sys.stdout.write(json.dumps(manifests[0] if len(manifests) == 1 else manifests, indent=2) + "\n")
+
+
 @app.command("finetune")
 @cli_errors
 def tune_finetune(
     recipe: RecipeOpt = None,
     as_json: JsonOpt = False,
-    strict: Annotated[
-        bool | None, typer.Option("--strict/--no-strict", help="any data-check finding stops training")
-    ] = None,
-    export: Annotated[
-        Path | None, typer.Option(metavar="<dir>", help="also write the merged model here (plain HF directory)")
-    ] = None,
-    raft: Annotated[
-        bool,
-        typer.Option(
-            "--raft", help="train the raft strategy's adapter instead: questions shown with their retrieved chunks"
-        ),
-    ] = False,
+    strict: StrictOpt = None,
+    export: ExportOpt = None,
+    raft: Annotated[bool, typer.Option("--raft", help="as --strategy raft")] = False,
 ) -> None:
-    """Check the training data, then train (LoRA by default) on the train split and the corpus.
-
-    Writes OUT/finetune/model/ (peft adapter, or full model), checks.json, loss_curve.json and, with
-    finetune.canaries, canaries.json; with --raft the same under OUT/raft/ (the index is ingested
-    first). Checkpoints every finetune.save_steps; rerun the same command after an interruption to
-    resume. Evaluation examples found in the training data always stop the run. Several processes or
-    GPUs: accelerate launch --config_file configs/accelerate/ddp.yaml -m tailor tune finetune (see
-    configs/accelerate/).
-    """
-    from tailor.finetune.model import export_merged
-    from tailor.finetune.train import base_model_dir, ensure_finetuned
-
-    manifests = []
-    for name, ws in each_workspace(recipe, reporter()):
-        if raft:
-            from tailor.strategies.raft import ensure_raft
-
-            trained = ensure_raft(ws, strict=strict)
-        else:
-            trained = ensure_finetuned(ws, strict=strict)
-        if export is not None and rank_zero():
-            target = export if name is None else export / name
-            path = export_merged(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, target)
-            ws.reporter.log(f"finetune: merged model written to {path}")
-        manifests.append({**trained.manifest, "model_dir": str(trained.model_dir)})
-    if as_json and rank_zero():
-        sys.stdout.write(json.dumps(manifests[0] if len(manifests) == 1 else manifests, indent=2) + "\n")
+    """Deprecated: use tailor tune train --strategy finetune (or raft)."""
+    strategy = "raft" if raft else "finetune"
+    if rank_zero():
+        said = f"tailor tune finetune is deprecated: use tailor tune train --strategy {strategy}"
+        stderr().print(said, highlight=False, soft_wrap=True)
+    tune_train(recipe=recipe, as_json=as_json, strategy=strategy, strict=strict, export=export)

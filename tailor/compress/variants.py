@@ -226,24 +226,22 @@ def speed(generator: TransformersGenerator, prompts: Sequence[Prompt], max_new_t
 class Compressed:
     directory: Path
     variant: str
-    source: str  # base | finetune
+    source: str  # base, or the strategy whose trained model it is
     loaded: str  # the precision the model was compressed from: fp32 | bf16 (model.dtype)
     loaded_mb: float
     mb: float
 
 
-def compress_model(ws: Workspace, variant: str, source: Literal["base", "finetune"] = "base") -> Compressed:
-    """Compress the workspace's base model or its fine-tuned model (merged): torch variants to
-    ``OUT/compressed/SOURCE-VARIANT/``, GGUF ones to ``OUT/compressed/SOURCE-VARIANT.gguf``.
+def compress_model(ws: Workspace, variant: str, source: str = "base") -> Compressed:
+    """Compress the workspace's base model (``source`` base) or the model a strategy that trains its own
+    weights trained (``source`` its name, trained first if missing or stale; a LoRA merged): torch variants
+    to ``OUT/compressed/SOURCE-VARIANT/``, GGUF ones to ``OUT/compressed/SOURCE-VARIANT.gguf``.
 
     Raises:
-        ModelError: an unknown variant, a model without local weights, or a GGUF variant without llama.cpp.
+        ModelError: an unknown variant or source, a model without local weights, or a GGUF variant
+            without llama.cpp.
     """
-    generator = ws.generator
-    if source == "finetune":
-        from tailor.strategies.finetune import tuned_generator
-
-        generator = tuned_generator(ws)
+    generator = ws.generator if source == "base" else trained_generator(ws, source)
     target = ws.recipe.out_dir / "compressed" / f"{source}-{variant}"
     if variant in GGUF_VARIANTS:
         target = target.with_suffix(".gguf")
@@ -258,3 +256,22 @@ def compress_model(ws: Workspace, variant: str, source: Literal["base", "finetun
         out = save_variant(compress(generator, variant), variant, target, base=generator.name)
         target, mb = out, round((out / "model.pt").stat().st_size / 2**20, 1)
     return Compressed(target, variant, source, precision(generator), round(size_bytes(generator) / 2**20, 1), mb)
+
+
+def trained_generator(ws: Workspace, strategy: str) -> TransformersGenerator:
+    """A generator over the model ``strategy`` trains (trained first if missing or stale), named
+    ``MODEL+STRATEGY``.
+
+    Raises:
+        ModelError: ``strategy`` trains no weights of its own.
+    """
+    from tailor import plugins
+    from tailor.finetune.model import load_tuned_model
+    from tailor.finetune.train import base_model_dir
+
+    trainers = plugins.trainers()
+    if strategy not in trainers:
+        raise ModelError(f"{strategy!r} trains no model of its own; choose base or one of {', '.join(trainers)}")
+    trained = trainers[strategy].train(ws)
+    name = f"{ws.generator.name}+{strategy}"
+    return load_tuned_model(trained.model_dir, base_model_dir(ws), ws.generator.tokenizer, name, ws.generator.dtype)

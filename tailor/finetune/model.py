@@ -41,7 +41,7 @@ def load_tuned_model(
     """
     model_dir = Path(model_dir)
     if not (model_dir / "adapter_config.json").is_file() and not (model_dir / "config.json").is_file():
-        raise ArtifactError(f"{model_dir}: no adapter or model here; run `tailor tune finetune`")
+        raise ArtifactError(f"{model_dir}: no adapter or model here; run `tailor tune train`")
     import torch
 
     cuda = torch.cuda.is_available()

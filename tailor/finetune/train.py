@@ -1,6 +1,6 @@
 """Fine-tuning with transformers' Trainer (+ peft LoRA): checks first, atomic checkpoints, exact resume.
 
-    tailor tune finetune            # → OUT/finetune/model/ (adapter or full model), loss_curve.json
+    tailor tune train --strategy finetune   # → OUT/finetune/model/ (adapter or full model), loss_curve.json
 
 Resume is the part that must be boring. A checkpoint directory appears only when complete (written
 beside, then renamed), so a kill at any moment leaves the last whole checkpoint. Rerunning the same
@@ -337,6 +337,23 @@ def _progress_callback(ws: Workspace, total: int, curve: list[dict[str, float]])
     return Progress()
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One training run: the rows it trains on, the model it starts from, where it writes."""
+
+    ws: Workspace
+    rows: list[dict[str, list[int]]]
+    base: Path
+    fingerprint: str
+    out: Path
+    init: TrainedModel | None
+    per_step: int  # sequences per optimizer step
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.out / "checkpoints"
+
+
 def _train(
     ws: Workspace,
     rows: list[dict[str, list[int]]],
@@ -351,36 +368,81 @@ def _train(
     """Train (``init``: continue training that model instead of a new adapter) and save under ``out``;
     with ``dev`` rows, choose the step kept by their loss (see the module docstring)."""
     import torch
-    from transformers import AutoModelForCausalLM, TrainingArguments, set_seed
+
+    _quiet_transformers()
+    cfg, cuda = ws.recipe.finetune, torch.cuda.is_available()
+    # bf16 where the model runs in bf16 (model.dtype): on a GPU the weights too; on a CPU the weights stay
+    # float32 and each step autocasts to bf16 (mixed precision), as AdamW's small updates need float32.
+    bf16 = getattr(ws.generator, "dtype", "float32") == "bfloat16"
+    job = _Job(ws, rows, base, fingerprint, out, init, cfg.batch_size * cfg.grad_accum * world_size())
+    counts = Counter(s.record.source for s in samples)
+    ws.reporter.log(f"finetune: {len(rows)} sequences ({', '.join(f'{n} {src}' for src, n in counts.items())})")
+    keep_freed_memory()  # every step re-allocates activations: see tailor/allocator.py
+    model = _trainable_model(ws, base, init, torch.bfloat16 if bf16 and cuda else torch.float32)
+    total = cfg.max_steps if cfg.epochs is None else max(1, math.ceil(cfg.epochs * len(rows) / job.per_step))
+    args = _training_args(ws, job.checkpoints, total, bf16=bf16, cuda=cuda)
+    # Resolving the device sets up the processes: under accelerate launch / torchrun it joins the group
+    # (gloo on CPU); alone, a single-process state whose barriers return at once.
+    _ = args.device
+    state = args.distributed_state
+    _reset_stale_checkpoints(ws, state, job.checkpoints, fingerprint)
+    pad = ws.generator.tokenizer.pad_token_id
+    curve: list[dict[str, float]] = []
+    watch = DevWatch(ws, list(dev), cfg.dev_every, cfg.patience, pad, total, bf16) if dev and cfg.dev_every else None
+    callbacks = [_progress_callback(ws, total, curve), *([watch.callback()] if watch else [])]
+    trainer = _trainer(ws, model, args, rows, pad, callbacks)
+    resume = _last_checkpoint(job.checkpoints)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    train_s = time.perf_counter() - start
+    if watch is not None:
+        watch.keep_best(trainer.model, trainer.state.global_step)
+    history = [r for r in trainer.state.log_history if "loss" in r]
+    manifest = _manifest(job, trainer.state, result.training_loss, resume, train_s, state.num_processes, watch)
+    _save_run(job, trainer.model, manifest, _curve(history, curve), state)
+    ws.reporter.log(
+        f"finetune: {manifest['steps']} steps in {train_s:.0f} s, final loss {manifest['final_loss']:.3f}, "
+        f"{manifest['tokens_per_s']:.0f} tokens/s → {out / 'model'}"
+    )
+    return TrainedModel(out / "model", manifest)
+
+
+def _quiet_transformers() -> None:
+    """transformers' own progress bars and notices off: tailor's progress line and loss curve replace them."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     # transformers calls its own deprecated property while training; nothing a user can act on.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    cfg, cuda = ws.recipe.finetune, torch.cuda.is_available()
-    # bf16 where the model runs in bf16 (model.dtype): on a GPU the weights too; on a CPU the weights stay
-    # float32 and each step autocasts to bf16 (mixed precision), as AdamW's small updates need float32.
-    bf16 = getattr(ws.generator, "dtype", "float32") == "bfloat16"
-    checkpoints = out / "checkpoints"
-    counts = Counter(s.record.source for s in samples)
-    ws.reporter.log(f"finetune: {len(rows)} sequences ({', '.join(f'{n} {src}' for src, n in counts.items())})")
-    keep_freed_memory()  # every step re-allocates activations: see tailor/allocator.py
+
+
+def _trainable_model(ws: Workspace, base: Path, init: TrainedModel | None, dtype):
+    """The model to train in ``dtype``: ``init``'s (its adapter trainable again, or its full weights), else
+    ``base`` with a new LoRA adapter (``finetune.method`` lora) or all its weights (full)."""
+    from transformers import AutoModelForCausalLM, set_seed
+
+    cfg = ws.recipe.finetune
     set_seed(ws.recipe.seed)  # before the adapter exists: LoRA's A matrices are drawn at random
-    dtype = torch.bfloat16 if bf16 and cuda else torch.float32
     full = init is not None and not (init.model_dir / "adapter_config.json").is_file()
     model = AutoModelForCausalLM.from_pretrained(str(init.model_dir if full else base), dtype=dtype)
     if init is not None and not full:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(init.model_dir), is_trainable=True)
-    elif cfg.method == "lora" and init is None:
+        return PeftModel.from_pretrained(model, str(init.model_dir), is_trainable=True)
+    if cfg.method == "lora" and init is None:
         from peft import get_peft_model
 
-        model = get_peft_model(model, lora_config(cfg))
-    per_step = cfg.batch_size * cfg.grad_accum * world_size()  # sequences per optimizer step
-    total = cfg.max_steps if cfg.epochs is None else max(1, math.ceil(cfg.epochs * len(rows) / per_step))
-    args = TrainingArguments(
+        return get_peft_model(model, lora_config(cfg))
+    return model
+
+
+def _training_args(ws: Workspace, checkpoints: Path, total: int, *, bf16: bool, cuda: bool):
+    """transformers' TrainingArguments for ``total`` optimizer steps of the recipe's ``finetune:`` settings."""
+    from transformers import TrainingArguments
+
+    cfg = ws.recipe.finetune
+    return TrainingArguments(
         output_dir=str(checkpoints),
         max_steps=total,
         per_device_train_batch_size=cfg.batch_size,
@@ -404,10 +466,11 @@ def _train(
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
-    # Resolving the device sets up the processes: under accelerate launch / torchrun it joins the group
-    # (gloo on CPU); alone, a single-process state whose barriers return at once.
-    _ = args.device
-    state = args.distributed_state
+
+
+def _reset_stale_checkpoints(ws: Workspace, state, checkpoints: Path, fingerprint: str) -> None:
+    """Checkpoints made under other settings or data are removed (their data position would be wrong), then
+    ``checkpoints`` is stamped with ``fingerprint``; the main process does it while the others wait."""
     stamp = checkpoints / "fingerprint"
     if state.is_main_process:
         if checkpoints.exists() and (not stamp.is_file() or stamp.read_text() != fingerprint):
@@ -416,57 +479,70 @@ def _train(
         checkpoints.mkdir(parents=True, exist_ok=True)
         write_text_atomic(stamp, fingerprint)
     state.wait_for_everyone()
-    pad = ws.generator.tokenizer.pad_token_id
-    curve: list[dict[str, float]] = []
-    watch = DevWatch(ws, list(dev), cfg.dev_every, cfg.patience, pad, total, bf16) if dev and cfg.dev_every else None
+
+
+def _trainer(ws: Workspace, model, args, rows: list[dict[str, list[int]]], pad: int | None, callbacks: list):
+    """The atomic-checkpoint trainer over ``rows``, packed or padded as ``finetune.packing`` says;
+    ``callbacks`` report progress and watch dev loss in place of transformers' printed logs."""
+    from transformers.trainer_callback import PrinterCallback
+
+    cfg = ws.recipe.finetune
     trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=rows,
         data_collator=pack_batch if cfg.packing else (lambda batch: pad_batch(batch, pad)),
         compute_loss_func=packed_loss if cfg.packing else None,
-        callbacks=[_progress_callback(ws, total, curve), *([watch.callback()] if watch else [])],
+        callbacks=callbacks,
     )
-    from transformers.trainer_callback import PrinterCallback
-
     trainer.remove_callback(PrinterCallback)  # tailor's progress line and loss curve replace its dict prints
-    resume = _last_checkpoint(checkpoints)
-    start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    train_s = time.perf_counter() - start
-    if watch is not None:
-        watch.keep_best(trainer.model, trainer.state.global_step)
-    history = [r for r in trainer.state.log_history if "loss" in r]
-    manifest = {
-        "fingerprint": fingerprint,
+    return trainer
+
+
+def _manifest(
+    job: _Job,
+    trained,
+    training_loss: float,
+    resume: Path | None,
+    train_s: float,
+    processes: int,
+    watch: DevWatch | None,
+) -> dict[str, Any]:
+    """What a finished run writes beside its model (``MANIFEST_KEYS``, in that order); ``trained``: the
+    trainer's state, ``resume``: the checkpoint it started from."""
+    cfg, sequences = job.ws.recipe.finetune, len(job.rows)
+    history = [r for r in trained.log_history if "loss" in r]
+    return {
+        "fingerprint": job.fingerprint,
         "method": cfg.method,
-        "base_model": str(base),
-        "steps": trainer.state.global_step,
+        "base_model": str(job.base),
+        "steps": trained.global_step,
         "final_loss": history[-1]["loss"] if history else None,
-        "train_loss": result.training_loss,
+        "train_loss": training_loss,
         "resumed_from_step": int(resume.name.split("-")[1]) if resume else 0,
         "train_s": round(train_s, 2),
-        "tokens_seen": int(trainer.state.num_input_tokens_seen or 0),
-        "tokens_per_s": round((trainer.state.num_input_tokens_seen or 0) / max(train_s, 1e-9), 1),
-        "sequences": len(rows),
-        "processes": state.num_processes,
+        "tokens_seen": int(trained.num_input_tokens_seen or 0),
+        "tokens_per_s": round((trained.num_input_tokens_seen or 0) / max(train_s, 1e-9), 1),
+        "sequences": sequences,
+        "processes": processes,
         "settings": cfg.model_dump(),
-        **({"continued_from": str(init.model_dir)} if init is not None else {}),
-        "epochs": round(trainer.state.global_step * per_step / max(len(rows), 1), 3),
-        "steps_per_epoch": round(len(rows) / per_step, 2),
-        **({"dev": watch.summary(trainer.state.global_step)} if watch is not None else {}),
+        **({"continued_from": str(job.init.model_dir)} if job.init is not None else {}),
+        "epochs": round(trained.global_step * job.per_step / max(sequences, 1), 3),
+        "steps_per_epoch": round(sequences / job.per_step, 2),
+        **({"dev": watch.summary(trained.global_step)} if watch is not None else {}),
     }
+
+
+def _save_run(job: _Job, model, manifest: dict[str, Any], curve: list[dict[str, float]], state) -> None:
+    """The main process writes the model with its manifest and the loss curve, then drops the checkpoints;
+    every process waits for it."""
     if state.is_main_process:
-        _save_model(trainer.model, ws.generator.tokenizer if cfg.method == "full" else None, out / "model", manifest)
+        tokenizer = job.ws.generator.tokenizer if job.ws.recipe.finetune.method == "full" else None
+        _save_model(model, tokenizer, job.out / "model", manifest)
         # The whole curve: the trainer state carries the steps before a resume, this run's callback the rest.
-        write_json_atomic(out / "loss_curve.json", {"rows": _curve(history, curve)})
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        write_json_atomic(job.out / "loss_curve.json", {"rows": curve})
+        shutil.rmtree(job.checkpoints, ignore_errors=True)
     state.wait_for_everyone()
-    ws.reporter.log(
-        f"finetune: {manifest['steps']} steps in {train_s:.0f} s, final loss {manifest['final_loss']:.3f}, "
-        f"{manifest['tokens_per_s']:.0f} tokens/s → {out / 'model'}"
-    )
-    return TrainedModel(out / "model", manifest)
 
 
 def _curve(history: list[dict[str, Any]], live: list[dict[str, float]]) -> list[dict[str, float]]:

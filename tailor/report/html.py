@@ -1,8 +1,8 @@
 """`tailor report`: a run directory's results.json → OUT/report.html and OUT/recommendation.json.
 
-Reads only what the run wrote (results.json, predictions.jsonl, interpret.jsonl,
-finetune/loss_curve.json); recomputes nothing. The page is one self-contained file: plots are
-inline SVG, styles inline, no script and no network at view time.
+Reads only what the run wrote (results.json, predictions.jsonl, interpret.jsonl, and the
+STRATEGY/loss_curve.json of each strategy that trains its own weights); recomputes nothing. The page
+is one self-contained file: plots are inline SVG, styles inline, no script and no network at view time.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from tailor import plugins
 from tailor.artifacts import write_json_atomic, write_text_atomic
 from tailor.contract import citations
 from tailor.errors import ArtifactError, Problem
@@ -46,8 +47,6 @@ def write_report(run_dir: Path) -> Report:
     m = Measured(results)
     predictions = _read_jsonl(run_dir / "predictions.jsonl")
     interpret = _read_jsonl(run_dir / "interpret.jsonl")
-    curve_path = run_dir / "finetune" / "loss_curve.json"
-    curve = json.loads(curve_path.read_text(encoding="utf-8")).get("rows", []) if curve_path.is_file() else []
     datasets = [
         {
             "name": ds,
@@ -73,7 +72,7 @@ def write_report(run_dir: Path) -> Report:
         results=results,
         rec=rec,
         datasets=datasets,
-        loss_curve=plots.loss_curve(curve),
+        loss_curve=plots.loss_curve(_loss_curves(run_dir)),
         recipe_yaml=yaml.safe_dump(results["recipe"], sort_keys=False, allow_unicode=True),
         environment=results.get("environment", {}),
         builds=results.get("builds", {}),
@@ -81,6 +80,16 @@ def write_report(run_dir: Path) -> Report:
     html = write_text_atomic(run_dir / "report.html", page)
     rec_json = write_json_atomic(run_dir / "recommendation.json", rec.to_json())
     return Report(html, rec_json, rec)
+
+
+def _loss_curves(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each strategy that trains its own weights → the rows of its OUT/STRATEGY/loss_curve.json, where written."""
+    curves = {}
+    for name in plugins.trainers():
+        path = run_dir / name / "loss_curve.json"
+        if path.is_file():
+            curves[name] = json.loads(path.read_text(encoding="utf-8")).get("rows", [])
+    return curves
 
 
 def field_table(m: Measured, ds: str, human_usd: float | None = None) -> dict[str, Any] | None:

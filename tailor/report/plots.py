@@ -138,17 +138,23 @@ def freshness_timeline(m: Measured, dataset: str) -> str | None:
     return _svg(fig)
 
 
-def loss_curve(rows: Sequence[dict[str, Any]]) -> str | None:
-    """Training loss by optimizer step (finetune/loss_curve.json)."""
-    points = [(r["step"], r["loss"]) for r in rows if "loss" in r and "step" in r]
-    if not points:
+def loss_curve(curves: dict[str, Sequence[dict[str, Any]]]) -> str | None:
+    """Training loss by optimizer step, a line per strategy that trained (its STRATEGY/loss_curve.json rows)."""
+    lines = {
+        name: [(r["step"], r["loss"]) for r in rows if "loss" in r and "step" in r] for name, rows in curves.items()
+    }
+    lines = {name: points for name, points in lines.items() if points}
+    if not lines:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 3.0))
-    ax.plot([p[0] for p in points], [p[1] for p in points], color=COLORS[0])
+    for i, (name, points) in enumerate(lines.items()):
+        ax.plot([p[0] for p in points], [p[1] for p in points], color=COLORS[i % len(COLORS)], label=name)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("training loss")
     ax.set_title("fine-tuning loss")
+    if len(lines) > 1:
+        ax.legend(fontsize=7, frameon=False)
     return _svg(fig)
 
 

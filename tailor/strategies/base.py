@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tailor import plugins
 from tailor.contract import Strategy
@@ -50,6 +50,13 @@ class Cost:
 Updated = tuple[Strategy, Cost]  # the strategy on the new version, and what updating it took
 
 
+class Train(Protocol):
+    """A strategy's training: returns a tailor.finetune.train.TrainedModel (model_dir and its manifest).
+    ``strict``: any data-check finding stops it (None: the recipe's ``finetune.strict``)."""
+
+    def __call__(self, ws: Workspace, *, strict: bool | None = None) -> Any: ...
+
+
 @dataclass(frozen=True)
 class StrategySpec:
     """A strategy: how it is built, how it is brought up to date when documents change, what it is."""
@@ -69,6 +76,11 @@ class StrategySpec:
     # Its prompt searched afresh and saved for every dataset it is scored on (`tailor tune prompt --strategy`),
     # returning each dataset's choice (with to_json()); None: it has no searched prompt.
     search: Callable[[Workspace], list[Any]] | None = None
+    # Its own weights trained, or reused when current, for the workspace's recipe (`tailor tune train
+    # --strategy`), writing under OUT/<name>/ (model/, checks.json, loss_curve.json); None: it trains
+    # nothing of its own (it may answer with another's weights, as rag+finetune with finetune's).
+    train: Train | None = None
+    settings: str | None = None  # the recipe section of its own settings (`Recipe.<settings>`), if any
 
     def properties(self) -> dict[str, Any]:
         """What results.json records about it, so the report reads properties rather than names."""

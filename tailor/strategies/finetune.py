@@ -81,11 +81,6 @@ def tuned(ws: Workspace, adapter: Adapter = FINETUNE) -> tuple[Any, Generator, d
     return trained, generator, {k: trained.manifest.get(k) for k in MANIFEST_KEYS}
 
 
-def tuned_generator(ws: Workspace) -> Generator:
-    """The generator over the fine-tuned model (trained first if it is missing or stale)."""
-    return tuned(ws)[1]
-
-
 def retrain(up: Update, adapter: Adapter = FINETUNE) -> Cost:
     """Train the old adapter further on what changed (once per update; the strategies sharing it share this)."""
     old = up.old.shared(adapter.trained, lambda: adapter.ensure(up.old))
@@ -127,4 +122,6 @@ STRATEGY = StrategySpec(
     trains=True,
     update=update,
     sections=("finetune",),
+    train=ensure_finetuned,
+    settings="finetune",
 )

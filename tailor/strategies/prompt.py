@@ -34,4 +34,5 @@ STRATEGY = StrategySpec(
     update=update,
     sections=("prompt",),
     search=tune_prompts,
+    settings="prompt",
 )

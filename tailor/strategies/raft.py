@@ -73,4 +73,6 @@ STRATEGY = StrategySpec(
     sections=("rag", "finetune", "raft"),
     over_index=over_index,
     search=search_prompts,
+    train=ensure_raft,
+    settings="raft",
 )

@@ -90,4 +90,5 @@ STRATEGY = StrategySpec(
     sections=("rag",),
     over_index=over_index,
     search=search_prompts,
+    settings="rag",
 )

@@ -44,4 +44,6 @@ STRATEGY = StrategySpec(
     sections=("rag", "finetune"),
     over_index=over_index,
     search=search_prompts,
+    # No training of its own: it answers with finetune's adapter (`tailor tune train --strategy finetune`),
+    # and no settings of its own (rag's and finetune's).
 )

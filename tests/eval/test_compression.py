@@ -90,6 +90,19 @@ def _tiny_workspace(tmp_path: Path, generator, **eval_fields):
     return open_workspace(load_recipe(path), generator=generator), path
 
 
+def test_compress_takes_the_base_model_or_a_strategy_that_trains_its_own(tmp_path: Path, scripted):
+    from tailor import plugins
+    from tailor.compress.variants import compress_model
+
+    ws, _ = _tiny_workspace(tmp_path, scripted(lambda m: "x"))
+    for source in ("rag", "rag+finetune"):  # rag+finetune answers with finetune's model: compress that
+        with pytest.raises(ModelError) as e:
+            compress_model(ws, "int8", source)
+        choices = ", ".join(plugins.trainers())
+        assert str(e.value) == f"{source!r} trains no model of its own; choose base or one of {choices}"
+    assert not (ws.recipe.out_dir / "compressed").exists()
+
+
 @pytest.mark.slow
 def test_the_suite_pairs_each_variant_with_the_uncompressed_answers(tmp_path: Path, real_generator, scripted):
     ws, path = _tiny_workspace(

@@ -27,7 +27,7 @@ def test_shipped_accelerate_configs_load_and_say_how_to_launch(path: Path) -> No
 
     config = load_config_from_file(str(path))  # accelerate's own loader: unknown keys are an error
     assert config.num_processes >= 2
-    assert f"accelerate launch --config_file configs/accelerate/{path.name} -m tailor tune finetune" in path.read_text()
+    assert f"accelerate launch --config_file configs/accelerate/{path.name} -m tailor tune train" in path.read_text()
 
 
 def test_the_configs_cover_ddp_fsdp_and_zero2() -> None:
@@ -44,7 +44,7 @@ def test_accelerate_launch_with_two_processes_trains_one_adapter(tmp_path: Path)
     config = next(p for p in ACCELERATE_CONFIGS if p.name == "ddp-cpu.yaml")
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one core per process on a 2-core machine
-    cmd = [*launcher, "-m", "tailor", "tune", "finetune", "--recipe", str(recipe_path), "--json"]
+    cmd = [*launcher, "-m", "tailor", "tune", "train", "--recipe", str(recipe_path), "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads(proc.stdout)  # one JSON document: only rank 0 prints

@@ -155,11 +155,11 @@ def test_raft_is_a_strategy_with_its_own_adapter_beside_finetunes_and_an_update_
 
     from tailor.cli import app
 
-    tuned = CliRunner().invoke(app, ["tune", "finetune", "--raft", "--json", "--recipe", str(path)])
+    tuned = CliRunner().invoke(app, ["tune", "train", "--strategy", "raft", "--json", "--recipe", str(path)])
     assert tuned.exit_code == 0, tuned.output
     out = tmp_path / "runs" / "latest"
     assert json.loads(tuned.stdout)["model_dir"] == str(out / "raft" / "model")
-    assert not (out / "finetune" / "model").exists()  # --raft trains raft's adapter alone
+    assert not (out / "finetune" / "model").exists()  # --strategy raft trains raft's adapter alone
     log = _Lines()
     results = evaluate(open_workspace(load_recipe(path), log))
     assert any(f"{out / 'raft' / 'model'} (2 steps)" in line for line in log.lines)  # what tune trained is used
@@ -177,3 +177,13 @@ def test_raft_is_a_strategy_with_its_own_adapter_beside_finetunes_and_an_update_
     evaluate(open_workspace(load_recipe(path), again))
     assert any(f"{out / 'raft' / 'model'} (2 steps)" in line for line in again.lines)
     assert not any(" steps in " in line for line in again.lines)
+    # Any strategy that trains its own weights: its model compressed (merged), its loss curve in the report.
+    packed = CliRunner().invoke(app, ["compress", "--to", "bf16", "--model", "raft", "--recipe", str(path)])
+    assert packed.exit_code == 0, packed.output
+    variant = json.loads((out / "compressed" / "raft-bf16" / "variant.json").read_text())
+    assert variant["variant"] == "bf16" and variant["base"].endswith("+raft")
+    from tailor.report.html import write_report
+
+    page = write_report(out).html.read_text(encoding="utf-8")
+    curve = page.split('data-plot="loss-curve"', 1)[1].split("</svg>", 1)[0]
+    assert "finetune" in curve and "raft" in curve  # a labelled line for each trained adapter

@@ -46,7 +46,7 @@ def _samples(recipe: Path) -> list:
 
 
 def _tune(recipe: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "tailor", "tune", "finetune", "--recipe", str(recipe), "--json", *extra]
+    cmd = [sys.executable, "-m", "tailor", "tune", "train", "--recipe", str(recipe), "--json", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

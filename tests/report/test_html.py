@@ -33,6 +33,19 @@ def test_report_is_one_self_contained_page_with_the_recommendation(run_dir):
     assert saved["headline"] == report.recommendation.headline and saved["tailor_version"]
 
 
+def test_the_loss_curve_draws_each_strategy_that_trains_its_own_weights(run_dir):
+    def curve(page: str) -> str:
+        return page.split('data-plot="loss-curve"', 1)[1].split("</svg>", 1)[0]
+
+    alone = curve(write_report(run_dir).html.read_text(encoding="utf-8"))
+    assert "raft" not in alone  # one line: finetune's, the only curve written
+    rows = [{"step": 1, "loss": 5.0}, {"step": 2, "loss": 4.1}]
+    write_json_atomic(run_dir / "raft" / "loss_curve.json", {"rows": rows})
+    write_json_atomic(run_dir / "rag+finetune" / "loss_curve.json", {"rows": rows})  # trains nothing of its own
+    both = curve(write_report(run_dir).html.read_text(encoding="utf-8"))
+    assert ">finetune<" in both and ">raft<" in both and "rag+finetune" not in both  # a labelled line each
+
+
 def test_examples_mark_the_cited_chunk_and_escape_document_text(run_dir):
     page = write_report(run_dir).html.read_text(encoding="utf-8")
     assert '<div class="ctx cited"><b>[office-lisbon]</b> The office is in Lisbon.</div>' in page
