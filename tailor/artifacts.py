@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tailor import __version__
 from tailor.errors import ArtifactError
+from tailor.version import __version__
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
