@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tailor import plugins
@@ -15,6 +16,9 @@ from tailor.report.measured import Measured
 from tailor.report.table import label
 
 COLORS = ("#4063d8", "#d9544d", "#389826", "#9558b2", "#e69f00", "#56b4e9", "#777777")
+# A bar stands for a mean over its row's n answers. From one answer it is that answer's 0 or 1 (a rate of
+# 0 draws nothing at all) and its bootstrap interval is the value itself: such a bar is left out and named.
+MIN_PER_BAR = 2
 
 
 def _pyplot():
@@ -64,9 +68,11 @@ def quality_vs_cost(m: Measured, dataset: str) -> str | None:
 
 
 def metric_bars(m: Measured, dataset: str, title: str, metrics: Sequence[str]) -> str | None:
-    """Grouped bars: strategies on the x axis, one bar per metric, 95% intervals where recorded."""
-    present = [x for x in metrics if any(m.row(dataset, s, x) for s in m.strategies(dataset))]
-    strategies = [s for s in m.strategies(dataset) if any(m.row(dataset, s, x) for x in present)]
+    """Grouped bars: strategies on the x axis, one bar per metric, 95% intervals where recorded.
+
+    Bars over fewer than MIN_PER_BAR answers are not drawn; None when no bar is left."""
+    present = [x for x in metrics if any(_plotted(m.row(dataset, s, x)) for s in m.strategies(dataset))]
+    strategies = [s for s in m.strategies(dataset) if any(_plotted(m.row(dataset, s, x)) for x in present)]
     if not present or not strategies:
         return None
     plt = _pyplot()
@@ -76,7 +82,7 @@ def metric_bars(m: Measured, dataset: str, title: str, metrics: Sequence[str]) -
         xs, ys, errs = [], [], [[], []]
         for i, s in enumerate(strategies):
             row = m.row(dataset, s, metric)
-            if row is None:
+            if not _plotted(row):
                 continue
             xs.append(i + (j - (len(present) - 1) / 2) * width)
             ys.append(row["value"])
@@ -95,25 +101,54 @@ def metric_bars(m: Measured, dataset: str, title: str, metrics: Sequence[str]) -
     return _svg(fig)
 
 
+def _plotted(row: dict | None) -> bool:
+    return row is not None and row["n"] >= MIN_PER_BAR
+
+
+def too_few(m: Measured, dataset: str, title: str, metrics: Sequence[str]) -> str | None:
+    """The page's line for a panel's bars left out as resting on fewer than MIN_PER_BAR answers, None if none was."""
+    short = [
+        f"{s} {label(x)} (n={row['n']})"
+        for x in metrics
+        for s in m.strategies(dataset)
+        if (row := m.row(dataset, s, x)) is not None and not _plotted(row)
+    ]
+    if not short:
+        return None
+    return (
+        f"{dataset} · {title}: too few to plot {', '.join(short)}; "
+        f"a bar needs at least {MIN_PER_BAR} answers for a mean with a 95% interval."
+    )
+
+
 def _any_significant(m: Measured, dataset: str, metric: str) -> bool:
     rows = (m.row(dataset, s, metric) for s in m.strategies(dataset))
     return any(r is not None and r.get("p") is not None and r["p"] < 0.05 for r in rows)
 
 
-def suite_panels(m: Measured, dataset: str) -> list[tuple[str, str]]:
-    """(suite, svg) for every panel this dataset has rows for: the primary metric, then each suite's
-    declared panels in report order."""
-    out = []
+@dataclass(frozen=True)
+class SuitePanel:
+    """One panel of the page: its bars (None when every bar had too few answers) and what was left out."""
+
+    suite: str
+    svg: str | None
+    too_few: str | None = None
+
+
+def suite_panels(m: Measured, dataset: str) -> list[SuitePanel]:
+    """Every panel this dataset has rows for: the primary metric, then each suite's declared panels in
+    report order."""
+    wanted = []
     metric = m.primary(dataset)
     if metric:
-        svg = metric_bars(m, dataset, f"task: {label(metric)}", (metric,))
-        if svg:
-            out.append(("task", svg))
+        wanted.append(("task", f"task: {label(metric)}", (metric,)))
     for suite, spec in plugins.suites().items():
-        for panel in spec.panels:
-            svg = metric_bars(m, dataset, panel.title, panel.metrics)
-            if svg:
-                out.append((suite, svg))
+        wanted += [(suite, panel.title, panel.metrics) for panel in spec.panels]
+    out = []
+    for suite, title, metrics in wanted:
+        svg, short = metric_bars(m, dataset, title, metrics), too_few(m, dataset, title, metrics)
+        if svg or short:
+            out.append(SuitePanel(suite, svg, short))
     return out
 
 

@@ -109,3 +109,32 @@ def test_cli_report_and_compare(run_dir, tmp_path):
     missing = subprocess.run([*cmd, str(tmp_path / "nowhere")], capture_output=True, text=True, check=False)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert "results.json not found" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_a_panel_over_one_answer_says_too_few_to_plot(tmp_path, make_results, correct):
+    leaks = {"prompt": {"cross_user_leak_rate": 0.0}, "rag": {"cross_user_leak_rate": 1.0}}
+    run = tmp_path / "n1"
+    write_json_atomic(
+        run / "results.json", make_results({"prompt": correct(10), "rag": correct(30)}, extra=leaks, n_extra=1)
+    )
+    page = write_report(run).html.read_text(encoding="utf-8")
+    leakage = re.search(r'<div class="plot" data-plot="leakage">(.*?)</div>', page, re.S).group(1)
+    assert "<svg" not in leakage  # no empty axes
+    assert "qa · leakage: rates: too few to plot prompt cross-user leaks (n=1), rag cross-user leaks (n=1)" in leakage
+    assert "a bar needs at least 2 answers" in leakage
+    task = re.search(r'<div class="plot" data-plot="task">(.*?)</div>', page, re.S).group(1)
+    assert "<svg" in task and "too few" not in task  # 40 answers a bar: drawn as before
+
+
+def test_a_bar_over_one_answer_is_left_out_and_named_beside_the_others(tmp_path, make_results, correct):
+    leaks = {"prompt": {"cross_user_leak_rate": 0.0}, "rag": {"cross_user_leak_rate": 0.25}}
+    results = make_results({"prompt": correct(10), "rag": correct(30)}, extra=leaks, n_extra=8)
+    for row in results["results"]:
+        if row["strategy"] == "prompt" and row["metric"] == "cross_user_leak_rate":
+            row["n"] = 1
+    run = tmp_path / "mixed"
+    write_json_atomic(run / "results.json", results)
+    page = write_report(run).html.read_text(encoding="utf-8")
+    leakage = re.search(r'<div class="plot" data-plot="leakage">(.*?)</div>', page, re.S).group(1)
+    assert "<svg" in leakage and "too few to plot prompt cross-user leaks (n=1);" in leakage
+    assert ">rag<" in leakage and ">prompt<" not in leakage  # the x axis names only the drawn bar
