@@ -21,7 +21,7 @@ import demo_docs
 import feature_tables
 import ladder_docs
 import peer_tables
-from demo_docs import replace_block
+from table_format import replace_block
 
 from tailor.artifacts import write_text_atomic
 

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from demo_docs import replace_block
+from table_format import replace_block
 
 from tailor.artifacts import write_text_atomic
 
@@ -79,7 +79,7 @@ def block(record: dict[str, Any]) -> str:
 
 
 def blocks(record: dict[str, Any]) -> dict[Path, str]:
-    """What the generated block should hold, by file (filled with bench/demo_docs.py's replace_block)."""
+    """What the generated block should hold, by file (filled with table_format.replace_block)."""
     return {DOC: block(record) + "\n"}
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 Record = dict[str, Any]
+END = "<!-- end generated -->"  # closes every generated block
 
 
 def row(*cells: object) -> str:
@@ -27,3 +30,15 @@ def ci(cell: dict[str, Any]) -> str:
 
 def p_value(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def replace_block(text: str, block: str, where: Path, begin: str) -> str:
+    """``text`` with the block opened by ``begin`` and closed by the next ``END`` holding ``block``.
+
+    Every docs generator (bench/demo_docs.py, bench/ladder_docs.py, bench/docs_blocks.py) fills its blocks
+    with this.
+    """
+    pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{where}: no {begin} … {END} block to fill")
+    return pattern.sub(lambda _: f"{begin}\n{block}{END}", text, count=1)

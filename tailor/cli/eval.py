@@ -46,7 +46,7 @@ def eval_(
     A prompt strategy whose search result is missing or stale is tuned first. Each suite's size
     (probes, perturbed questions, personas...) follows --mode unless the recipe's eval: sets it.
     Each strategy's answers and each suite's results are saved as they finish (OUT/eval-cache/):
-    run again after an interruption and only what is missing is done. --until-decided: see README.md.
+    run again after an interruption and only what is missing is done. --until-decided: see docs/suites.md.
     """
     from tailor.candidates import evaluate_models
     from tailor.recipe_file import find_recipe, load_recipe

@@ -6,7 +6,7 @@ returns; after SIGTERM the process exits 0. The request log goes to stderr, one 
 
 Scale-out: with ``model: {kind: openai, base_url: ...}`` in the recipe, every served strategy
 generates through that endpoint (a vLLM server, say) while retrieval, access control and prompts
-stay here; see README.md for a vLLM launch line.
+stay here; see docs/scale-out.md for a vLLM launch line.
 """
 
 from __future__ import annotations
