@@ -2,12 +2,14 @@
 
     pip install -e '.[bench]'
     python bench/prompt_bench.py            # → bench/results/prompt.json
+    python bench/prompt_bench.py --model qwen2.5-coder-0.5b-instruct --backend llamacpp \\
+        --results bench/results/prompt_qwen_0.5b.json
     python bench/prompt_bench.py --smoke    # the same path on a few routing examples (2-3 minutes); writes nothing
     unshare -rn sh -c 'ip link set lo up && python bench/prompt_bench.py'    # the same, provably offline
 
-Model: the packaged SmolLM2-135M-Instruct behind one OpenAI-compatible endpoint on 127.0.0.1 that this
-script serves from a thread (``/v1/chat/completions``; one request at a time, batch size 1; greedy
-unless the request sets a temperature). Every side reaches the model only through it, so the
+Model: a packaged model (``--model``; SmolLM2-135M-Instruct by default) behind one OpenAI-compatible
+endpoint on 127.0.0.1 that this script serves from a thread (``/v1/chat/completions``; one request at a
+time, batch size 1; greedy unless the request sets a temperature). Every side reaches the model only through it, so the
 endpoint's count of requests is each side's count of model calls, exactly; cached answers (DSPy's
 in-memory cache, emptied before each optimizer) are not calls.
 
@@ -194,7 +196,7 @@ def open_world(root: Path, url: str, args: argparse.Namespace) -> Any:
     from tailor.workspace import open_workspace
 
     write_world(generate_world(0, "small"), root / "world")
-    text = RECIPE.format(url=url, model=MODEL, threads=THREADS, qa_tokens=args.qa_tokens, dev=args.dev)
+    text = RECIPE.format(url=url, model=args.model, threads=THREADS, qa_tokens=args.qa_tokens, dev=args.dev)
     (root / "tailor.yaml").write_text(text, encoding="utf-8")
     ws = open_workspace(load_recipe(root / "tailor.yaml"))
     rng = random.Random(0)
@@ -348,7 +350,7 @@ def run_dspy(
         settings = {"num_candidate_programs": args.candidates, "max_bootstrapped_demos": 4, "max_labeled_demos": 16}
         attempts = [(adapter, None)]
     else:
-        settings = {"auto": "light", "prompt_model": f"the same {MODEL}, max_tokens {args.proposer_tokens}"}
+        settings = {"auto": "light", "prompt_model": f"the same {args.model}, max_tokens {args.proposer_tokens}"}
         # Its own instruction proposals must parse too. If they do not, a second try: ChatAdapter (which
         # falls back to JSON) and proposals decoded greedily (init_temperature 0) instead of at 1.0.
         attempts = [(adapter, 1.0), ("ChatAdapter", 0.0)]
@@ -411,11 +413,11 @@ def optimizer_for(
     )
 
 
-def configure_dspy(url: str, max_tokens: int) -> None:
+def configure_dspy(url: str, max_tokens: int, model: str) -> None:
     import dspy
 
     logging.getLogger("dspy").setLevel(logging.WARNING)
-    lm = dspy.LM(f"openai/{MODEL}", api_base=url, api_key="local", temperature=0.0, max_tokens=max_tokens)
+    lm = dspy.LM(f"openai/{model}", api_base=url, api_key="local", temperature=0.0, max_tokens=max_tokens)
     dspy.configure(lm=lm)
 
 
@@ -437,7 +439,7 @@ def bench_dataset(ws: Any, dataset: Any, endpoint: CountingEndpoint, args: argpa
     sides["tailor"]["seconds"]["wall"] = round(time.perf_counter() - start, 1)
     print(f"[{name}] tailor: {_brief(sides['tailor'])}", file=sys.stderr, flush=True)
     tokens = ws.settings_for(dataset).max_new_tokens + marker_tokens(ws.generator)
-    configure_dspy(endpoint_url(ws), tokens)
+    configure_dspy(endpoint_url(ws), tokens, args.model)
     probe = choose_adapter(dataset, endpoint, f"{name}/adapter-probe", args.probe)
     for optimizer in OPTIMIZERS:
         start = time.perf_counter()
@@ -503,6 +505,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--proposer-tokens", type=int, default=160, help="MIPROv2's proposals: sentences, not short answers"
     )
     parser.add_argument("--datasets", nargs="+", default=["qa", "routing"])
+    parser.add_argument("--model", default=MODEL, help="the packaged model behind the endpoint (tailor models)")
+    parser.add_argument(
+        "--backend",
+        choices=("transformers", "llamacpp"),
+        default="transformers",
+        help="how the endpoint runs it: float32 through transformers, or the GGUF file through llama.cpp",
+    )
     parser.add_argument("--results", type=Path, default=None, help=f"where to write (default {RESULTS}; smoke: none)")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -529,15 +538,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     from tailor.artifacts import write_json_atomic
-    from tailor.models.gguf import converted_dir, packaged_gguf
-    from tailor.models.local import TransformersGenerator
 
     # One thread: on 2 cores shared with other work, two threads waiting on each other ran 3x slower
     # per token (4 s against 13 s for 31 tokens, same prompt, load average 5).
     torch.set_num_threads(1)
     outside = OutsideConnections()
     start = time.perf_counter()
-    endpoint = CountingEndpoint(TransformersGenerator.load(converted_dir(packaged_gguf(MODEL)), MODEL, "float32"))
+    endpoint = CountingEndpoint(_generator(args.model, args.backend), args.model)
     url = endpoint.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -551,7 +558,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "what": what(__doc__, 2, 3),  # the Model: and Data: paragraphs
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "network_interfaces": _interfaces()},
         "versions": versions("dspy", "litellm", "optuna", "torch", "transformers"),
-        "model": MODEL,
+        "model": args.model,
+        "backend": args.backend,
         "world": {"seed": 0, "size": "small"},
         "connections_outside_127.0.0.1": outside.seen,
         "model_calls_total": len(endpoint.calls),
@@ -573,6 +581,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 print(f"{name:>8} {side:>33}: did not run: {s['failed_attempts']}")
     print(f"outside connections: {outside.seen or 'none'}; {len(endpoint.calls)} model calls → {path}")
     return record
+
+
+def _generator(model: str, backend: str) -> Any:
+    """The packaged ``model`` as the endpoint serves it: float32 through transformers, or its GGUF file as
+    shipped (quantized) through llama.cpp on one thread."""
+    from tailor.models.gguf import converted_dir, packaged_gguf
+
+    if backend == "llamacpp":
+        from tailor.models.llamacpp import LlamaCppGenerator
+
+        return LlamaCppGenerator(packaged_gguf(model), threads=1, name=model)
+    from tailor.models.local import TransformersGenerator
+
+    return TransformersGenerator.load(converted_dir(packaged_gguf(model)), model, "float32")
 
 
 def _interfaces() -> list[str]:
