@@ -231,6 +231,18 @@ def pair(deltas: dict, a: str, b: str) -> dict[str, Any] | None:
     return {"delta": round(sign * row["value"], 4), "ci": [round(low, 4), round(high, 4)], "p": row.get("p")}
 
 
+def spearman(a: Mapping[str, float], b: Mapping[str, float]) -> float | None:
+    """Spearman's rank correlation of the scores two test sets give the same strategies; None under 3 in
+    common or when one side gives every strategy the same score."""
+    from scipy.stats import spearmanr
+
+    names = sorted(set(a) & set(b))
+    if len(names) < 3:
+        return None
+    rho = spearmanr([a[n] for n in names], [b[n] for n in names]).statistic
+    return None if rho != rho else round(float(rho), 3)  # nan when one side is constant
+
+
 def cell(row: dict[str, Any] | None) -> dict[str, Any] | None:
     """A result row's value and n as recorded, with its interval where it has one."""
     if row is None:

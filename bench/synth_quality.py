@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import yaml
-from common import command, tailor_command
+from common import command, spearman, tailor_command
 
 RESULTS = Path(__file__).parent / "results" / "synth_quality.json"
 
@@ -69,16 +69,6 @@ def _scores(results: dict, dataset: str) -> tuple[dict[str, float], dict[tuple[s
     scores = {r["strategy"]: r["value"] for r in own if r["metric"] == metric and not r.get("vs")}
     pairs = {(r["strategy"], r["vs"]): r for r in results["results"] if r["dataset"] == dataset and r.get("vs")}
     return scores, pairs
-
-
-def _spearman(a: dict[str, float], b: dict[str, float]) -> float | None:
-    from scipy.stats import spearmanr
-
-    names = sorted(set(a) & set(b))
-    if len(names) < 3:
-        return None
-    rho = spearmanr([a[n] for n in names], [b[n] for n in names]).statistic
-    return None if rho != rho else round(float(rho), 3)  # nan when one side is constant
 
 
 def main() -> None:
@@ -134,7 +124,7 @@ def main() -> None:
         "synth_report": report,
         "truth": truth,
         "scores": {"real": real_scores, "synth": syn_scores},
-        "spearman": _spearman(real_scores, syn_scores),
+        "spearman": spearman(real_scores, syn_scores),
         "pairs": pairs,
         "significant_real_pairs_kept_sign": f"{sum(p['same_sign'] for p in significant_real)}/{len(significant_real)}",
         "eval_s": {"real": real_s, "synth": syn_s},

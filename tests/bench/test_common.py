@@ -66,3 +66,11 @@ def test_a_pair_recorded_the_other_way_round_is_turned_and_its_interval_kept_in_
     assert common.pair(deltas, "finetune", "rag") == {"delta": -0.25, "ci": [-0.4, -0.1], "p": 0.01}
     assert common.pair(deltas, "rag", "finetune") == {"delta": 0.25, "ci": [0.1, 0.4], "p": 0.01}
     assert common.pair(deltas, "rag", "baseline") is None
+
+
+def test_spearman_ranks_the_strategies_two_sets_share() -> None:
+    real = {"baseline": 0.05, "prompt": 0.25, "rag": 0.53}
+    assert common.spearman(real, {"baseline": 0.1, "prompt": 0.2, "rag": 0.6, "extra": 0.9}) == 1.0
+    assert common.spearman(real, {"baseline": 0.6, "prompt": 0.2, "rag": 0.1}) == -1.0
+    assert common.spearman(real, {"baseline": 0.3, "prompt": 0.3, "rag": 0.3}) is None  # no ranking on one side
+    assert common.spearman(real, {"baseline": 0.1, "rag": 0.2}) is None  # fewer than 3 in common
