@@ -80,17 +80,59 @@ def synth(
 
 
 @cli_errors
-def ingest(recipe: RecipeOpt = None, as_json: JsonOpt = False) -> None:
-    """Build or update the rag index from the recipe's documents.
+def ingest(
+    recipe: RecipeOpt = None,
+    drop: Annotated[
+        bool,
+        typer.Option(
+            "--drop",
+            help="delete the index instead: drop its tables on the pgvector server (only this index's), "
+            "then remove the index directory; with nothing to drop, says so",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build or update the rag index from the recipe's documents; with --drop, delete it.
 
     Only new or changed documents are embedded; deleted ones are removed. Safe to interrupt: the
     index stays usable and the next run finishes the work.
+
+    --drop deletes the index: with rag.store: pgvector, the tables its directory's pgvector.json names
+    (no other index's on the server), then the directory; it prints what it dropped. Use it rather than
+    deleting the directory by hand, which leaves the tables on the server and loses the file naming them.
+    Copies of the directory made by hand (a serve machine's) use the same tables. Nothing to drop: it says
+    so and exits 0.
     """
     from dataclasses import asdict
 
     from tailor.rag.pipeline import ensure_index
 
+    if drop:
+        _drop_indexes(recipe, as_json)
+        return
     ready = [ensure_index(ws) for _, ws in each_workspace(recipe, reporter())]
     if as_json:
         payload = [{**asdict(r.report), "index": str(r.index_dir)} for r in ready]
-        sys.stdout.write(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2) + "\n")
+        _print_json(payload)
+
+
+def _drop_indexes(recipe: Path | None, as_json: bool) -> None:
+    """`tailor ingest --drop`: delete the index of each model's run (one unless the recipe lists models)."""
+    from tailor.candidates import model_runs
+    from tailor.rag.index import drop_index
+    from tailor.rag.pipeline import recipe_server
+    from tailor.recipe_file import find_recipe, load_recipe
+
+    loaded = load_recipe(find_recipe(recipe), check_files=False)  # the documents are not read
+    recipes = {r.index_dir: r for r in [run.recipe for run in model_runs(loaded)] or [loaded]}
+    dropped = [drop_index(r.index_dir, r.rag.store, recipe_server(r)) for r in recipes.values()]
+    if as_json:
+        _print_json([{"index": str(d.index_dir), "tables": list(d.tables), "removed": d.removed} for d in dropped])
+        return
+    for d in dropped:
+        stderr().print(d.summary(), highlight=False, soft_wrap=True)
+
+
+def _print_json(payload: list[dict]) -> None:
+    """One object for one index, a list for several (a recipe with models:)."""
+    sys.stdout.write(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2) + "\n")

@@ -282,6 +282,54 @@ def copy_index(src: Path, dst: Path, server: Server | None = None) -> Path:
     return dst
 
 
+@dataclass(frozen=True)
+class Dropped:
+    """What :func:`drop_index` deleted."""
+
+    index_dir: Path
+    tables: tuple[str, ...]  # in the store's server, each named with the server
+    removed: bool  # the index directory (False: there was no index to drop)
+
+    def summary(self) -> str:
+        if not self.removed:
+            return f"nothing to drop: no index at {self.index_dir}"
+        tables = f"dropped {', '.join(self.tables)}; " if self.tables else "no tables in a server; "
+        return f"{tables}removed {self.index_dir}"
+
+
+def drop_index(index_dir: Path, store: str = DEFAULT_STORE, server: Server | None = None) -> Dropped:
+    """Delete the index at ``index_dir``: its tables in its store's server, if it keeps any there (only this
+    index's: other indexes on the server stay), then the directory. No index there: nothing is done.
+
+    ``store``: the recipe's, asked as well as the manifest's (an ingest cut short before writing one). Copies of
+    the directory made by hand (a serve machine's) point at the same tables; ``copy_index``'s have their own.
+
+    Raises:
+        ArtifactError: the index keeps tables in a server and none is given or it cannot be reached, or its
+            manifest is unreadable.
+    """
+    index_dir = Path(index_dir)
+    if not index_dir.is_dir():
+        return Dropped(index_dir, (), removed=False)
+    with _exclusive(index_dir):
+        manifest = _read_manifest(index_dir)
+        stores = [*([_store_of(manifest)] if manifest else []), store]
+        drops = [drop for name in dict.fromkeys(stores) if (drop := _spec(name).drop) is not None]
+        tables = tuple(table for drop in drops for table in drop(index_dir, server))
+        removed = manifest is not None or bool(tables)
+        if removed:
+            for entry in index_dir.iterdir():  # all but the lock, held until the with ends
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                elif entry.name != ".lock":
+                    entry.unlink()
+    if removed:
+        with suppress(OSError):  # Windows refuses while another process has the lock open: the directory stays
+            (index_dir / ".lock").unlink()
+            index_dir.rmdir()
+    return Dropped(index_dir, tables, removed)
+
+
 def _read_manifest(index_dir: Path) -> dict[str, Any] | None:
     path = index_dir / MANIFEST
     return read_json_artifact(path, MANIFEST_KEYS, "index manifest") if path.exists() else None

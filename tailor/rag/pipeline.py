@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tailor.config import Recipe
 from tailor.contract import BuiltPrompt, Context, PromptBuilder, User, strip_citations
 from tailor.errors import DataError, Problem, RecipeError
 from tailor.eval.metrics import normalize_answer
@@ -152,18 +153,23 @@ def index_settings(ws: Workspace, embedder_name: str, dim: int) -> IndexSettings
 
 
 def store_server(ws: Workspace) -> Server | None:
+    """Where the workspace recipe's store keeps its data, if in a server (see :func:`recipe_server`)."""
+    return recipe_server(ws.recipe)
+
+
+def recipe_server(recipe: Recipe) -> Server | None:
     """Where the recipe's store keeps its data, if in a server: ``rag.pg_uri`` or the variables it names.
 
     Raises:
         RecipeError: a variable the recipe names is not set.
     """
-    cfg = ws.recipe.rag
+    cfg = recipe.rag
     uris = {}
     for name in ("pg_uri_env", "pg_reader_uri_env"):
         variable = getattr(cfg, name)
         if variable is not None:
             if not os.environ.get(variable):
-                raise RecipeError(ws.recipe.problem(f"environment variable {variable} is not set", "rag", name))
+                raise RecipeError(recipe.problem(f"environment variable {variable} is not set", "rag", name))
             uris[name] = os.environ[variable]
     uri = cfg.pg_uri or uris.get("pg_uri_env")
     return Server(uri, uris.get("pg_reader_uri_env")) if uri else None

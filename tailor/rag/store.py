@@ -186,6 +186,19 @@ class CopyStore(Protocol):
         ...
 
 
+class DropStore(Protocol):
+    """How every table an index keeps in a database server is dropped: ``StoreSpec.drop``."""
+
+    def __call__(self, index_dir: Path, server: Server | None = None) -> list[str]:
+        """Drop every table of the index at ``index_dir`` in ``server``, and only those: other indexes' tables
+        on the same server stay. What was dropped, each named so a person can find it; none: nothing there.
+
+        Raises:
+            ArtifactError: the index has tables in a server and none is given, or it cannot be reached.
+        """
+        ...
+
+
 @dataclass(frozen=True)
 class StoreSpec:
     """A vector store for the rag index (see tailor.rag.store for the interface it opens)."""
@@ -195,3 +208,5 @@ class StoreSpec:
     summary: str
     # A tailor.rag.store.CopyStore; None: the store's data are files under the index directory, copied with it.
     copy: Callable[..., None] | None = None
+    # A tailor.rag.store.DropStore; None: the store's data are files under the index directory, removed with it.
+    drop: Callable[..., list[str]] | None = None

@@ -4,10 +4,13 @@ and the errors a user meets. The store contract itself is tests/rag/test_store.p
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +197,123 @@ def test_a_copy_is_an_independent_index(tmp_path: Path, store, pg_server: Server
     assert copy.count() == 15 and store.count() == 20
 
 
+def _tables(admin, prefix: str) -> list[str]:
+    sql = "SELECT tablename FROM pg_tables WHERE schemaname = 'tailor' AND starts_with(tablename, %s) ORDER BY 1"
+    return [r[0] for r in admin.execute(sql, (f"{prefix}_",)).fetchall()]
+
+
+def test_dropping_an_index_drops_its_own_tables_and_leaves_other_indexes(tmp_path: Path, pg_server: Server) -> None:
+    from tailor.rag.index import Dropped, drop_index
+
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    for name in ("chunks_new", "chunks_old"):  # the active table, and one a rebuild cut short left beside it
+        pgvector_store.open_store(mine, name, DIM, pg_server).upsert(
+            ["open"], _chunks("open", 3, {"everyone"}), _vectors(3, 0)
+        )
+    theirs = pgvector_store.open_store(other, "chunks_new", DIM, pg_server)  # same store name, another index
+    theirs.upsert(["open"], _chunks("open", 4, {"everyone"}), _vectors(4, 1))
+    prefix = json.loads((mine / pgvector_store.POINTER).read_text())["prefix"]
+    where = pgvector_store.shown(pg_server.uri)
+
+    dropped = drop_index(mine, "pgvector", pg_server)
+    assert dropped.tables == (f'tailor."{prefix}_chunks_new" on {where}', f'tailor."{prefix}_chunks_old" on {where}')
+    assert dropped.removed and not mine.exists()
+    assert dropped.summary() == f"dropped {', '.join(dropped.tables)}; removed {mine}"
+    with psycopg.connect(pg_server.uri, autocommit=True) as admin:
+        assert _tables(admin, prefix) == []
+        commits = "SELECT count(*) FROM tailor.commits WHERE starts_with(tbl, %s)"
+        assert admin.execute(commits, (f"{prefix}_",)).fetchone()[0] == 0
+    assert theirs.count() == 4 and theirs.version == 1  # the other index, untouched
+
+    again = drop_index(mine, "pgvector", pg_server)
+    assert again == Dropped(mine, (), removed=False)
+    assert again.summary() == f"nothing to drop: no index at {mine}"
+
+
+def test_a_snapshot_past_the_purge_horizon_is_one_line_naming_it_and_the_horizon(store) -> None:
+    old = store.snapshot()
+    store.delete(["fin"])  # version 2 removes fin's rows; the snapshot at version 1 still reads them
+    assert [c.doc_id for c in old.chunks(["fin#h#0"])] == ["fin"]
+    # As if both commits were made longer ago than the horizon: the next commit deletes fin's rows for good.
+    store._db.owner.execute(
+        f"UPDATE tailor.commits SET at = at - interval '{pgvector_store.RETAIN}' - interval '1 hour' WHERE tbl = %s",
+        (store._name,),
+    )
+    store.upsert(["late"], _chunks("late", 2, {"everyone"}), _vectors(2, 9))
+    assert store.version == 3 and old.chunks(["open#h#0"])[0].doc_id == "open"  # rows still there still read
+    for read in (
+        lambda: old.chunks(["fin#h#0"]),
+        lambda: old.chunks(["fin#h#1"], frozenset({"finance"})),
+        lambda: old.vectors(["open#h#0", "fin#h#2"]),
+    ):
+        with pytest.raises(ArtifactError) as raised:
+            read()
+        message = str(raised.value)
+        assert message.startswith(
+            f"pgvector: the snapshot of {store._name} at version 1 is past the purge horizon "
+            f"({pgvector_store.RETAIN}): version 2, committed "
+        )
+        assert "open the index again" in message and "\n" not in message
+    with pytest.raises(KeyError, match="chunks not in version 3"):  # a current snapshot: just an id it lacks
+        store.snapshot().chunks(["fin#h#0"])
+
+
+@contextmanager
+def _without_the_reader_role(admin) -> Iterator[None]:
+    """The server as a new one is, without the role tailor_reader (other tests made it: renamed, then back)."""
+    made = admin.execute("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s)", (pgvector_store.READER,))
+    aside = made.fetchone()[0]
+    if aside:
+        admin.execute(f'ALTER ROLE "{pgvector_store.READER}" RENAME TO tailor_reader_aside')
+    try:
+        yield
+    finally:
+        if aside:
+            admin.execute(f'ALTER ROLE tailor_reader_aside RENAME TO "{pgvector_store.READER}"')
+
+
+def test_an_owner_short_of_a_privilege_is_told_which_and_how_to_fix_it(tmp_path: Path, pg_server: Server) -> None:
+    """A new user's path on a server they do not administer: each privilege their role lacks is one line
+    naming the role and the privilege, and the fix it names lets the next step through."""
+    from psycopg.conninfo import make_conninfo
+
+    owner = make_conninfo(pg_server.uri, user="tailor_plain", dbname="tailor_plain")
+
+    def refused() -> str:
+        with pytest.raises(ArtifactError) as raised:
+            pgvector_store.open_store(tmp_path, "chunks_test", DIM, Server(owner))
+        assert "\n" not in str(raised.value)
+        return str(raised.value)
+
+    with psycopg.connect(pg_server.uri, autocommit=True) as admin:
+        admin.execute("CREATE ROLE tailor_plain LOGIN")  # neither a superuser nor CREATEROLE
+        admin.execute("CREATE ROLE tailor_plain_reader LOGIN")
+        admin.execute("CREATE DATABASE tailor_plain")  # the administrator's
+    with psycopg.connect(make_conninfo(pg_server.uri, dbname="tailor_plain"), autocommit=True) as admin:
+        message = refused()
+        assert message.startswith("pgvector: the role tailor_plain may not create the extension vector in database ")
+        assert message.endswith("have a superuser run CREATE EXTENSION vector in tailor_plain once")
+        admin.execute("CREATE EXTENSION vector")
+        message = refused()
+        assert message.startswith("pgvector: the role tailor_plain may not create the schema tailor in database ")
+        assert "GRANT CREATE ON DATABASE tailor_plain TO tailor_plain" in message
+        admin.execute("GRANT CREATE ON DATABASE tailor_plain TO tailor_plain")
+        with _without_the_reader_role(admin):
+            message = refused()
+            assert message.startswith(
+                "pgvector: the role tailor_plain may not create the reader role tailor_reader (it lacks CREATEROLE)"
+            )
+            assert "ALTER ROLE tailor_plain CREATEROLE" in message and "rag.pg_reader_uri_env" in message
+            # The setting it names needs no CREATEROLE: a reader role the administrator made.
+            reader = make_conninfo(pg_server.uri, user="tailor_plain_reader", dbname="tailor_plain")
+            store = pgvector_store.open_store(tmp_path, "chunks_test", DIM, Server(owner, reader))
+            store.upsert(["fin", "hr"], _chunks("fin", 2, {"finance"}) + _chunks("hr", 2, {"hr"}), _vectors(4, 3))
+            hits = store.dense(_vectors(1, 4)[0], frozenset({"finance"}), 10)
+            assert sorted(h for h, _ in hits) == ["fin#h#0", "fin#h#1"]
+            made = admin.execute("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s)", (pgvector_store.READER,))
+            assert not made.fetchone()[0]  # tailor made no role
+
+
 def test_a_superuser_as_the_reader_is_refused(tmp_path: Path, pg_server: Server) -> None:
     with pytest.raises(ArtifactError, match="reader role postgres is not held by row-level security"):
         pgvector_store.open_store(tmp_path, "chunks_test", DIM, Server(pg_server.uri, reader_uri=pg_server.uri))
@@ -220,11 +340,9 @@ def test_without_the_extra_the_error_says_what_to_install(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
-def test_tailor_ingest_on_pgvector_from_a_recipe_with_the_uri_in_the_environment(
+def test_tailor_ingest_on_pgvector_from_a_recipe_with_the_uri_in_the_environment_and_drop(
     tmp_path: Path, pg_server: Server, monkeypatch
 ) -> None:
-    import json
-
     from typer.testing import CliRunner
 
     from tailor.cli import app
@@ -234,8 +352,8 @@ def test_tailor_ingest_on_pgvector_from_a_recipe_with_the_uri_in_the_environment
     text = recipe.read_text().replace("  store: lancedb", "  store: pgvector")
     recipe.write_text(text.replace("  # pg_uri_env:", "  pg_uri_env: TAILOR_TEST_PG_URI"))
 
-    def ingest() -> tuple[int, str, str]:
-        done = CliRunner().invoke(app, ["ingest", "--recipe", str(recipe), "--json"])
+    def ingest(*flags: str) -> tuple[int, str, str]:
+        done = CliRunner().invoke(app, ["ingest", "--recipe", str(recipe), *(flags or ["--json"])])
         return done.exit_code, done.stdout, done.stderr
 
     monkeypatch.delenv("TAILOR_TEST_PG_URI", raising=False)
@@ -259,7 +377,24 @@ def test_tailor_ingest_on_pgvector_from_a_recipe_with_the_uri_in_the_environment
     assert first["added"] > 0 and first["chunks_total"] == first["chunks_embedded"] > 0
     code, out, err = ingest()
     assert code == 0 and json.loads(out)["chunks_embedded"] == 0  # incremental: nothing changed
-    assert (Path(first["index"]) / "pgvector.json").is_file() and not (Path(first["index"]) / "lance").exists()
+    index = Path(first["index"])
+    assert (index / "pgvector.json").is_file() and not (index / "lance").exists()
+
+    # --drop: this index's table goes, and its directory; another index's table on the server stays.
+    prefix = json.loads((index / "pgvector.json").read_text())["prefix"]
+    table = json.loads((index / "index.json").read_text())["table"]
+    other = pgvector_store.open_store(tmp_path / "other", table, DIM, pg_server)
+    other.upsert(["open"], _chunks("open", 2, {"everyone"}), _vectors(2, 0))
+    code, _, err = ingest("--drop")
+    assert code == 0, err
+    assert err.strip() == f'dropped tailor."{prefix}_{table}" on {pgvector_store.shown(pg_server.uri)}; removed {index}'
+    assert not index.exists() and other.count() == 2
+    with psycopg.connect(pg_server.uri, autocommit=True) as admin:
+        assert _tables(admin, prefix) == []
+    code, _, err = ingest("--drop")
+    assert code == 0 and err.strip() == f"nothing to drop: no index at {index}"
+    code, out, _ = ingest("--drop", "--json")
+    assert code == 0 and json.loads(out) == {"index": str(index), "tables": [], "removed": False}
 
 
 def _line_of(text: str, key: str) -> int:

@@ -10,6 +10,15 @@ Layout, in the schema ``tailor`` of the database ``Server.uri`` names (created o
 - ``tailor.commits``: (table, version, time) of every commit; ``tailor.keys``: one random key, which
   only the owning role may read.
 
+Deleting an index directory loses its pointer and leaves its tables: :func:`drop_tables` (``tailor ingest
+--drop``) drops every table with the directory's prefix, and no other index's, before the directory goes.
+
+**Privileges.** The owner (``rag.pg_uri``) sets the database up on first use, which needs: the extension
+``vector`` (pgvector is not a trusted extension, so a superuser creates it once per database unless the
+owner is one), CREATE on the database (for the schema), and CREATEROLE to create ``tailor_reader`` unless
+``rag.pg_reader_uri_env`` names a reader or an administrator made the role. Each one missing is one line
+naming the role, the privilege and the fix.
+
 **Commits.** ``upsert`` and ``delete`` are one transaction: an advisory lock per table (so writers on
 any machine commit one at a time), the next version number, the documents' live rows marked removed
 at it, the new rows copied in, the commit recorded. A killed writer's transaction is rolled back by
@@ -17,7 +26,7 @@ the server, so the previous version stands and the next ingest completes the wor
 version V reads the rows with ``v_from <= V`` and ``v_to`` NULL or above V; the writable store reads
 the live rows, each read one statement (one database snapshot). Rows removed more than ``RETAIN`` ago
 are deleted by the next commit: a snapshot older than that may find chunks gone (LanceDB keeps every
-version).
+version), and asking it for one is an ArtifactError naming the snapshot and the horizon.
 
 **Access, twice.** tailor's own filter (``groups && <the asker's groups>``) is in every per-user query,
 as in LanceDB. Beneath it the table has row-level security: ``dense`` and ``chunks`` given groups run
@@ -60,6 +69,7 @@ import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +79,13 @@ from tailor.artifacts import read_json_artifact, write_json_atomic
 from tailor.errors import ArtifactError
 from tailor.rag.lexical import K1, B, term_counts
 from tailor.rag.store import Chunk, Listing, Server, StoredDoc, StoreSpec
-from tailor.rag.stores.pg_connect import READER, Readers, connect, psycopg_modules, reader_uri, text_array
+from tailor.rag.stores.pg_connect import READER, Readers, connect, psycopg_modules, reader_uri, shown, text_array
 
 POINTER = "pgvector.json"  # in the index directory: which tables are this index's
 RETAIN = "24 hours"  # how long rows a commit removed stay readable by older snapshots
 EF_SEARCH = 100  # HNSW candidates kept per step (pgvector's default is 40): recall over speed
 _SCHEMA_LOCK = 7_245_018  # advisory lock key while the schema is created
+_NO_SERVER = "the pgvector store needs a server: set rag.pg_uri or rag.pg_uri_env"
 _META = ("chunk_id", "doc_id", "title", "source", "groups", "text", "position", "n_chunks", "doc_hash")
 _TYPES = ("text", "text", "text", "text", "text[]", "text", "int4", "int4", "text")
 _STORED = ", ".join((*_META, "terms", "tfs", "n_terms", "vector", "v_from"))  # every column a commit writes
@@ -101,7 +112,6 @@ GROUP BY hit.chunk_id ORDER BY score DESC, hit.chunk_id COLLATE "C" LIMIT %(n)s
 # Run once per database, by the owner, under an advisory lock. The functions use only schema-qualified
 # names and a fixed search_path, so a role that may create objects elsewhere cannot hijack them.
 _SCHEMA_SQL = """
-CREATE EXTENSION IF NOT EXISTS vector;
 CREATE SCHEMA IF NOT EXISTS tailor;
 CREATE TABLE IF NOT EXISTS tailor.commits (
     tbl text NOT NULL, version bigint NOT NULL, at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (tbl, version)
@@ -137,23 +147,52 @@ class _Database:
         self.ipad, self.opad = self.owner.execute("SELECT ipad, opad FROM tailor.keys LIMIT 1").fetchone()
 
     def _setup(self, create_reader: bool) -> None:
-        """The schema, the key and (``create_reader``) the reader role, unless an earlier run made them."""
+        """The schema, the key and (``create_reader``) the reader role, unless an earlier run made them.
+
+        Raises:
+            ArtifactError: the owner may not create the extension, the schema or the reader role; the message
+                names the role, the privilege and the fix.
+        """
         made = "SELECT to_regclass('tailor.keys') IS NOT NULL AND to_regprocedure('tailor.groups()') IS NOT NULL"
         if (
             self.owner.execute(made).fetchone()[0]
             and self.owner.execute("SELECT EXISTS (SELECT FROM tailor.keys)").fetchone()[0]
         ):
             return
+        role, database = self.owner.execute("SELECT current_user, current_database()").fetchone()
         with self.owner.transaction():
             self.owner.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            self.owner.execute(_SCHEMA_SQL)
+            self._as_owner(
+                "CREATE EXTENSION IF NOT EXISTS vector",
+                f"{role} may not create the extension vector in database {database} (only a superuser may)",
+                f"have a superuser run CREATE EXTENSION vector in {database} once",
+            )
+            self._as_owner(
+                _SCHEMA_SQL,
+                f"{role} may not create the schema tailor in database {database} (it lacks CREATE there)",
+                f"GRANT CREATE ON DATABASE {database} TO {role}, or connect as the database's owner (rag.pg_uri)",
+            )
             if self.owner.execute("SELECT NOT EXISTS (SELECT FROM tailor.keys)").fetchone()[0]:
                 key = secrets.token_bytes(64)  # HMAC-SHA256's block size: the pads are the key xor'ed
                 ipad, opad = bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
                 self.owner.execute("INSERT INTO tailor.keys VALUES (%s, %s)", (ipad, opad))
             exists = self.owner.execute("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s)", (READER,))
             if create_reader and not exists.fetchone()[0]:
-                self.owner.execute(f'CREATE ROLE "{READER}" LOGIN')
+                self._as_owner(
+                    f'CREATE ROLE "{READER}" LOGIN',
+                    f"{role} may not create the reader role {READER} (it lacks CREATEROLE)",
+                    f"grant it (ALTER ROLE {role} CREATEROLE), have an administrator run CREATE ROLE {READER} LOGIN "
+                    "once, or set rag.pg_reader_uri_env to the URI of an existing plain role",
+                )
+
+    def _as_owner(self, sql: str, denied: str, fix: str) -> None:
+        """Run ``sql`` as the owner; a privilege missing is one line: what was denied, the reason, the fix."""
+        psycopg = psycopg_modules()[0]
+        try:
+            self.owner.execute(sql)
+        except psycopg.errors.InsufficientPrivilege as e:
+            reason = e.diag.message_primary or type(e).__name__
+            raise ArtifactError(f"pgvector: the role {denied}: {reason}; {fix}") from None
 
     def _check_reader(self) -> None:
         """Refuse a reader role that row-level security would not hold (a superuser, the owner, one that bypasses)."""
@@ -335,9 +374,34 @@ class PgStore:
                 rows = conn.execute(sql + " AND groups && %(g)s", {**params, "g": sorted(groups)}).fetchall()
         found = {r[0]: r for r in rows}
         if missing := [i for i in params["ids"] if i not in found]:
+            self._check_horizon()
             readable = "" if groups is None else " for these groups"
             raise KeyError(f"chunks not in version {self.version}{readable}: {missing[:5]}")
         return found
+
+    def _check_horizon(self) -> None:
+        """Raise if this is a snapshot whose rows a commit may have deleted: a later version removed rows more
+        than ``RETAIN`` before a commit since (which deletes such rows), so what it reads is no longer whole.
+
+        Raises:
+            ArtifactError: naming the snapshot, the horizon and the version past it.
+        """
+        if self._pinned is None:
+            return
+        sql = (
+            "SELECT version, at FROM tailor.commits WHERE tbl = %(t)s AND version > %(v)s "
+            f"AND at < (SELECT max(at) FROM tailor.commits WHERE tbl = %(t)s) - interval '{RETAIN}' "
+            "ORDER BY version LIMIT 1"
+        )
+        past = self._owner(sql, {"t": self._name, "v": self._pinned})
+        if past:
+            version, at = past[0]
+            raise ArtifactError(
+                f"pgvector: the snapshot of {self._name} at version {self._pinned} is past the purge horizon "
+                f"({RETAIN}): version {version}, committed {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, is more than "
+                f"{RETAIN} older than a later commit, which deleted the rows it removed; open the index again "
+                "(restart `tailor serve`) to read the current version"
+            )
 
     def chunks(self, ids: Sequence[str], groups: frozenset[str] | None = None) -> list[Chunk]:
         rows = self._rows(ids, ", ".join(_META[1:]), groups)
@@ -406,7 +470,7 @@ def open_store(index_dir: Path, name: str, dim: int | None = None, server: Serve
             its reader role is not held by row-level security, or the table is missing and ``dim`` is None.
     """
     if server is None:
-        raise ArtifactError("the pgvector store needs a server: set rag.pg_uri or rag.pg_uri_env")
+        raise ArtifactError(_NO_SERVER)
     missing = ArtifactError(f"{index_dir}: no table {name} in the pgvector index; run `tailor ingest`")
     prefix = _prefix(index_dir, create=dim is not None)
     if prefix is None:
@@ -419,6 +483,30 @@ def open_store(index_dir: Path, name: str, dim: int | None = None, server: Serve
     if found is None:
         raise missing
     return PgStore(db, table, found)
+
+
+def drop_tables(index_dir: Path, server: Server | None = None) -> list[str]:
+    """Drop every table of the index at ``index_dir`` (those named with its pointer's prefix: the active one and
+    any a rebuild cut short left) and their commits; other indexes' tables on the server stay. What was dropped,
+    each named with the server; none: no pointer here, or its tables are gone already.
+
+    Raises:
+        ArtifactError: the directory has a pointer and no server is given, or the server cannot be reached.
+    """
+    prefix = _prefix(index_dir, create=False)
+    if prefix is None:
+        return []
+    if server is None:
+        raise ArtifactError(_NO_SERVER)
+    sql = psycopg_modules()[0].sql
+    find = "SELECT tablename FROM pg_tables WHERE schemaname = 'tailor' AND starts_with(tablename, %s) ORDER BY 1"
+    with connect(server.uri, "rag.pg_uri", vectors=False) as conn, conn.transaction():
+        names = [row[0] for row in conn.execute(find, (f"{prefix}_",)).fetchall()]
+        for name in names:
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("tailor", name)))
+        if names:
+            conn.execute("DELETE FROM tailor.commits WHERE tbl = ANY(%s)", (names,))
+    return [f'tailor."{name}" on {shown(server.uri)}' for name in names]
 
 
 def copy_store(src_dir: Path, dst_dir: Path, name: str, server: Server | None = None) -> None:
@@ -443,4 +531,5 @@ STORE = StoreSpec(
     summary="PostgreSQL + pgvector on a server: HNSW search with the groups as a pre-filter, and row-level "
     "security enforcing them again in the database",
     copy=copy_store,
+    drop=drop_tables,
 )
