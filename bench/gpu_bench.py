@@ -119,7 +119,7 @@ class Budget:
         return time.perf_counter() - self.start
 
     def allows(self) -> bool:
-        # The 1.5B model's comparisons take two to three times the 0.5B model's.
+        # Three times the longest so far: the next model's comparisons are bigger (1.5B after 0.5B).
         return self.seconds - self.elapsed() > 3 * self.longest
 
     def timed(self, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -465,7 +465,7 @@ def settings_record(scale: Scale) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="the same code on a CPU: SmolLM2-135M, tiny sizes")
+    parser.add_argument("--smoke", action="store_true", help="the same code at tiny sizes, SmolLM2-135M (CPU or GPU)")
     parser.add_argument("--budget-s", type=int, help="seconds the run may take (default: 420; --smoke: 600)")
     parser.add_argument("--results", type=Path, help="where the record goes (default: gpu.json; --smoke: a temp file)")
     args = parser.parse_args()
@@ -480,8 +480,8 @@ def main() -> None:
     if not on_gpu:
         import torch
 
-        # On a shared CPU torch's threads wait on each other: tiny steps slowed tenfold. One thread keeps
-        # the smoke run's time its own.
+        # On a shared CPU torch's threads wait on each other, which made the smoke run several times slower
+        # on 2 busy cores; one thread keeps its time its own.
         torch.set_num_threads(1)
     budget = Budget(scale.budget_s if args.budget_s is None else args.budget_s)
     path = args.results or (Path(tempfile.mkdtemp(prefix="tailor-gpu-smoke-")) / "gpu.json" if args.smoke else RESULTS)
