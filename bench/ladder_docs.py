@@ -71,11 +71,22 @@ def block(record: dict[str, Any]) -> str:
     lines += [f"- {step}" for step in record["recommendation"]["steps"] if "lever" in step or "Changing" in step]
     lines += ["", "Each model alone:", ""]
     lines += [f"- {model}: {headline}" for model, headline in record["alone"].items()]
-    lines += [
-        "",
-        f"`tailor eval` over the {len(models)} models took {record['eval_s'] / 60:.1f} minutes on 2 CPU cores.",
-    ]
+    lines += ["", _timing(record, models)]
     return "\n".join(lines)
+
+
+def _timing(record: dict[str, Any], models: list[str]) -> str:
+    """How long it took: the whole `tailor eval` (models loaded, indexes built, prompts searched), and the
+    answering and scoring the run timed per model."""
+    backends = {m.get("backend", "transformers") for m in record["recipe"]["models"].values()}
+    how = "the GGUF files through llama.cpp" if backends == {"llamacpp"} else "float32 through transformers"
+    spent = next(iter((record.get("timings") or {}).values()), {})
+    each = [f"{model} {sum(v for k, v in spent.items() if k.startswith(model + '/')) / 60:.1f}" for model in models]
+    per_model = f" (answering and scoring: {', '.join(each)} minutes)" if spent else ""
+    return (
+        f"`tailor eval` over the {len(models)} models, {how}, took {record['eval_s'] / 60:.1f} minutes on "
+        f"2 CPU cores{per_model}."
+    )
 
 
 def blocks(record: dict[str, Any]) -> dict[Path, str]:
