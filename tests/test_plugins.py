@@ -17,6 +17,7 @@ from tailor.eval.results import ResultRow, mean_row
 from tailor.eval.runner import evaluate
 from tailor.prompt.builder import baseline_builder
 from tailor.recipe_file import load_recipe
+from tailor.records import Build
 from tailor.report.html import write_report
 from tailor.report.table import summaries
 from tailor.strategies import BuiltStrategy
@@ -54,7 +55,8 @@ LENGTH = SuiteSpec(
 
 def shout(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     base = baseline_builder(dataset)
-    return BuiltStrategy(PromptedStrategy("shout", ws.generator, base, ws.settings_for(dataset)), 0.25, {"loud": True})
+    strategy = PromptedStrategy("shout", ws.generator, base, ws.settings_for(dataset))
+    return BuiltStrategy(strategy, Build(0.25, extra={"loud": True}))
 
 
 SHOUT = StrategySpec(name="shout", build=shout, summary="the baseline, louder", simplicity=0, default=False)

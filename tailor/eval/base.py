@@ -33,7 +33,9 @@ class StrategyRun:
     wall_s: float
     peak_rss_bytes: int
     build_s: float = 0.0  # one-off cost of building the strategy (prompt search, indexing, training)
-    info: dict = field(default_factory=dict)  # what the build reported (training steps and tokens, index size)
+    # What the build reported, as tailor.records.Build.to_json() writes it and a saved answer set keeps it
+    # (read it with Build.from_json): training steps and tokens, index size, the prompt search.
+    info: dict = field(default_factory=dict)
     unanswerable: tuple[Answer, ...] = ()  # its answers to SuiteInput.unanswerable, in that order
 
 

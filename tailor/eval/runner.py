@@ -76,7 +76,7 @@ def _answers_key(ws: Workspace, inputs: str, built: BuiltStrategy, name: str) ->
     """An answer set's key: the inputs, the recipe sections the strategy reads, and what its build reported."""
     spec = plugins.strategy(name)
     sections = {s: getattr(ws.recipe, s).model_dump(mode="json") for s in spec.sections}
-    return digest(inputs, name, sections, built.info)
+    return digest(inputs, name, sections, built.build.to_json())
 
 
 @dataclass
@@ -155,7 +155,7 @@ def _answer_all(
     for name in ws.strategies_for(dataset):
         built = asked.built.get(name) or build_strategy(name, ws, dataset)
         strategies.append(built.strategy)
-        run.builds.setdefault(dataset.name, {})[name] = {"build_s": round(built.build_s, 3), **built.info}
+        run.builds.setdefault(dataset.name, {})[name] = {"build_s": round(built.build_s, 3), **built.build.to_json()}
         key = _answers_key(ws, inputs, built, name)
         keys.append(key)
         start = time.perf_counter()
@@ -223,7 +223,7 @@ def _answer(
     answerable ones are batched as they would be without them). ``answered``: its answers to ``examples``
     already (batch by batch, --until-decided), so only the unanswerable ones are asked."""
     if answered is not None and not unanswerable:
-        return replace(answered, build_s=built.build_s, info=built.info)
+        return replace(answered, build_s=built.build_s, info=built.build.to_json())
     strategy: Strategy = built.strategy
     ask = examples if answered is None else []
     total = len(ask) + len(unanswerable)
@@ -236,7 +236,7 @@ def _answer(
         answers = answered.answers
         m.wall_s, m.peak_rss_bytes = m.wall_s + answered.wall_s, max(m.peak_rss_bytes, answered.peak_rss_bytes)
     return StrategyRun(
-        strategy.name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s, built.info, tuple(declined)
+        strategy.name, tuple(answers), m.wall_s, m.peak_rss_bytes, built.build_s, built.build.to_json(), tuple(declined)
     )
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVa
 
 from tailor.artifacts import read_json_artifact, write_json_atomic
 from tailor.errors import ArtifactError
-from tailor.records import SearchEffort
+from tailor.records import PromptChoice, SearchEffort
 
 if TYPE_CHECKING:
     from tailor.data.examples import TaskDataset
@@ -68,17 +68,17 @@ class Tuned(ABC, Generic[S]):
         """The keys of its saved file (``tailor_version`` apart)."""
         return tuple(f.name for f in fields(cls))
 
-    def info(self) -> dict[str, Any]:
+    def choice(self) -> PromptChoice:
         """What a build reports about the search (results.json ``builds``; the task suite's dev-to-test gap)."""
-        return {
-            "spec": self.spec.describe(),
-            "dev_metric": self.metric,
-            "dev_score": self.dev_score,
-            "n_dev": self.n_dev,
-            "confirm_score": self.confirm_score,
-            "n_confirm": self.n_confirm,
-            "search": SearchEffort(len(self.leaderboard), self.calls, self.tune_s).to_json(),
-        }
+        return PromptChoice(
+            spec=self.spec.describe(),
+            dev_metric=self.metric,
+            dev_score=self.dev_score,
+            n_dev=self.n_dev,
+            confirm_score=self.confirm_score,
+            n_confirm=self.n_confirm,
+            search=SearchEffort(len(self.leaderboard), self.calls, self.tune_s),
+        )
 
     def held_out(self) -> str:
         """What the held-out dev examples said about the winner, in words."""

@@ -22,6 +22,7 @@ from tailor.eval.scoring import primary_metric
 from tailor.prompt.ascent import Stage, ascend, bootstrap, scorer, split_dev
 from tailor.prompt.builder import PromptSpec, ShotPool, StaticContext, instructions, make_builder, shot_pool
 from tailor.prompt.saved import SavedSearch, Tuned, fingerprint_of, search_inputs
+from tailor.records import PromptChoice
 from tailor.workspace import Workspace
 
 CONTEXT_RESERVE_TOKENS = 512  # room left in the window for instruction, demonstrations and question
@@ -34,10 +35,8 @@ class TunedPrompt(Tuned[PromptSpec]):
     spec_type: ClassVar[type] = PromptSpec
     coverage: tuple[dict[str, Any], ...]  # per asker group set: how much of what they may read the static block holds
 
-    def info(self) -> dict[str, Any]:
-        info = super().info()
-        search = info.pop("search")
-        return info | {"context_coverage": list(self.coverage), "search": search}
+    def choice(self) -> PromptChoice:
+        return replace(super().choice(), context_coverage=self.coverage)
 
     def chosen(self, path: Path) -> list[str]:
         lines = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tailor.eval.settings import CostConfig
+from tailor.records import Build
 from tailor.report.field import cost_of_pass
 from tailor.report.measured import Measured
 from tailor.report.settings import ConstraintsConfig
@@ -52,8 +53,8 @@ def cost_to_own(m: Measured, ds: str, s: str, c: ConstraintsConfig) -> Ownership
     hour = cost.gpu_hour_usd if (m.results.get("environment") or {}).get("cuda") else cost.cpu_hour_usd
     build_usd = m.value(ds, s, "build_usd")
     if build_usd is None:
-        build = ((m.results.get("builds") or {}).get(ds) or {}).get(s) or {}
-        build_usd = float(build.get("build_s") or 0.0) / 3600 * hour
+        build = Build.from_json(((m.results.get("builds") or {}).get(ds) or {}).get(s) or {})
+        build_usd = build.build_s / 3600 * hour
     update_s = m.value(ds, s, "update_s")
     estimated = update_s is None and m.trains(s)
     update_usd = update_s / 3600 * hour if update_s is not None else (build_usd if estimated else 0.0)

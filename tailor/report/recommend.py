@@ -322,11 +322,12 @@ def tuning_effort(m: Measured, ds: str, ordered: list[str]) -> list[str]:
         build = _build(m, ds, s)
         training = build.training
         got = []
-        if build.search is not None:
-            search = searched[s] = build.search
+        chosen = build.prompt
+        if chosen is not None and chosen.search is not None:
+            search = searched[s] = chosen.search
             got.append(
-                f"{search.variants} prompt variants, {search.calls} answers on {build.n_dev} dev examples"
-                f" ({build.n_confirm or 0} held out), {search.seconds:.0f} s"
+                f"{search.variants} prompt variants, {search.calls} answers on {chosen.n_dev} dev examples"
+                f" ({chosen.n_confirm} held out), {search.seconds:.0f} s"
             )
         if training is not None:
             trained, epochs = True, training.epochs

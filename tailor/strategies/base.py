@@ -10,14 +10,19 @@ from tailor import plugins
 from tailor.contract import Strategy
 from tailor.data.corpus import Document
 from tailor.data.examples import Example, TaskDataset
+from tailor.records import Build
 from tailor.workspace import Workspace
 
 
 @dataclass(frozen=True)
 class BuiltStrategy:
     strategy: Strategy
-    build_s: float = 0.0  # what building it cost (search, indexing, training), for the cost suite
-    info: dict[str, Any] = field(default_factory=dict)
+    build: Build = field(default_factory=Build)  # what building it cost and did (results.json ``builds``)
+
+    @property
+    def build_s(self) -> float:
+        """What building it cost (search, indexing, training), for the cost suite."""
+        return self.build.build_s
 
 
 @dataclass(frozen=True)

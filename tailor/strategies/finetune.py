@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from tailor.contract import PromptedStrategy, Strategy
 from tailor.data.examples import TaskDataset
@@ -21,23 +20,9 @@ from tailor.finetune.train import (
 )
 from tailor.models.base import Generator
 from tailor.prompt.builder import baseline_builder
+from tailor.records import Build, TrainingRecord
 from tailor.strategies.base import BuiltStrategy, Cost, StrategySpec, Update, Updated
 from tailor.workspace import Shared, Workspace
-
-MANIFEST_KEYS = (
-    "method",
-    "steps",
-    "final_loss",
-    "tokens_seen",
-    "tokens_per_s",
-    "sequences",
-    "resumed_from_step",
-    "train_s",
-    "epochs",
-    "steps_per_epoch",
-    "dev",
-    "rate_search",
-)
 
 
 @dataclass(frozen=True)
@@ -65,7 +50,7 @@ FINETUNE = Adapter(
 )
 
 
-def tuned(ws: Workspace, adapter: Adapter = FINETUNE) -> tuple[Any, Generator, dict[str, Any]]:
+def tuned(ws: Workspace, adapter: Adapter = FINETUNE) -> tuple[TrainedModel, Generator, TrainingRecord]:
     """The fine-tuned model (trained once per workspace), a generator over it, and what training reported."""
     trained = ws.shared(adapter.trained, lambda: adapter.ensure(ws))
     generator = ws.shared(
@@ -78,7 +63,7 @@ def tuned(ws: Workspace, adapter: Adapter = FINETUNE) -> tuple[Any, Generator, d
             ws.generator.dtype,
         ),
     )
-    return trained, generator, {k: trained.manifest.get(k) for k in MANIFEST_KEYS}
+    return trained, generator, TrainingRecord.from_manifest(trained.manifest)
 
 
 def retrain(up: Update, adapter: Adapter = FINETUNE) -> Cost:
@@ -102,10 +87,10 @@ def retrain(up: Update, adapter: Adapter = FINETUNE) -> Cost:
 
 
 def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
-    trained, generator, info = tuned(ws)
+    trained, generator, training = tuned(ws)
     # Asked exactly as baseline is: what changed is the weights, not the prompt.
     strategy = PromptedStrategy("finetune", generator, baseline_builder(dataset), ws.settings_for(dataset))
-    return BuiltStrategy(strategy, trained.build_s, info)
+    return BuiltStrategy(strategy, Build(trained.build_s, training=training))
 
 
 def update(before: Strategy, up: Update) -> Updated:

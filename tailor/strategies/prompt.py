@@ -7,6 +7,7 @@ import time
 from tailor.contract import Strategy
 from tailor.data.examples import TaskDataset
 from tailor.prompt.search import build_prompt_strategy, ensure_tuned, tune_prompts
+from tailor.records import Build
 from tailor.strategies.base import BuiltStrategy, Cost, StrategySpec, Update, Updated
 from tailor.workspace import Workspace
 
@@ -14,7 +15,7 @@ from tailor.workspace import Workspace
 def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
     tuned = ensure_tuned(ws, dataset)
     strategy = build_prompt_strategy(ws, dataset, tuned.spec, tuned.bootstrapped)
-    return BuiltStrategy(strategy, tuned.tune_s, tuned.info())
+    return BuiltStrategy(strategy, Build(tuned.tune_s, prompt=tuned.choice()))
 
 
 def update(before: Strategy, up: Update) -> Updated:

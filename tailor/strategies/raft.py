@@ -8,6 +8,8 @@ citations. Scored beside rag+finetune, the difference between the two is what RA
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tailor.contract import Strategy
 from tailor.data.examples import TaskDataset
 from tailor.finetune.raft import raft_dir, raft_plan, raft_samples
@@ -43,9 +45,9 @@ RAFT = Adapter(
 
 
 def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
-    trained, generator, info = tuned(ws, RAFT)
+    trained, generator, training = tuned(ws, RAFT)
     built = rag_with(ws, dataset, NAME, generator, trained.build_s)
-    return BuiltStrategy(built.strategy, built.build_s, built.info | {"finetune": info})
+    return BuiltStrategy(built.strategy, replace(built.build, training=training))
 
 
 def search_prompts(ws: Workspace) -> list:

@@ -8,6 +8,7 @@ from tailor.models.base import Generator
 from tailor.rag.index import ChunkIndex, copy_index
 from tailor.rag.pipeline import INDEX, cite, ensure_index, store_server
 from tailor.rag.search import TunedRag, builder_factory, ensure_rag_tuned, saved_rag, tune_rag
+from tailor.records import Build, IndexInfo
 from tailor.strategies.base import BuiltStrategy, Cost, StrategySpec, Update, Updated
 from tailor.workspace import Workspace
 
@@ -30,9 +31,9 @@ def rag_with(
     tuned = ensure_rag_tuned(home, home_dataset, name, generator, ready)
     index = index or ws.shared(INDEX, lambda: ensure_index(ws)).index
     builder = builder_factory(ws, dataset, index, tuned.bootstrapped)(tuned.spec)
-    info = {"chunks": len(index), "embedder": index.settings.embedder, "index_version": index.version}
+    indexed = IndexInfo(len(index), index.settings.embedder, index.version)
     strategy = PromptedStrategy(name, generator, builder, ws.settings_for(dataset), finish=cite)
-    return BuiltStrategy(strategy, index.build_s + build_s + tuned.tune_s, info | tuned.info())
+    return BuiltStrategy(strategy, Build(index.build_s + build_s + tuned.tune_s, index=indexed, prompt=tuned.choice()))
 
 
 def over_index(ws: Workspace, dataset: TaskDataset, strategy: Strategy, index: ChunkIndex) -> Strategy:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tailor.contract import Strategy
 from tailor.data.examples import TaskDataset
 from tailor.strategies.base import BuiltStrategy, StrategySpec, Update, Updated
@@ -14,11 +16,11 @@ NAME = "rag+finetune"
 
 
 def build(ws: Workspace, dataset: TaskDataset) -> BuiltStrategy:
-    trained, generator, info = tuned(ws)
+    trained, generator, training = tuned(ws)
     # rag's retrieval and citations, and a prompt searched as rag's is but on the tuned weights, which
     # answer. Building costs training, indexing and the search.
     built = rag_with(ws, dataset, NAME, generator, trained.build_s)
-    return BuiltStrategy(built.strategy, built.build_s, built.info | {"finetune": info})
+    return BuiltStrategy(built.strategy, replace(built.build, training=training))
 
 
 def search_prompts(ws: Workspace) -> list:

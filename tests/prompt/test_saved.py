@@ -100,7 +100,7 @@ def test_a_saved_prompt_from_before_loads_and_builds_the_same_info(ws) -> None:
     assert tuned.to_json() == written
     assert tuned.bootstrapped == ("t0", "t1") and tuned.leaderboard[1]["spec"]["shots"] == 2
     # What the build reports, in order (results.json) and value (the answer cache's key digests it).
-    assert list(build(ws, qa).info.items()) == [
+    assert list(build(ws, qa).build.to_json().items()) == [
         ("spec", "instruction in system turn, 0 shots, no context; 'Answer the question.'"),
         ("dev_metric", "token_f1"),
         ("dev_score", 1.0),
@@ -124,7 +124,7 @@ def test_a_saved_rag_prompt_from_before_loads_and_reports_the_same_info(ws) -> N
     del written["tailor_version"]
     assert tuned.to_json() == written
     assert tuned.spec.k == 3 and tuned.bootstrapped == ("t0", "t1")
-    assert list(tuned.info().items()) == [
+    assert list(tuned.choice().to_json().items()) == [
         ("spec", f"k=3, 768 context tokens, 0 shots; {written['spec']['instruction']!r}"),
         ("dev_metric", "token_f1"),
         ("dev_score", 1.0),

@@ -169,7 +169,7 @@ def test_rag_search_shares_prompts_budget_holds_out_dev_and_keeps_its_choice(tin
     # model gets right (all: it is right whenever it is shown no demonstrations)
     assert saved["calls"] == 5 * 6 and len(saved["bootstrapped"]) == 6 and len(saved["leaderboard"]) == 4
     assert (saved["n_dev"], saved["n_confirm"]) == (6, 3) and saved["dev_score"] == saved["confirm_score"] == 1.0
-    assert built.info["dev_score"] == 1.0 and built.info["dev_metric"] == "token_f1"
+    assert built.build.prompt.dev_score == 1.0 and built.build.prompt.dev_metric == "token_f1"
     asked = {p[-1]["content"] for p in gen.prompts}
     # The search asks dev questions, and bootstrapping train ones; never a test question.
     assert asked <= {e.question for e in [*qa.split("dev"), *qa.split("train")]}

@@ -67,11 +67,11 @@ def _dev_test_gap(run: StrategyRun, test: list[float], dataset: str, primary: st
     """Test score minus the dev score its prompt search chose it with, for a strategy that searched on dev
     (its build reports ``dev_score``): below 0 by how much the choice fit dev's noise (the winner's curse).
     No interval: the dev score is one figure of the search, not a sample of this test."""
-    build = Build.from_json(run.info)
-    if build.dev_score is None or build.dev_metric != primary or not test:
+    chosen = Build.from_json(run.info).prompt
+    if chosen is None or chosen.dev_score is None or chosen.dev_metric != primary or not test:
         return None
     return ResultRow(
-        run.strategy, dataset, "task", "dev_test_gap", round(sum(test) / len(test) - build.dev_score, 6), len(test)
+        run.strategy, dataset, "task", "dev_test_gap", round(sum(test) / len(test) - chosen.dev_score, 6), len(test)
     )
 
 
