@@ -81,6 +81,12 @@ def streams(generator: Generator) -> bool:
     return bool(getattr(generator, "streams", False))
 
 
+def remote(generator: Generator) -> bool:
+    """Whether ``generator`` answers from elsewhere (an endpoint billing by token, its ``remote`` attribute
+    True) rather than on this machine (transformers, llama.cpp), whose time is what an answer costs."""
+    return bool(getattr(generator, "remote", False))
+
+
 def settled(decoded: str) -> str:
     """What of an answer decoded so far is sure to begin the finished answer: its words up to the
     last whitespace, stripped as the finished text is. The word being generated is held back (its

@@ -44,6 +44,8 @@ class OpenAIGenerator:
     waits and ``sleep`` waits them (tests pass a seeded one and a recorder).
     """
 
+    remote = True  # it bills by token; a local backend costs the machine's time (the cost suite)
+
     def __init__(
         self,
         base_url: str,

@@ -152,11 +152,15 @@ def test_cost_suite_prices_machine_time_and_endpoint_tokens_and_estimates_flops(
     class Local:  # local weights: a real torch module of 1,001,000 parameters
         model, tokenizer = torch.nn.Linear(1000, 1000), object()
 
-    endpoint = PromptedStrategy("endpoint", scripted(lambda _: ""), lambda q, u: None)
+    remote = scripted(lambda _: "")
+    remote.remote = True  # as OpenAIGenerator declares: it bills by token
+    endpoint = PromptedStrategy("endpoint", remote, lambda q, u: None)
     local = PromptedStrategy("local", Local(), lambda q, u: None)
+    gguf = PromptedStrategy("gguf", scripted(lambda _: ""), lambda q, u: None)  # run here, no torch weights
     texts = ["a", "b", "c", "d"]
     tuned = StrategyRun("local", _run("local", texts).answers, 3.6, 0, 36.0, {"method": "lora", "tokens_seen": 10**6})
-    rows = cost_suite(SuiteInput(QA, QA.examples, (_run("endpoint", texts), tuned), (endpoint, local), 0, ws))
+    runs = (_run("endpoint", texts), tuned, _run("gguf", texts))
+    rows = cost_suite(SuiteInput(QA, QA.examples, runs, (endpoint, local, gguf), 0, ws))
     got = {(r.strategy, r.metric): r.value for r in rows}
     # Endpoint: billed by token only. Prompt tokens 10, 20, 30, 40 (mean 25), answers 2 tokens.
     assert got[("endpoint", "usd_per_1k_answers")] == pytest.approx((25 * 0.01 + 2 * 0.02) / 1000 * 1000)
@@ -166,6 +170,9 @@ def test_cost_suite_prices_machine_time_and_endpoint_tokens_and_estimates_flops(
     assert got[("local", "usd_per_1k_answers")] == pytest.approx(1000 * (3.6 / 4 / 3600 * 0.36 + 0.00029))
     assert got[("local", "answer_gflops")] == pytest.approx(2 * 1_001_000 * 27 / 1e9, rel=1e-4)
     assert got[("local", "train_tflops")] == pytest.approx(4 * 1_001_000 * 10**6 / 1e12)
+    # A model run here without torch weights (llama.cpp): the machine's time, tokens priced, no FLOPs estimate.
+    assert got[("gguf", "usd_per_1k_answers")] == pytest.approx(1000 * (3.0 / 4 / 3600 * 0.36 + 0.00029))
+    assert ("gguf", "answer_gflops") not in got
     # The same 3.6 s spent on 4 answers and 2 unanswerable questions: machine time per answer is over all 6.
     declined = replace(tuned, unanswerable=_run("local", ["x", "y"]).answers)
     rows = cost_suite(SuiteInput(QA, QA.examples, (declined,), (local,), 0, ws))

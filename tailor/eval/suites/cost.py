@@ -16,6 +16,7 @@ from tailor.eval.base import Column, Panel, StrategyRun, SuiteInput, SuiteSpec, 
 from tailor.eval.measure import hour_price
 from tailor.eval.metrics import percentile
 from tailor.eval.results import ResultRow, mean_row
+from tailor.models.base import remote
 from tailor.records import Build
 
 
@@ -24,6 +25,7 @@ def cost_suite(inp: SuiteInput) -> list[ResultRow]:
     ds = inp.dataset.name
     hour_usd = _hour_price(inp)
     models = {s.name: strategy_weights(s) for s in inp.strategies}
+    strategies = {s.name: s for s in inp.strategies}
     for run in inp.runs:
         n = len(run.answers)
         latencies = [a.latency_s for a in run.answers]
@@ -50,8 +52,9 @@ def cost_suite(inp: SuiteInput) -> list[ResultRow]:
             row("build_usd", run.build_s / 3600 * hour_usd),
         ]
         model = models.get(run.strategy)
-        # An endpoint bills by token; local weights cost the machine's time.
-        rows.append(row("usd_per_1k_answers", _usd_per_1k_answers(inp, run, hour_usd if model else 0.0)))
+        # An endpoint bills by token; a model run here (transformers or llama.cpp) costs the machine's time.
+        here = not remote(getattr(strategies.get(run.strategy), "generator", None))
+        rows.append(row("usd_per_1k_answers", _usd_per_1k_answers(inp, run, hour_usd if here else 0.0)))
         if model is not None:
             params = sum(p.numel() for p in model[0].parameters())
             per_answer = [2 * params * (a.prompt_tokens + a.completion_tokens) / 1e9 for a in run.answers]
