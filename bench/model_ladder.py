@@ -56,12 +56,14 @@ def main() -> None:
     args = parser.parse_args()
     proj = args.dir.resolve()
     _write_project(proj, args)
+    # Answers already saved (an interrupted or earlier run): this run's time is not what answering took.
+    resumed = any((proj / "runs" / "latest" / "models").glob("*/eval-cache/answers/*/*.json"))
     start = time.perf_counter()
     tailor_command("eval", "--json", cwd=proj)
     eval_s = time.perf_counter() - start
     tailor_command("report", cwd=proj)
     run = proj / "runs" / "latest"
-    record = summarize(run, eval_s)
+    record = summarize(run, eval_s) | {"resumed": resumed}
     record["command"] = argv_command(__file__)
     write_json(args.results, record)
     print(json.dumps({k: record[k] for k in ("grid", "recommendation", "alone", "eval_s")}, indent=2))
