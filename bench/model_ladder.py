@@ -14,7 +14,8 @@ after an interruption and tailor reuses every model's finished answers.
 
 Recorded: the models × strategies table (primary score with its 95% interval, EM, contains, $ per
 1,000 answers, p95 latency, cost per correct answer), the cost–quality frontier, the recommendation
-over the ladder, and the recommendation each model alone would have got.
+over the ladder, the recommendation each model alone would have got, and every other suite's figures per
+candidate (``--suites`` adds robustness, bias, freshness, leakage: what stops being a floor effect).
 """
 
 from __future__ import annotations
@@ -130,9 +131,22 @@ def summarize(run: Path, eval_s: float) -> dict:
         "recommendation": {"headline": rec.headline, "steps": list(rec.decisions[0].steps)},
         "alone": alone,
         "models": {k: {"skipped": v["skipped"], "dtype": v.get("dtype")} for k, v in results["models"].items()},
+        "suites": _other_suites(results, ds),
         "timings": results.get("timings"),
         "eval_s": round(eval_s, 1),
     }
+
+
+def _other_suites(results: dict, ds: str) -> dict[str, dict[str, dict[str, dict]]]:
+    """suite → candidate → metric → value and n (interval and p where recorded), for the suites beyond the
+    task, retrieval and cost figures the grid holds (robustness, bias, freshness, leakage, ...)."""
+    out: dict[str, dict[str, dict[str, dict]]] = {}
+    for r in results["results"]:
+        if r["dataset"] != ds or r["suite"] in ("task", "retrieval", "cost") or r.get("vs"):
+            continue
+        figure = cell(r) | ({"p": r["p"]} if r.get("p") is not None else {})
+        out.setdefault(r["suite"], {}).setdefault(r["strategy"], {})[r["metric"]] = figure
+    return out
 
 
 if __name__ == "__main__":
