@@ -174,7 +174,8 @@ def _prompt_choice(side: dict[str, Any]) -> str:
     return chosen["spec"].split(";")[0].removeprefix("instruction in system turn, ")
 
 
-def prompt(r: Record) -> str:
+def prompt(r: Record, name: str = "prompt") -> str:
+    """tailor's prompt search against DSPy's best optimizer, per dataset, from bench/results/NAME.json."""
     labels = [
         "test score [95% interval]",
         "dev score of the chosen prompt",
@@ -186,15 +187,16 @@ def prompt(r: Record) -> str:
         "chosen",
     ]
     columns, header = [], [""]
-    for name, ds in r["datasets"].items():
+    for dataset, ds in r["datasets"].items():
         best = ds["summary"]["best_dspy"]
         for side, who in (("tailor", "tailor"), (best, "DSPy " + best)):
             columns.append(_prompt_column(ds["sides"][side], _prompt_choice(ds["sides"][side])))
-            header.append(f"{name}: {who}")
+            header.append(f"{dataset}: {who}")
     rows = [[label, *(col[i] for col in columns)] for i, label in enumerate(labels)]
     outside = len(r["connections_outside_127.0.0.1"])
     how = f"{r['machine']['cpus']} CPU cores; connections attempted outside 127.0.0.1: {outside}"
-    return source(r, "prompt", how) + table(header, rows) + "\n"
+    model = f"{r['model']} ({r.get('backend', 'transformers')}); " if name != "prompt" else ""
+    return source(r, name, model + how) + table(header, rows) + "\n"
 
 
 def synth_bench(r: Record) -> str:
