@@ -243,6 +243,40 @@ def spearman(a: Mapping[str, float], b: Mapping[str, float]) -> float | None:
     return None if rho != rho else round(float(rho), 3)  # nan when one side is constant
 
 
+def task_scores(results: dict[str, Any], dataset: str | None = None) -> tuple[dict[str, float], dict[tuple, dict]]:
+    """From a results.json: each strategy's token F1 in the task suite, and its paired comparisons (rows with
+    ``vs``) keyed (strategy, vs); on ``dataset`` only where named."""
+    rows = [r for r in results["results"] if r["suite"] == "task" and (dataset is None or r["dataset"] == dataset)]
+    scores = {r["strategy"]: r["value"] for r in rows if r["metric"] == "token_f1" and not r.get("vs")}
+    return scores, {(r["strategy"], r["vs"]): r for r in rows if r.get("vs")}
+
+
+def _significant(row: dict[str, Any]) -> bool:
+    return row.get("p") is not None and row["p"] < 0.05
+
+
+def pair_agreement(real: dict[tuple, dict], other: dict[tuple, dict]) -> list[dict[str, Any]]:
+    """Per pair of strategies compared on both test sets: its difference and p on each, whether the sign
+    agrees, whether it is significant on both or neither, and whether it flips sign while significant on both."""
+    out = []
+    for key, r in real.items():
+        o = other.get(key)
+        if o is None:
+            continue
+        flipped = (r["value"] > 0) != (o["value"] > 0)
+        out.append(
+            {
+                "pair": f"{key[0]} vs {key[1]}",
+                "real": {"delta": round(r["value"], 3), "p": r.get("p")},
+                "synth": {"delta": round(o["value"], 3), "p": o.get("p")},
+                "same_sign": not flipped or r["value"] == o["value"] == 0,
+                "significant_on_both_or_neither": _significant(r) == _significant(o),
+                "sign_flip_among_significant": _significant(r) and _significant(o) and flipped,
+            }
+        )
+    return out
+
+
 def cell(row: dict[str, Any] | None) -> dict[str, Any] | None:
     """A result row's value and n as recorded, with its interval where it has one."""
     if row is None:

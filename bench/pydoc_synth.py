@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import yaml
-from common import command, spearman, tailor_command, write_json, write_topics
+from common import command, pair_agreement, spearman, tailor_command, task_scores, write_json, write_topics
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "pydoc_synth.json"
@@ -101,35 +101,6 @@ def review(kept: list[dict]) -> dict | None:
     }
 
 
-def scores(results: dict) -> tuple[dict[str, float], dict[tuple[str, str], dict]]:
-    """Each strategy's primary score on the test split, and every paired comparison between strategies."""
-    rows = [r for r in results["results"] if r["suite"] == "task"]
-    own = {r["strategy"]: r["value"] for r in rows if r["metric"] == "token_f1" and not r.get("vs")}
-    pairs = {(r["strategy"], r["vs"]): r for r in rows if r.get("vs") and r["metric"] == "token_f1"}
-    return own, pairs
-
-
-def agreement(real: dict[tuple[str, str], dict], synth: dict[tuple[str, str], dict]) -> list[dict]:
-    """Per pair of strategies: its difference and p on each set, whether the sign and the significance agree."""
-    out = []
-    for key, r in real.items():
-        s = synth.get(key)
-        if s is None:
-            continue
-        out.append(
-            {
-                "pair": f"{key[0]} vs {key[1]}",
-                "real": {"delta": round(r["value"], 3), "p": r.get("p")},
-                "synth": {"delta": round(s["value"], 3), "p": s.get("p")},
-                "same_sign": (r["value"] > 0) == (s["value"] > 0) or r["value"] == s["value"] == 0,
-                "sign_flip_among_significant": (r.get("p") or 1) < 0.05
-                and (s.get("p") or 1) < 0.05
-                and (r["value"] > 0) != (s["value"] > 0),
-            }
-        )
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path("runs/pydoc_synth"), help="project directory (kept)")
@@ -149,9 +120,9 @@ def main() -> None:
     for name in ("real", "synth"):
         t = time.perf_counter()
         tailor_command("eval", "-r", f"{name}.yaml", cwd=proj)
-        runs[name] = scores(json.loads((proj / "runs" / name / "results.json").read_text()))
+        runs[name] = task_scores(json.loads((proj / "runs" / name / "results.json").read_text()))
         eval_s[name] = round(time.perf_counter() - t, 1)
-    pairs = agreement(runs["real"][1], runs["synth"][1])
+    pairs = pair_agreement(runs["real"][1], runs["synth"][1])
     significant = [p for p in pairs if (p["real"]["p"] or 1) < 0.05]
     record = {
         "command": command(__file__, args, parser),

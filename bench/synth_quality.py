@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import yaml
-from common import command, spearman, tailor_command
+from common import command, pair_agreement, spearman, tailor_command, task_scores
 
 RESULTS = Path(__file__).parent / "results" / "synth_quality.json"
 
@@ -63,14 +63,6 @@ def _truth(synth_path: Path) -> dict:
     }
 
 
-def _scores(results: dict, dataset: str) -> tuple[dict[str, float], dict[tuple[str, str], dict]]:
-    own = [r for r in results["results"] if r["dataset"] == dataset and r["suite"] == "task"]
-    metric = "token_f1"
-    scores = {r["strategy"]: r["value"] for r in own if r["metric"] == metric and not r.get("vs")}
-    pairs = {(r["strategy"], r["vs"]): r for r in results["results"] if r["dataset"] == dataset and r.get("vs")}
-    return scores, pairs
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=60)
@@ -99,24 +91,11 @@ def main() -> None:
             t = time.perf_counter()
             tailor_command("eval", "-r", recipe_file, "--suites", "task", cwd=root / "real")
             results = json.loads((root / "real" / f"runs/{name}" / "results.json").read_text())
-            runs[name] = (*_scores(results, "qa"), round(time.perf_counter() - t, 1))
+            runs[name] = (*task_scores(results, "qa"), round(time.perf_counter() - t, 1))
     real_scores, real_pairs, real_s = runs["real"]
     syn_scores, syn_pairs, syn_s = runs["synth"]
-    pairs = []
-    for key, real in real_pairs.items():
-        other = syn_pairs.get(key)
-        if other is None:
-            continue
-        pairs.append(
-            {
-                "pair": f"{key[0]} vs {key[1]}",
-                "real": {"delta": round(real["value"], 3), "p": real["p"]},
-                "synth": {"delta": round(other["value"], 3), "p": other["p"]},
-                "same_sign": (real["value"] > 0) == (other["value"] > 0) or real["value"] == other["value"] == 0,
-                "significant_on_both_or_neither": (real["p"] < 0.05) == (other["p"] < 0.05),
-            }
-        )
-    significant_real = [p for p in pairs if p["real"]["p"] < 0.05]
+    pairs = pair_agreement(real_pairs, syn_pairs)
+    significant_real = [p for p in pairs if p["real"]["p"] is not None and p["real"]["p"] < 0.05]
     record = {
         "command": command(__file__, args, {"questions": 60, "strategies": "baseline,prompt,rag"}),
         "what": __doc__.split("\n\n")[1].replace("\n", " "),

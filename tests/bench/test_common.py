@@ -74,3 +74,30 @@ def test_spearman_ranks_the_strategies_two_sets_share() -> None:
     assert common.spearman(real, {"baseline": 0.6, "prompt": 0.2, "rag": 0.1}) == -1.0
     assert common.spearman(real, {"baseline": 0.3, "prompt": 0.3, "rag": 0.3}) is None  # no ranking on one side
     assert common.spearman(real, {"baseline": 0.1, "rag": 0.2}) is None  # fewer than 3 in common
+
+
+def test_task_scores_and_pair_agreement_read_paired_rows_as_the_task_suite_writes_them() -> None:
+    def row(strategy, value, vs=None, p=None, metric="token_f1", suite="task", dataset="qa"):
+        out = {"strategy": strategy, "dataset": dataset, "suite": suite, "metric": metric, "value": value}
+        return out | ({"vs": vs, "metric": metric + "_delta", "p": p} if vs else {})
+
+    real = {
+        "results": [
+            row("rag", 0.7),
+            row("baseline", 0.1),
+            row("rag", 0.6, vs="baseline", p=0.001),
+            row("rag", 0.2, suite="cost", metric="wall_s"),
+            row("rag", 0.5, dataset="routing"),
+        ]
+    }
+    scores, pairs = common.task_scores(real, "qa")
+    assert scores == {"rag": 0.7, "baseline": 0.1} and list(pairs) == [("rag", "baseline")]
+    flipped = {("rag", "baseline"): row("rag", -0.3, vs="baseline", p=0.01)}
+    [agreed] = common.pair_agreement(pairs, flipped)
+    assert agreed["pair"] == "rag vs baseline" and agreed["real"] == {"delta": 0.6, "p": 0.001}
+    assert not agreed["same_sign"] and agreed["significant_on_both_or_neither"]
+    assert agreed["sign_flip_among_significant"]
+    [untested] = common.pair_agreement(pairs, {("rag", "baseline"): row("rag", 0.1, vs="baseline", p=None)})
+    assert untested["same_sign"] and not untested["significant_on_both_or_neither"]
+    assert not untested["sign_flip_among_significant"]
+    assert common.pair_agreement(pairs, {}) == []
