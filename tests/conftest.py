@@ -398,3 +398,46 @@ def acl_workspace(request, tmp_path_factory, acl):
     (root / "world" / "docs" / "everyone" / "notice-board.md").write_text(acl.INJECTION_DOC)
     ws = open_workspace(load_recipe(recipe_path), generator=ScriptedGenerator(acl.echo))
     return ws, build_strategy("rag", ws, ws.datasets[0]).strategy
+
+
+# ---- the fixed project the saved searches in tests/prompt/saved_searches/ were written on ----------------
+
+SAVED_DOCS = {
+    "pack": "The pack tool bundles files. To compress the bundle, give it the keyword squash.",
+    "mail": "The mail tool sends messages. To send a message later, give it the keyword delay.",
+    "sync": "The sync tool copies folders. To delete files missing from the source, give it the keyword prune.",
+}
+SAVED_EXAMPLES = [
+    ("t0", "What does the pack tool bundle?", "files", "train"),
+    ("t1", "What does the mail tool send?", "messages", "train"),
+    ("d0", "Which keyword makes the pack tool compress the bundle?", "squash", "dev"),
+    ("d1", "Which keyword makes the mail tool send a message later?", "delay", "dev"),
+    ("d2", "Which keyword makes the sync tool delete files missing from the source?", "prune", "dev"),
+    ("s0", "What does the sync tool copy?", "folders", "test"),
+]
+
+
+def write_fixed_project(root: Path) -> Path:
+    """Three tool manuals, six questions and a prompt + rag recipe in ``root``; the recipe's path."""
+    (root / "docs").mkdir(parents=True)
+    for doc_id, text in SAVED_DOCS.items():
+        front = f"---\ndoc_id: {doc_id}\ntitle: {doc_id} manual\ngroups: [everyone]\n---\n\n"
+        (root / "docs" / f"{doc_id}.md").write_text(front + text + "\n")
+    rows = [
+        {"id": i, "question": q, "answer": a, "split": s, "user": "u", "groups": ["everyone"]}
+        for i, q, a, s in SAVED_EXAMPLES
+    ]
+    (root / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = root / "tailor.yaml"
+    recipe.write_text(
+        "data:\n  corpus: [docs/*.md]\n  examples: [{path: qa.jsonl, max_new_tokens: 8}]\n"
+        "strategies: [prompt, rag]\nrag: {embedder: wordllama}\n"
+        "prompt: {candidates: 3, dev_size: 2, confirm_size: 1}\nout: run\n"
+    )
+    return recipe
+
+
+@pytest.fixture(scope="session")
+def fixed_project() -> Callable[[Path], Path]:
+    """Writes the project the saved searches were written on (their fingerprints depend on every byte)."""
+    return write_fixed_project

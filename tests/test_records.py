@@ -22,19 +22,6 @@ from tailor.strategies.raft import RAFT
 from tailor.workspace import Workspace, open_workspace
 
 SAVED = Path(__file__).parent / "prompt" / "saved_searches"  # written by ensure_tuned and ensure_rag_tuned
-DOCS = {
-    "pack": "The pack tool bundles files. To compress the bundle, give it the keyword squash.",
-    "mail": "The mail tool sends messages. To send a message later, give it the keyword delay.",
-    "sync": "The sync tool copies folders. To delete files missing from the source, give it the keyword prune.",
-}
-EXAMPLES = [
-    ("t0", "What does the pack tool bundle?", "files", "train"),
-    ("t1", "What does the mail tool send?", "messages", "train"),
-    ("d0", "Which keyword makes the pack tool compress the bundle?", "squash", "dev"),
-    ("d1", "Which keyword makes the mail tool send a message later?", "delay", "dev"),
-    ("d2", "Which keyword makes the sync tool delete files missing from the source?", "prune", "dev"),
-    ("s0", "What does the sync tool copy?", "folders", "test"),
-]
 DEV = {
     "curve": [{"step": 10, "dev_loss": 3.70601}, {"step": 20, "dev_loss": 2.78084}],
     "examples": 63,
@@ -67,25 +54,12 @@ RAFT_MANIFEST = FINETUNE_MANIFEST | {"steps": 12, "train_s": 64.25, "epochs": 1.
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory, scripted) -> Workspace:
+def ws(tmp_path_factory, scripted, fixed_project) -> Workspace:
     """The fixed project with its searches saved and both adapters trained (as their manifests say)."""
     root = tmp_path_factory.mktemp("records")
-    (root / "docs").mkdir()
-    for doc_id, text in DOCS.items():
-        front = f"---\ndoc_id: {doc_id}\ntitle: {doc_id} manual\ngroups: [everyone]\n---\n\n"
-        (root / "docs" / f"{doc_id}.md").write_text(front + text + "\n")
-    rows = [
-        {"id": i, "question": q, "answer": a, "split": s, "user": "u", "groups": ["everyone"]}
-        for i, q, a, s in EXAMPLES
-    ]
-    (root / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (root / "tailor.yaml").write_text(
-        "data:\n  corpus: [docs/*.md]\n  examples: [{path: qa.jsonl, max_new_tokens: 8}]\n"
-        "strategies: [prompt, rag]\nrag: {embedder: wordllama}\n"
-        "prompt: {candidates: 3, dev_size: 2, confirm_size: 1}\nout: run\n"
-    )
+    recipe = fixed_project(root)
     never = scripted(lambda messages: pytest.fail(f"asked: {messages[-1]['content']!r}"))
-    ws = open_workspace(load_recipe(root / "tailor.yaml"), generator=never)
+    ws = open_workspace(load_recipe(recipe), generator=never)
     qa = ws.datasets[0]
     _save(saved_prompt(ws, qa), "prompt_qa.json", {})
     for name in ("rag", "rag+finetune", "raft"):

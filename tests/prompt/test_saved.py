@@ -18,22 +18,9 @@ from tailor.recipe_file import load_recipe
 from tailor.strategies.prompt import build
 from tailor.workspace import Workspace, open_workspace
 
-# Written by `ensure_tuned` and `ensure_rag_tuned` (commit 3da6f1e) on the project below, with a model that
-# answers every question right.
+# Written by `ensure_tuned` and `ensure_rag_tuned` (commit 3da6f1e) on the fixed project (tests/conftest.py),
+# with a model that answers every question right.
 SAVED = Path(__file__).parent / "saved_searches"
-DOCS = {
-    "pack": "The pack tool bundles files. To compress the bundle, give it the keyword squash.",
-    "mail": "The mail tool sends messages. To send a message later, give it the keyword delay.",
-    "sync": "The sync tool copies folders. To delete files missing from the source, give it the keyword prune.",
-}
-EXAMPLES = [
-    ("t0", "What does the pack tool bundle?", "files", "train"),
-    ("t1", "What does the mail tool send?", "messages", "train"),
-    ("d0", "Which keyword makes the pack tool compress the bundle?", "squash", "dev"),
-    ("d1", "Which keyword makes the mail tool send a message later?", "delay", "dev"),
-    ("d2", "Which keyword makes the sync tool delete files missing from the source?", "prune", "dev"),
-    ("s0", "What does the sync tool copy?", "folders", "test"),
-]
 
 
 class _Lines(SilentReporter):
@@ -44,27 +31,8 @@ class _Lines(SilentReporter):
         self.lines.append(message)
 
 
-def fixed_project(root: Path) -> Path:
-    (root / "docs").mkdir(parents=True)
-    for doc_id, text in DOCS.items():
-        front = f"---\ndoc_id: {doc_id}\ntitle: {doc_id} manual\ngroups: [everyone]\n---\n\n"
-        (root / "docs" / f"{doc_id}.md").write_text(front + text + "\n")
-    rows = [
-        {"id": i, "question": q, "answer": a, "split": s, "user": "u", "groups": ["everyone"]}
-        for i, q, a, s in EXAMPLES
-    ]
-    (root / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    recipe = root / "tailor.yaml"
-    recipe.write_text(
-        "data:\n  corpus: [docs/*.md]\n  examples: [{path: qa.jsonl, max_new_tokens: 8}]\n"
-        "strategies: [prompt, rag]\nrag: {embedder: wordllama}\n"
-        "prompt: {candidates: 3, dev_size: 2, confirm_size: 1}\nout: run\n"
-    )
-    return recipe
-
-
 @pytest.fixture
-def ws(tmp_path, scripted) -> Workspace:
+def ws(tmp_path, scripted, fixed_project) -> Workspace:
     """The fixed project, with a model that fails the test if a search asks it anything."""
     never = scripted(lambda messages: pytest.fail(f"searched again: {messages[-1]['content']!r}"))
     ws = open_workspace(load_recipe(fixed_project(tmp_path / "proj")), reporter=_Lines(), generator=never)
