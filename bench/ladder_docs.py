@@ -80,14 +80,14 @@ def _timing(record: dict[str, Any], models: list[str]) -> str:
     answering and scoring the run timed per model."""
     backends = {m.get("backend", "transformers") for m in record["recipe"]["models"].values()}
     how = "the GGUF files through llama.cpp" if backends == {"llamacpp"} else "float32 through transformers"
-    spent = next(iter((record.get("timings") or {}).values()), {})
-    each = [f"{model} {sum(v for k, v in spent.items() if k.startswith(model + '/')) / 60:.1f}" for model in models]
-    per_model = f" (answering and scoring: {', '.join(each)} minutes)" if spent else ""
     if record.get("resumed"):  # this run reused saved answers: its times say nothing of answering
         return (
             f"The {len(models)} models ran {how} on 2 CPU cores. This record was completed from answers an "
             "earlier run saved, so it holds no answering times."
         )
+    spent = next(iter((record.get("timings") or {}).values()), {})
+    each = [f"{model} {sum(v for k, v in spent.items() if k.startswith(model + '/')) / 60:.1f}" for model in models]
+    per_model = f" (answering and scoring: {', '.join(each)} minutes)" if spent else ""
     return (
         f"`tailor eval` over the {len(models)} models, {how}, took {record['eval_s'] / 60:.1f} minutes on "
         f"2 CPU cores{per_model}."
