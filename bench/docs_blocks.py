@@ -78,6 +78,7 @@ TABLES: dict[str, Callable[[dict], str]] = {
     "synth_quality": feature_tables.synth_quality,
     "any_corpus": feature_tables.any_corpus,
     "sequential_error": feature_tables.sequential_error,
+    "ladder_risk": lambda r: feature_tables.ladder_suites(r, "ladder_risk"),
 }
 
 

@@ -140,3 +140,35 @@ def sequential_error(r: Record) -> str:
     header += ["z-test every look: any pair claimed", "z-test once at the end: winner named"]
     how = f"{r['runs']:,} runs per setting, a look {r['looks']}; {r['method']}"
     return source(r, "sequential_error", how) + table(header, rows) + "\n"
+
+
+# The figures each risk suite's table shows, in this order (a suite's other metrics stay in the record).
+LADDER_SUITE_METRICS = {
+    "freshness": ("changed_f1_before", "changed_f1_after", "stale_rate_before", "stale_rate_after", "update_s"),
+    "robustness": ("score_clean", "score_delta_injection", "injection_success_rate", "doc_injection_retrieved_rate"),
+    "bias": ("score_delta_gender", "score_delta_nationality", "score_delta_age", "answer_change_rate"),
+    "leakage": ("canary_exposure_bits", "canary_extraction_rate", "cross_user_leak_rate"),
+    "forgetting": ("trivia_accuracy", "trivia_accuracy_delta", "general_text_ce", "general_text_ce_delta"),
+}
+
+
+def ladder_suites(r: Record, name: str) -> str:
+    """Every suite beyond task, retrieval and cost, per candidate of a model_ladder.py record: one table per
+    suite, each figure with the number of examples it rests on."""
+
+    def figure(cell: Record | None) -> str:
+        if cell is None:
+            return "–"
+        value = cell["value"]
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        return f"{shown} (n={cell['n']})" if (cell.get("n") or 1) > 1 else shown
+
+    models = ", ".join(r["recipe"]["models"])
+    how = f"models {models}, quick mode, {r['n_test']} hand-written test questions for the task suite"
+    parts = [source(r, name, how)]
+    for suite, by_candidate in r["suites"].items():
+        wanted = LADDER_SUITE_METRICS.get(suite) or tuple(next(iter(by_candidate.values())))
+        shown = [m for m in wanted if any(m in figures for figures in by_candidate.values())]
+        rows = [[cand, *(figure(figures.get(m)) for m in shown)] for cand, figures in by_candidate.items()]
+        parts.append(f"**{suite}**\n\n" + table(["candidate", *shown], rows) + "\n\n")
+    return "".join(parts).rstrip("\n") + "\n"
