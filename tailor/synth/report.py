@@ -20,6 +20,7 @@ REASONS = (
     "preamble",  # "Sure! Here is a question:" — talk, not a question
     "list",  # several questions, or a bulleted / numbered reply
     "malformed",  # not one question of 3-40 words ending with "?"
+    "points_at_passage",  # "the given text", "in the passage": not the subject's name
     "answer_in_question",  # the question gives its answer away
     "round_trip",  # the model, given only the passage, does not answer it with the span
     "ambiguous",  # a search of the whole corpus does not rank a source document in the top k

@@ -28,6 +28,10 @@ BAD_REPLIES = [
     ("Cost?", "malformed"),
     ("What " + "very " * 45 + "long?", "malformed"),
     ('{"question": "What does it cost?"', "malformed"),
+    ("What is the language of the given text?", "points_at_passage"),
+    ("What is the base of the number system used in the text?", "points_at_passage"),
+    ("What is the imaginary number in the given list?", "points_at_passage"),
+    ("Which warranty does the passage above mention?", "points_at_passage"),
 ]
 
 
@@ -44,6 +48,15 @@ def test_a_bad_reply_is_rejected_with_its_own_reason(reply: str, reason: str) ->
         ("**Q:** What does the X200 cost?", "What does the X200 cost?"),
         ('"What does the X200 cost?"', "What does the X200 cost?"),
         ("  What does the X200 cost?  \n", "What does the X200 cost?"),
+        # naming its subject in the corpus's own words is not pointing at the passage
+        (
+            "What is raised if the given name does not exist in any enclosing scope?",
+            "What is raised if the given name does not exist in any enclosing scope?",
+        ),
+        (
+            "Which encoding is the text of a source file read in?",
+            "Which encoding is the text of a source file read in?",
+        ),
     ],
 )
 def test_one_question_is_kept_and_a_label_dropped(reply: str, question: str) -> None:
@@ -55,6 +68,16 @@ def test_a_question_that_gives_its_answer_away_is_caught() -> None:
     assert leaks_answer("Is the price 149 dollars?", "$149")  # compared as normalised tokens
     assert not leaks_answer("What does the X200 cost?", "$149")
     assert not leaks_answer("Which version is 1490?", "149")  # whole tokens only
+
+
+def test_a_plain_word_answer_is_given_away_by_another_form_of_it_but_a_code_name_is_not() -> None:
+    assert leaks_answer("What is the term for the action of raising an exception?", "raised")
+    assert leaks_answer("How is a loop that stops early said to terminate?", "terminated")
+    assert not leaks_answer("What is the term for the action of raising an exception?", "thrown")
+    # code names are often described in their own words: the base classes are __bases__
+    assert not leaks_answer("Which attribute holds a class's base classes?", "__bases__")
+    assert not leaks_answer("Which built-in compiles source into a code object?", "compile()")
+    assert not leaks_answer("Which constant is returned for a missing value?", "None")  # under 5 letters
 
 
 def test_round_trip_credits_the_span_with_a_few_words_but_not_the_sentence_copied_back() -> None:
