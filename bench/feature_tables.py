@@ -6,7 +6,7 @@ checks them), so a figure in the docs is always the recorded one.
 
 from __future__ import annotations
 
-from table_format import Record, ci, source, table
+from table_format import Record, ci, p_value, source, table
 
 
 def pgvector_recall(r: Record) -> str:
@@ -172,3 +172,70 @@ def ladder_suites(r: Record, name: str) -> str:
         rows = [[cand, *(figure(figures.get(m)) for m in shown)] for cand, figures in by_candidate.items()]
         parts.append(f"**{suite}**\n\n" + table(["candidate", *shown], rows) + "\n\n")
     return "".join(parts).rstrip("\n") + "\n"
+
+
+def pydoc_synth(r: Record) -> str:
+    """`tailor synth` with the 1.5B writer on Python's reference: what it kept, what a person accepts of it,
+    and whether the synthesized questions rank the strategies as the hand-written ones do."""
+    rep, kept, seen = r["synth_report"], r["kept"], r.get("review")
+    single = rep["kinds"]["single"]
+    rejected = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in single["rejected"].items())
+    by_kind = ", ".join(f"{n} {kind}" for kind, n in kept["by_kind"].items())
+    share = kept["single_answer_in_source_share"]
+    rows = [
+        ["single-passage questions kept (of tried)", f"{single['kept']} of {single['tried']} ({rejected})"],
+        ["kept in all", f"{kept['kept']} ({by_kind})"],
+        ["single-passage answers found verbatim in their source", "–" if share is None else f"{share:.0%}"],
+        ["documents covered", f"{kept['documents_covered']} of 79"],
+        ["synthesis time, min", f"{r['synth_s'] / 60:.0f}"],
+        ["answerable questions in the synthesized test split", rep["decision"]["questions"]],
+    ]
+    if seen:
+        by_kind = ", ".join(f"{kind} {n}" for kind, n in seen["accepted_by_kind"].items())
+        rows.append(["kept questions a person accepts on reading", f"{seen['accepted']} of {seen['read']} ({by_kind})"])
+        replay = seen["checks_replayed"]
+        rows.append(
+            [
+                "every question a person read: the reply checks reject",
+                f"{replay['rejected_by_person_caught']} the person rejected, "
+                f"{replay['accepted_by_person_caught']} the person accepted",
+            ]
+        )
+    rho = "–" if r["spearman"] is None else f"{r['spearman']:.2f}"
+    rows += [
+        ["rank correlation of strategies, synthesized vs hand-written (Spearman)", rho],
+        [
+            "differences significant on hand-written questions that keep their sign",
+            r["significant_real_pairs_kept_sign"],
+        ],
+        ["sign flips among pairs significant on both", r["sign_flips_among_significant"]],
+    ]
+    scores = [
+        [s, f"{r['scores']['real'][s]:.3f}", f"{r['scores']['synth'].get(s, float('nan')):.3f}"]
+        for s in r["scores"]["real"]
+    ]
+    pairs = [
+        [
+            p["pair"],
+            f"{p['real']['delta']:+.3f}",
+            _p(p["real"]["p"]),
+            f"{p['synth']['delta']:+.3f}",
+            _p(p["synth"]["p"]),
+        ]
+        for p in r["pairs"]
+    ]
+    how = (
+        f"writer {r['writer']['name']}, answerer {r['answerer']['name']} (llama.cpp), "
+        f"{rep['settings']['questions']} questions asked for, task suite in quick mode"
+    )
+    text = source(r, "pydoc_synth", how) + table(["", ""], rows) + "\n\n"
+    text += table(["strategy", "F1, hand-written test questions", "F1, synthesized test questions"], scores) + "\n\n"
+    text += table(["pair", "hand-written: difference", "p", "synthesized: difference", "p"], pairs) + "\n"
+    if seen and seen["rejected_because"]:
+        why = seen["rejected_because"].items()
+        text += "\nWhy a person rejected a kept question:\n\n" + "".join(f"- {n}: {w}\n" for w, n in why)
+    return text
+
+
+def _p(p: float | None) -> str:
+    return "–" if p is None else p_value(p)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -92,12 +93,37 @@ def review(kept: list[dict]) -> dict | None:
     if not REVIEW.is_file():
         return None
     read = {r["question"]: r for r in _lines(REVIEW)}
-    seen = [read[q["question"]] for q in kept if q["question"] in read]
+    seen = [read[q["question"]] | {"kind": q["kind"]} for q in kept if q["question"] in read]
+    kinds = dict.fromkeys(q["kind"] for q in kept)
     return {
         "read": len(seen),
         "of": len(kept),
         "accepted": sum(bool(r["accept"]) for r in seen),
-        "rejected_because": sorted({r["why"] for r in seen if not r["accept"] and r.get("why")}),
+        "accepted_by_kind": {
+            k: f"{sum(r['accept'] for r in seen if r['kind'] == k)} of {sum(r['kind'] == k for r in seen)}"
+            for k in kinds
+        },
+        "rejected_because": dict(Counter(r.get("why", "") for r in seen if not r["accept"]).most_common()),
+        "checks_replayed": replay_checks(list(read.values())),
+    }
+
+
+def replay_checks(reviewed: list[dict]) -> dict:
+    """tailor synth's reply checks (screen, answer given away) run again over every question a person has
+    read, whichever run kept it: how many of those the person rejected they catch, and how many of those
+    the person accepted they would wrongly reject."""
+    from tailor.synth.write import leaks_answer, screen
+
+    def caught(r: dict) -> bool:
+        return screen(r["question"])[1] is not None or (
+            r["kind"] == "single" and leaks_answer(r["question"], r["answer"])
+        )
+
+    rejected = [r for r in reviewed if not r["accept"]]
+    accepted = [r for r in reviewed if r["accept"]]
+    return {
+        "rejected_by_person_caught": f"{sum(map(caught, rejected))} of {len(rejected)}",
+        "accepted_by_person_caught": f"{sum(map(caught, accepted))} of {len(accepted)}",
     }
 
 
