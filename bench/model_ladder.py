@@ -59,6 +59,9 @@ def main() -> None:
         help="finetune.max_steps for the strategies that train (default: the recipe's, 60); on 2 CPU cores the "
         "0.5B model trains about a quarter as fast as the 135M",
     )
+    parser.add_argument(
+        "--canaries", type=int, help="finetune.canaries.count: secrets planted in training, for the leakage suite"
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     proj = args.dir.resolve()
@@ -96,6 +99,8 @@ def _write_project(proj: Path, args: argparse.Namespace) -> None:
         recipe["prompt"]["candidates"] = args.prompt_candidates
     if args.finetune_steps:
         recipe["finetune"]["max_steps"] = args.finetune_steps
+    if args.canaries is not None:
+        recipe["finetune"]["canaries"] = {**recipe["finetune"].get("canaries", {}), "count": args.canaries}
     recipe["strategies"] = args.strategies.split(",")
     recipe["suites"] = args.suites.split(",")
     recipe["eval"]["mode"] = "quick"
