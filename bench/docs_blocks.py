@@ -79,6 +79,7 @@ TABLES: dict[str, Callable[[dict], str]] = {
     "any_corpus": feature_tables.any_corpus,
     "sequential_error": feature_tables.sequential_error,
     "ladder_risk": lambda r: feature_tables.ladder_suites(r, "ladder_risk"),
+    "pydoc_synth": lambda r: feature_tables.pydoc_synth(r, _record("pydoc_synth_before_checks")),
 }
 
 

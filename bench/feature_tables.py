@@ -174,46 +174,30 @@ def ladder_suites(r: Record, name: str) -> str:
     return "".join(parts).rstrip("\n") + "\n"
 
 
-def pydoc_synth(r: Record) -> str:
+def pydoc_synth(r: Record, before: Record | None = None) -> str:
     """`tailor synth` with the 1.5B writer on Python's reference: what it kept, what a person accepts of it,
-    and whether the synthesized questions rank the strategies as the hand-written ones do."""
-    rep, kept, seen = r["synth_report"], r["kept"], r.get("review")
-    single = rep["kinds"]["single"]
-    rejected = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in single["rejected"].items())
-    by_kind = ", ".join(f"{n} {kind}" for kind, n in kept["by_kind"].items())
-    share = kept["single_answer_in_source_share"]
-    rows = [
-        ["single-passage questions kept (of tried)", f"{single['kept']} of {single['tried']} ({rejected})"],
-        ["kept in all", f"{kept['kept']} ({by_kind})"],
-        ["single-passage answers found verbatim in their source", "–" if share is None else f"{share:.0%}"],
-        ["documents covered", f"{kept['documents_covered']} of 79"],
-        ["synthesis time, min", f"{r['synth_s'] / 60:.0f}"],
-        ["answerable questions in the synthesized test split", rep["decision"]["questions"]],
-    ]
+    and whether the synthesized questions rank the strategies as the hand-written ones do; beside the same
+    figures from ``before`` (a run before the reply checks were added) where given."""
+    runs = [before, r] if before else [r]
+    columns = [_synth_column(run) for run in runs]
+    header = ["", "before the two reply checks", "with them"] if before else ["", ""]
+    rows = [[label, *(c.get(label, "–") for c in columns)] for label in columns[-1]]
+    seen = r.get("review")
     if seen:
-        by_kind = ", ".join(f"{kind} {n}" for kind, n in seen["accepted_by_kind"].items())
-        rows.append(["kept questions a person accepts on reading", f"{seen['accepted']} of {seen['read']} ({by_kind})"])
         replay = seen["checks_replayed"]
         rows.append(
             [
                 "every question a person read: the reply checks reject",
+                *([""] if before else []),
                 f"{replay['rejected_by_person_caught']} the person rejected, "
                 f"{replay['accepted_by_person_caught']} the person accepted",
             ]
         )
-    rho = "–" if r["spearman"] is None else f"{r['spearman']:.2f}"
-    rows += [
-        ["rank correlation of strategies, synthesized vs hand-written (Spearman)", rho],
-        [
-            "differences significant on hand-written questions that keep their sign",
-            r["significant_real_pairs_kept_sign"],
-        ],
-        ["sign flips among pairs significant on both", r["sign_flips_among_significant"]],
-    ]
     scores = [
-        [s, f"{r['scores']['real'][s]:.3f}", f"{r['scores']['synth'].get(s, float('nan')):.3f}"]
+        [s, f"{r['scores']['real'][s]:.3f}", *(f"{run['scores']['synth'].get(s, float('nan')):.3f}" for run in runs)]
         for s in r["scores"]["real"]
     ]
+    synth_cols = ["F1, synthesized (before the checks)", "F1, synthesized"] if before else ["F1, synthesized"]
     pairs = [
         [
             p["pair"],
@@ -226,15 +210,42 @@ def pydoc_synth(r: Record) -> str:
     ]
     how = (
         f"writer {r['writer']['name']}, answerer {r['answerer']['name']} (llama.cpp), "
-        f"{rep['settings']['questions']} questions asked for, task suite in quick mode"
+        f"{r['synth_report']['settings']['questions']} questions asked for, task suite in quick mode"
     )
-    text = source(r, "pydoc_synth", how) + table(["", ""], rows) + "\n\n"
-    text += table(["strategy", "F1, hand-written test questions", "F1, synthesized test questions"], scores) + "\n\n"
+    text = source(r, "pydoc_synth", how) + table(header, rows) + "\n\n"
+    text += table(["strategy", "F1, hand-written test questions", *synth_cols], scores) + "\n\n"
     text += table(["pair", "hand-written: difference", "p", "synthesized: difference", "p"], pairs) + "\n"
     if seen and seen["rejected_because"]:
         why = seen["rejected_because"].items()
         text += "\nWhy a person rejected a kept question:\n\n" + "".join(f"- {n}: {w}\n" for w, n in why)
     return text
+
+
+def _synth_column(r: Record) -> dict[str, object]:
+    """One pydoc_synth record's figures, by row label."""
+    rep, kept, seen = r["synth_report"], r["kept"], r.get("review")
+    single = rep["kinds"]["single"]
+    rejected = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in single["rejected"].items())
+    share = kept["single_answer_in_source_share"]
+    column: dict[str, object] = {
+        "single-passage questions kept (of tried)": f"{single['kept']} of {single['tried']} ({rejected})",
+        "kept in all": f"{kept['kept']} ({', '.join(f'{n} {kind}' for kind, n in kept['by_kind'].items())})",
+        "single-passage answers found verbatim in their source": "–" if share is None else f"{share:.0%}",
+        "documents covered": f"{kept['documents_covered']} of 79",
+        "synthesis time, min": f"{r['synth_s'] / 60:.0f}",
+        "answerable questions in the synthesized test split": rep["decision"]["questions"],
+    }
+    if seen:
+        by_kind = ", ".join(f"{kind} {n}" for kind, n in seen["accepted_by_kind"].items())
+        column["kept questions a person accepts on reading"] = f"{seen['accepted']} of {seen['read']} ({by_kind})"
+    column["rank correlation of strategies, synthesized vs hand-written (Spearman)"] = (
+        "–" if r["spearman"] is None else f"{r['spearman']:.2f}"
+    )
+    column["differences significant on hand-written questions that keep their sign"] = r[
+        "significant_real_pairs_kept_sign"
+    ]
+    column["sign flips among pairs significant on both"] = r["sign_flips_among_significant"]
+    return column
 
 
 def _p(p: float | None) -> str:

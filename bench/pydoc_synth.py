@@ -3,6 +3,7 @@ decision that questions written by hand make?
 
     pip install 'llm-tailor[ladder]' && make llamacpp
     python bench/pydoc_synth.py          # → bench/results/pydoc_synth.json (resumes in runs/pydoc_synth)
+    python bench/pydoc_synth.py --review-only   # after reading the kept questions into the review file
 
 Documents: the 79 topics of ``pydoc_data.topics``, one text file each. Two recipes in one project, the
 same but for their examples:
@@ -134,7 +135,19 @@ def main() -> None:
     parser.add_argument("--strategies", default="baseline,prompt,rag")
     parser.add_argument("--prompt-candidates", type=int, default=4, help="prompt.candidates: each search's budget")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--review-only",
+        action="store_true",
+        help="after reading the kept questions into bench/data/pydoc_synth_review.jsonl: recount the record's "
+        "review from it, running nothing",
+    )
     args = parser.parse_args()
+    if args.review_only:
+        record = json.loads(args.results.read_text(encoding="utf-8"))
+        record["review"] = review(record["kept"]["questions"])
+        write_json(args.results, record)
+        print(json.dumps(record["review"], indent=1))
+        return
     proj = args.dir.resolve()
     proj.mkdir(parents=True, exist_ok=True)
     write_project(proj, args)
