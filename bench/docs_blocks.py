@@ -79,6 +79,11 @@ TABLES: dict[str, Callable[[dict], str]] = {
     "any_corpus": feature_tables.any_corpus,
     "sequential_error": feature_tables.sequential_error,
     "ladder_risk": lambda r: feature_tables.ladder_suites(r, "ladder_risk"),
+    "model_ladder_trained": lambda r: (
+        ladder_docs.block(r, "model_ladder_trained")
+        + "\n\nEvery other suite, per candidate (quick mode):\n\n"
+        + feature_tables.ladder_suites(r, "model_ladder_trained", with_source=False)
+    ),
     "pydoc_synth": lambda r: feature_tables.pydoc_synth(r, _record("pydoc_synth_before_checks")),
 }
 

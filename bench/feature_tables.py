@@ -152,7 +152,7 @@ LADDER_SUITE_METRICS = {
 }
 
 
-def ladder_suites(r: Record, name: str) -> str:
+def ladder_suites(r: Record, name: str, with_source: bool = True) -> str:
     """Every suite beyond task, retrieval and cost, per candidate of a model_ladder.py record: one table per
     suite, each figure with the number of examples it rests on."""
 
@@ -165,7 +165,7 @@ def ladder_suites(r: Record, name: str) -> str:
 
     models = ", ".join(r["recipe"]["models"])
     how = f"models {models}, quick mode, {r['n_test']} hand-written test questions for the task suite"
-    parts = [source(r, name, how)]
+    parts = [source(r, name, how)] if with_source else []
     for suite, by_candidate in r["suites"].items():
         wanted = LADDER_SUITE_METRICS.get(suite) or tuple(next(iter(by_candidate.values())))
         shown = [m for m in wanted if any(m in figures for figures in by_candidate.values())]

@@ -40,14 +40,15 @@ def _usd(value: float | None) -> str:
     return f"${value:.2g}"
 
 
-def block(record: dict[str, Any]) -> str:
-    """The generated markdown: the models × strategies grid, the cost table, the recommendations."""
+def block(record: dict[str, Any], name: str = "model_ladder") -> str:
+    """The generated markdown: the models × strategies grid, the cost table, the recommendations (and each
+    trained candidate's training, where the record has one); ``name``: the record's, bench/results/NAME.json."""
     grid = record["grid"]
     models = list(dict.fromkeys(c["model"] for c in grid.values()))
     strategies = list(dict.fromkeys(c["strategy"] for c in grid.values()))
     lines = [
         f"F1 on {record['n_test']} hand-written test questions (95% CI); `{record['command']}` → "
-        "`bench/results/model_ladder.json`.",
+        f"`bench/results/{name}.json`.",
         "",
         "| model | " + " | ".join(strategies) + " |",
         "|---|" + "---|" * len(strategies),
@@ -72,6 +73,14 @@ def block(record: dict[str, Any]) -> str:
     lines += ["", "Each model alone:", ""]
     lines += [f"- {model}: {headline}" for model, headline in record["alone"].items()]
     lines += ["", _timing(record, models)]
+    if record.get("training"):
+        lines += ["", "| trained candidate | method | steps | final loss | tokens seen | tokens/s | train s |"]
+        lines.append("|---|---|---|---|---|---|---|")
+        for cand, t in record["training"].items():
+            lines.append(
+                f"| {cand} | {t['method']} | {t['steps']} | {t['final_loss']:.3f} | {t['tokens_seen']:,} | "
+                f"{t['tokens_per_s']:.0f} | {t['train_s']:.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -79,7 +88,8 @@ def _timing(record: dict[str, Any], models: list[str]) -> str:
     """How long it took: the whole `tailor eval` (models loaded, indexes built, prompts searched), and the
     answering and scoring the run timed per model."""
     backends = {m.get("backend", "transformers") for m in record["recipe"]["models"].values()}
-    how = "the GGUF files through llama.cpp" if backends == {"llamacpp"} else "float32 through transformers"
+    dtypes = ", ".join(f"{m} in {(record['models'].get(m) or {}).get('dtype') or 'float32'}" for m in models)
+    how = "the GGUF files through llama.cpp" if backends == {"llamacpp"} else f"through transformers ({dtypes})"
     if record.get("resumed"):  # this run reused saved answers: its times say nothing of answering
         return (
             f"The {len(models)} models ran {how} on 2 CPU cores. This record was completed from answers an "
