@@ -202,9 +202,9 @@ def pydoc_synth(r: Record, before: Record | None = None) -> str:
         [
             p["pair"],
             f"{p['real']['delta']:+.3f}",
-            _p(p["real"]["p"]),
+            p_value(p["real"]["p"]),
             f"{p['synth']['delta']:+.3f}",
-            _p(p["synth"]["p"]),
+            p_value(p["synth"]["p"]),
         ]
         for p in r["pairs"]
     ]
@@ -246,7 +246,3 @@ def _synth_column(r: Record) -> dict[str, object]:
     ]
     column["sign flips among pairs significant on both"] = r["sign_flips_among_significant"]
     return column
-
-
-def _p(p: float | None) -> str:
-    return "–" if p is None else p_value(p)

@@ -28,7 +28,10 @@ def ci(cell: dict[str, Any]) -> str:
     return f"{cell['value']:.3f} ({low:.2f}–{high:.2f})"
 
 
-def p_value(p: float) -> str:
+def p_value(p: float | None) -> str:
+    """A p-value as the tables print it; a dash where none was recorded."""
+    if p is None:
+        return "–"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
