@@ -278,6 +278,13 @@ def pair_agreement(real: dict[tuple, dict], other: dict[tuple, dict]) -> list[di
     return out
 
 
+def kept_sign(pairs: list[dict[str, Any]]) -> str:
+    """Of the pairs (as :func:`pair_agreement` gives them) significant on the real questions, how many keep
+    their sign on the other set: "kept/significant"."""
+    significant = [p for p in pairs if _significant(p["real"])]
+    return f"{sum(p['same_sign'] for p in significant)}/{len(significant)}"
+
+
 def cell(row: dict[str, Any] | None) -> dict[str, Any] | None:
     """A result row's value and n as recorded, with its interval where it has one."""
     if row is None:

@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
-from common import command, pair_agreement, spearman, tailor_command, task_scores, write_json, write_topics
+from common import command, kept_sign, pair_agreement, spearman, tailor_command, task_scores, write_json, write_topics
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "pydoc_synth.json"
@@ -113,12 +113,12 @@ def replay_checks(reviewed: list[dict]) -> dict:
     """tailor synth's reply checks (screen, answer given away) run again over every question a person has
     read, whichever run kept it: how many of those the person rejected they catch, and how many of those
     the person accepted they would wrongly reject."""
-    from tailor.synth.write import leaks_answer, screen
+    from tailor.synth.write import check_reply, screen
 
-    def caught(r: dict) -> bool:
-        return screen(r["question"])[1] is not None or (
-            r["kind"] == "single" and leaks_answer(r["question"], r["answer"])
-        )
+    def caught(r: dict) -> bool:  # a single question's reply is checked whole; the others are made from singles
+        return (check_reply(r["question"], r["answer"]) if r["kind"] == "single" else screen(r["question"]))[
+            1
+        ] is not None
 
     rejected = [r for r in reviewed if not r["accept"]]
     accepted = [r for r in reviewed if r["accept"]]
@@ -162,7 +162,6 @@ def main() -> None:
         runs[name] = task_scores(json.loads((proj / "runs" / name / "results.json").read_text()))
         eval_s[name] = round(time.perf_counter() - t, 1)
     pairs = pair_agreement(runs["real"][1], runs["synth"][1])
-    significant = [p for p in pairs if (p["real"]["p"] or 1) < 0.05]
     record = {
         "command": command(__file__, args, parser),
         "what": " ".join(__doc__.split("\n\n")[2].split()),
@@ -175,7 +174,7 @@ def main() -> None:
         "scores": {"real": runs["real"][0], "synth": runs["synth"][0]},
         "spearman": spearman(runs["real"][0], runs["synth"][0]),
         "pairs": pairs,
-        "significant_real_pairs_kept_sign": f"{sum(p['same_sign'] for p in significant)}/{len(significant)}",
+        "significant_real_pairs_kept_sign": kept_sign(pairs),
         "sign_flips_among_significant": sum(p["sign_flip_among_significant"] for p in pairs),
         "eval_s": eval_s,
     }

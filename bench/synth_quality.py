@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import yaml
-from common import command, pair_agreement, spearman, tailor_command, task_scores
+from common import command, kept_sign, pair_agreement, spearman, tailor_command, task_scores
 
 RESULTS = Path(__file__).parent / "results" / "synth_quality.json"
 
@@ -95,7 +95,6 @@ def main() -> None:
     real_scores, real_pairs, real_s = runs["real"]
     syn_scores, syn_pairs, syn_s = runs["synth"]
     pairs = pair_agreement(real_pairs, syn_pairs)
-    significant_real = [p for p in pairs if p["real"]["p"] is not None and p["real"]["p"] < 0.05]
     record = {
         "command": command(__file__, args, {"questions": 60, "strategies": "baseline,prompt,rag"}),
         "what": __doc__.split("\n\n")[1].replace("\n", " "),
@@ -105,7 +104,7 @@ def main() -> None:
         "scores": {"real": real_scores, "synth": syn_scores},
         "spearman": spearman(real_scores, syn_scores),
         "pairs": pairs,
-        "significant_real_pairs_kept_sign": f"{sum(p['same_sign'] for p in significant_real)}/{len(significant_real)}",
+        "significant_real_pairs_kept_sign": kept_sign(pairs),
         "eval_s": {"real": real_s, "synth": syn_s},
     }
     from tailor.artifacts import write_json_atomic

@@ -101,3 +101,6 @@ def test_task_scores_and_pair_agreement_read_paired_rows_as_the_task_suite_write
     assert untested["same_sign"] and not untested["significant_on_both_or_neither"]
     assert not untested["sign_flip_among_significant"]
     assert common.pair_agreement(pairs, {}) == []
+    # of the pairs significant on the real questions, those whose sign the other set keeps
+    unsure = {"pair": "prompt vs baseline", "real": {"delta": 0.1, "p": 0.4}, "same_sign": True}
+    assert common.kept_sign([agreed, untested, unsure]) == "1/2"
