@@ -23,10 +23,10 @@ from tailor.synth.report import Tally
 from tailor.synth.settings import KINDS, Kind
 from tailor.synth.write import (
     answer_prompt,
+    check_reply,
     leaks_answer,
     question_prompt,
     round_trip_score,
-    screen,
     sentence_around,
 )
 
@@ -110,11 +110,9 @@ class Checker:
         replies = self._generate(prompts, QUESTION_TOKENS)
         asked: list[tuple[Candidate, str]] = []
         for c, reply in zip(alive, replies, strict=True):
-            question, why = screen(reply)
+            question, why = check_reply(reply, c.span.text)
             if why is not None:
                 self.tally.reject("single", why)
-            elif leaks_answer(question, c.span.text):
-                self.tally.reject("single", "answer_in_question")
             else:
                 asked.append((c, question))
         answers = self._generate([answer_prompt(c.passage.text, q) for c, q in asked], ANSWER_TOKENS)

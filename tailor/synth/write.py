@@ -134,6 +134,15 @@ def screen(reply: str) -> tuple[str, Screened | None]:
     return text, None
 
 
+def check_reply(reply: str, answer: str) -> tuple[str, Screened | Literal["answer_in_question"] | None]:
+    """(the question, None) when ``reply`` is one question that does not give ``answer`` away; else ("", the
+    reason): :func:`screen`'s, or ``answer_in_question`` (:func:`leaks_answer`)."""
+    question, why = screen(reply)
+    if why is None and leaks_answer(question, answer):
+        return "", "answer_in_question"
+    return question, why
+
+
 def round_trip_score(prediction: str, answer: str) -> float:
     """How well the model's answer, given the passage, matches the span: token F1 (tailor.eval.metrics).
 

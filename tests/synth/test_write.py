@@ -9,7 +9,7 @@ import pytest
 from tailor.synth.checks import corpus_contains, fabricate, is_duplicate, specific, words
 from tailor.synth.questions import compose
 from tailor.synth.spans import find_spans
-from tailor.synth.write import leaks_answer, round_trip_score, screen
+from tailor.synth.write import check_reply, leaks_answer, round_trip_score, screen
 
 # (crafted reply, the reason it is rejected) — each rule of tailor.synth.write.screen
 BAD_REPLIES = [
@@ -78,6 +78,13 @@ def test_a_plain_word_answer_is_given_away_by_another_form_of_it_but_a_code_name
     assert not leaks_answer("Which attribute holds a class's base classes?", "__bases__")
     assert not leaks_answer("Which built-in compiles source into a code object?", "compile()")
     assert not leaks_answer("Which constant is returned for a missing value?", "None")  # under 5 letters
+
+
+def test_a_reply_is_screened_then_checked_for_its_answer() -> None:
+    assert check_reply("Question: What does the X200 cost?", "$149") == ("What does the X200 cost?", None)
+    assert check_reply("Does the X200 cost $149?", "$149") == ("", "answer_in_question")
+    assert check_reply("What is the language of the given text?", "English") == ("", "points_at_passage")
+    assert check_reply("Sure! What does it cost?", "$149") == ("", "preamble")
 
 
 def test_round_trip_credits_the_span_with_a_few_words_but_not_the_sentence_copied_back() -> None:
