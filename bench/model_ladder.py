@@ -152,10 +152,13 @@ def summarize(run: Path, eval_s: float) -> dict:
 
 
 def _training(results: dict, ds: str) -> dict[str, dict]:
-    """Per candidate that trained: steps, final loss, tokens seen, time and throughput of its training."""
+    """Per candidate that trained: steps, final loss, tokens seen, time and throughput of its training (read
+    as tailor reads a build's training, tailor.records.TrainingRecord)."""
+    from tailor.records import TrainingRecord
+
     keys = ("method", "steps", "final_loss", "tokens_seen", "tokens_per_s", "train_s", "resumed_from_step")
-    builds = results.get("builds", {}).get(ds, {})
-    return {name: {k: b[k] for k in keys if k in b} for name, b in builds.items() if "steps" in b}
+    trained = {name: TrainingRecord.from_json(b) for name, b in results.get("builds", {}).get(ds, {}).items()}
+    return {name: {k: getattr(t, k) for k in keys} for name, t in trained.items() if t is not None}
 
 
 def _other_suites(results: dict, ds: str) -> dict[str, dict[str, dict[str, dict]]]:
